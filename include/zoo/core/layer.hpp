@@ -1,0 +1,200 @@
+// zoo/core/layer.hpp — the layer contract and the helpers that call it.
+//
+// A *spec* is an empty struct naming a layer and its shape-changing choices
+// (`Linear<128>`, `Conv2d<64, 3>`). Binding a spec to its input shape(s) and a
+// scalar type gives a concrete layer:
+//
+//   template <class T, class In> using bind = SomeLayer<T, In, ...>;   // in the spec
+//
+//   struct SomeLayer {                                  // the contract
+//     using input_shape  = In;          // arity-1 layers; see below for more inputs
+//     using output_shape = Shape<...>;
+//     static constexpr std::size_t num_params;          // trainable scalars
+//     static constexpr double flops;                    // forward FLOPs per sample
+//     void forward(const T* x, T* y, std::size_t n);
+//     void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n);
+//   };
+//
+// backward ADDS into dx and into parameter gradients, so a value read by
+// several consumers sums its gradients by itself; dx == nullptr means nobody
+// needs the input gradient (the first layer of a model), and the layer skips it.
+//
+// Optional members, called when present:
+//   static constexpr std::size_t num_buffers;   // non-trainable state (running stats)
+//   void bind_params(T*& p, T*& g);  void bind_buffers(T*& b);   // take views of flat storage
+//   void init(Rng&);  void resize(std::size_t n);  void set_training(bool);  void set_frozen(bool);
+//   void visit_params(const std::string& prefix, F&& f);   // f(name, shape, data, grad, count)
+//   void visit_buffers(const std::string& prefix, F&& f);  // f(name, shape, data, count)
+//   void summary(const std::string& prefix, std::vector<SummaryRow>& rows) const;
+//
+// Layers with K > 1 inputs (Concat, Add, Mul, multi-input Graphs) declare
+// `static constexpr std::size_t arity = K;` and `using input_shapes = type_list<...>`,
+// and take std::array<const T*, K> / std::array<T*, K> instead of x / dx.
+#pragma once
+#include <array>
+#include <cstddef>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "rng.hpp"
+#include "shape.hpp"
+
+namespace zoo {
+
+template <class... Ts>
+struct type_list {
+  static constexpr std::size_t size = sizeof...(Ts);
+};
+
+template <std::size_t I, class List>
+struct type_at;
+template <std::size_t I, class T, class... Ts>
+struct type_at<I, type_list<T, Ts...>> : type_at<I - 1, type_list<Ts...>> {};
+template <class T, class... Ts>
+struct type_at<0, type_list<T, Ts...>> {
+  using type = T;
+};
+template <std::size_t I, class List>
+using type_at_t = typename type_at<I, List>::type;
+
+template <class>
+inline constexpr bool dependent_false = false;
+
+// ---------------------------------------------------------------- specs
+// Number of inputs a spec takes: 1 unless it says otherwise; 0 = any number ≥ 2.
+template <class Spec>
+constexpr std::size_t spec_arity() {
+  if constexpr (requires { Spec::arity; }) return Spec::arity;
+  else return 1;
+}
+
+template <class Spec>
+concept LayerSpec = requires { typename Spec::template bind<float, Shape<1>>; } ||
+                    requires { typename Spec::template bind<float, Shape<1>, Shape<1>>; } ||
+                    requires { Spec::is_spec; };
+
+namespace detail {
+template <class Spec, class T, class... Ins>
+struct bind_checked {
+  static_assert(std::is_empty_v<Spec> || requires { Spec::is_spec; },
+                "zoo: a network is built from layer specs (empty structs such as zoo::Linear<128>); "
+                "this argument is not one");
+  static_assert((is_shape_v<Ins> && ...), "zoo: layers are bound to zoo::Shape<...> inputs");
+  static constexpr std::size_t want = spec_arity<Spec>();
+  static_assert(want == 0 ? sizeof...(Ins) >= 2 : sizeof...(Ins) == want,
+                "zoo: this layer is given the wrong number of inputs: single-input layers read one "
+                "node (from<\"a\">), Concat/Add/Mul read two or more (from<\"a\", \"b\">)");
+  using type = typename Spec::template bind<T, Ins...>;
+};
+}  // namespace detail
+
+// The concrete layer of `Spec` on inputs `Ins...` with scalar type T.
+template <class Spec, class T, class... Ins>
+using bind_t = typename detail::bind_checked<Spec, T, Ins...>::type;
+
+// ---------------------------------------------------------------- layers
+template <class L>
+constexpr std::size_t layer_arity() {
+  if constexpr (requires { L::arity; }) return L::arity;
+  else return 1;
+}
+template <class L>
+constexpr std::size_t num_params_of() {
+  if constexpr (requires { L::num_params; }) return L::num_params;
+  else return 0;
+}
+template <class L>
+constexpr std::size_t num_buffers_of() {
+  if constexpr (requires { L::num_buffers; }) return L::num_buffers;
+  else return 0;
+}
+template <class L>
+constexpr double flops_of() {
+  if constexpr (requires { L::flops; }) return static_cast<double>(L::flops);
+  else return 0.0;
+}
+
+// One line of a model summary, as YOLOv5's and Keras's.
+struct SummaryRow {
+  std::string name;
+  std::string type;
+  std::string output_shape;
+  std::size_t params = 0;
+  double flops = 0;
+};
+
+namespace layer_ops {
+template <class L, class T>
+void bind_params(L& l, T*& p, T*& g) {
+  if constexpr (requires { l.bind_params(p, g); }) l.bind_params(p, g);
+}
+template <class L, class T>
+void bind_buffers(L& l, T*& b) {
+  if constexpr (requires { l.bind_buffers(b); }) l.bind_buffers(b);
+}
+template <class L>
+void init(L& l, Rng& r) {
+  if constexpr (requires { l.init(r); }) l.init(r);
+}
+template <class L>
+void resize(L& l, std::size_t n) {
+  if constexpr (requires { l.resize(n); }) l.resize(n);
+}
+template <class L>
+void set_training(L& l, bool t) {
+  if constexpr (requires { l.set_training(t); }) l.set_training(t);
+}
+template <class L>
+void set_frozen(L& l, bool f) {
+  if constexpr (requires { l.set_frozen(f); }) l.set_frozen(f);
+}
+template <class L, class F>
+void visit_params(L& l, const std::string& prefix, F&& f) {
+  if constexpr (requires { l.visit_params(prefix, f); }) l.visit_params(prefix, f);
+}
+template <class L, class F>
+void visit_buffers(L& l, const std::string& prefix, F&& f) {
+  if constexpr (requires { l.visit_buffers(prefix, f); }) l.visit_buffers(prefix, f);
+}
+template <class L>
+std::string type_name(const L& l) {
+  if constexpr (requires { L::name(); }) return std::string(L::name());
+  else {
+    (void)l;
+    return "layer";
+  }
+}
+template <class L>
+void summary(const L& l, const std::string& name, std::vector<SummaryRow>& rows) {
+  if constexpr (requires { l.summary(name, rows); }) l.summary(name, rows);
+  else
+    rows.push_back({name, type_name(l), L::output_shape::str(), num_params_of<L>(), flops_of<L>()});
+}
+// Joins "encoder" and "0" into "encoder.0"; an empty prefix adds nothing.
+inline std::string join(const std::string& prefix, const std::string& name) {
+  return prefix.empty() ? name : prefix + "." + name;
+}
+}  // namespace layer_ops
+
+// Storage for indexed bases: holds a list of layers without std::tuple
+// (whose recursive instantiation dominates compile time for long lists).
+template <std::size_t I, class L>
+struct Slot {
+  L value;
+};
+template <class Seq, class... Ls>
+struct Slots;
+template <std::size_t... I, class... Ls>
+struct Slots<std::index_sequence<I...>, Ls...> : Slot<I, Ls>... {};
+
+template <std::size_t I, class L>
+L& slot_get(Slot<I, L>& s) {
+  return s.value;
+}
+template <std::size_t I, class L>
+const L& slot_get(const Slot<I, L>& s) {
+  return s.value;
+}
+
+}  // namespace zoo

@@ -1,0 +1,403 @@
+// zoo/graph/graph.hpp — a DAG of named nodes, as the `from:` column of a YOLOv5 yaml.
+//
+//   using Net = Graph<Inputs<"x", "t">,                      // optional; default one input "input"
+//                     Node<"a",   Linear<64>>,                // reads the previous node (or the first input)
+//                     Node<"b",   Linear<64>, from<"t">>,
+//                     Node<"sum", Add,        from<"a", "b">>,
+//                     Outputs<"sum", "a">>;                    // optional; default the last node
+//
+// Each node's spec is bound to the shapes of the nodes it reads, at compile
+// time; a misspelt or forward reference is a static_assert. Forward runs the
+// nodes in order. Backward runs them in reverse; every node's backward ADDS into
+// the gradients of what it read, so a node read by several others receives the
+// sum of their gradients with no bookkeeping. Parameters are named "<node>.<param>".
+#pragma once
+#include <algorithm>
+#include <array>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "../core/fixed_string.hpp"
+#include "../core/layer.hpp"
+#include "../core/tensor.hpp"
+
+namespace zoo {
+
+template <fixed_string... Names>
+struct from {};
+template <fixed_string... Names>
+struct Inputs {};
+template <fixed_string... Names>
+struct Outputs {};
+
+template <fixed_string Name, class Spec, class From = from<>>
+struct Node {
+  static constexpr auto name = Name;
+  using spec = Spec;
+  using from_list = From;
+};
+
+namespace detail {
+
+template <class>
+struct is_inputs : std::false_type {};
+template <fixed_string... N>
+struct is_inputs<Inputs<N...>> : std::true_type {};
+template <class>
+struct is_outputs : std::false_type {};
+template <fixed_string... N>
+struct is_outputs<Outputs<N...>> : std::true_type {};
+template <class>
+struct is_node : std::false_type {};
+template <fixed_string N, class S, class F>
+struct is_node<Node<N, S, F>> : std::true_type {};
+
+// Splits Graph<Items...> into inputs, nodes and outputs.
+template <class In, class Nodes, class Out, class... Items>
+struct graph_parse {
+  using inputs = In;
+  using nodes = Nodes;
+  using outputs = Out;
+};
+template <class In, class... Ns, class Out, class I, class... Rest>
+struct graph_parse<In, type_list<Ns...>, Out, I, Rest...> {
+  static_assert(is_inputs<I>::value || is_node<I>::value || is_outputs<I>::value,
+                "zoo::Graph: every argument must be zoo::Inputs<...>, zoo::Node<\"name\", Spec, "
+                "from<...>> or zoo::Outputs<...>");
+  using next = std::conditional_t<
+      is_inputs<I>::value, graph_parse<I, type_list<Ns...>, Out, Rest...>,
+      std::conditional_t<is_outputs<I>::value, graph_parse<In, type_list<Ns...>, I, Rest...>,
+                         graph_parse<In, type_list<Ns..., I>, Out, Rest...>>>;
+  using inputs = typename next::inputs;
+  using nodes = typename next::nodes;
+  using outputs = typename next::outputs;
+};
+
+template <class InputsT, class Nodes>
+struct graph_names;
+template <fixed_string... In, class... Ns>
+struct graph_names<Inputs<In...>, type_list<Ns...>> {
+  static constexpr std::size_t K = sizeof...(In);
+  static constexpr std::size_t J = sizeof...(Ns);
+  static constexpr std::array<std::string_view, K + J> names{In.view()..., Ns::name.view()...};
+  static constexpr std::ptrdiff_t find(std::string_view s) {
+    for (std::size_t i = 0; i < names.size(); ++i)
+      if (names[i] == s) return static_cast<std::ptrdiff_t>(i);
+    return -1;
+  }
+  static constexpr bool unique() {
+    for (std::size_t i = 0; i < names.size(); ++i)
+      for (std::size_t k = i + 1; k < names.size(); ++k)
+        if (names[i] == names[k]) return false;
+    return true;
+  }
+};
+
+// Source index of `Src` as read by node `NodeName` at source position Pos.
+template <class Names, fixed_string NodeName, fixed_string Src, std::size_t Pos>
+struct resolve_source {
+  static constexpr std::ptrdiff_t i = Names::find(Src.view());
+  static_assert(i >= 0,
+                "zoo::Graph: a node reads a name that is neither a graph input nor a node; check "
+                "the spelling in its from<...> (the node and the name are the fixed_string "
+                "arguments of resolve_source below)");
+  static_assert(i < 0 || static_cast<std::size_t>(i) < Pos,
+                "zoo::Graph: a node reads itself or a node defined after it; nodes may read only "
+                "the graph's inputs and earlier nodes");
+  static constexpr std::size_t value = i < 0 ? 0 : static_cast<std::size_t>(i);
+};
+
+template <class Names, class N, std::size_t Pos, class From = typename N::from_list>
+struct node_sources;
+template <class Names, class N, std::size_t Pos>
+struct node_sources<Names, N, Pos, from<>> {
+  // No from<>: the previous node, or the first input for the first node.
+  using type = std::index_sequence<(Pos == Names::K ? 0 : Pos - 1)>;
+};
+template <class Names, class N, std::size_t Pos, fixed_string... Src>
+struct node_sources<Names, N, Pos, from<Src...>> {
+  using type = std::index_sequence<resolve_source<Names, N::name, Src, Pos>::value...>;
+};
+
+template <class T, class Shapes, class Srcs>
+struct bind_node;
+template <class T, class Shapes, std::size_t... I, class N>
+struct bind_node<T, Shapes, type_list<N, std::index_sequence<I...>>> {
+  using type = bind_t<typename N::spec, T, type_at_t<I, Shapes>...>;
+};
+
+// Binds every node in order; each sees the shapes of all inputs and earlier nodes.
+template <class T, class Names, class Shapes, class Layers, class Srcs, class Nodes>
+struct graph_build {
+  using layers = Layers;
+  using sources = Srcs;
+  using shapes = Shapes;
+};
+template <class T, class Names, class... Ss, class... Ls, class... Srcs, class N, class... Ns>
+struct graph_build<T, Names, type_list<Ss...>, type_list<Ls...>, type_list<Srcs...>,
+                   type_list<N, Ns...>> {
+  using src = typename node_sources<Names, N, sizeof...(Ss)>::type;
+  using L = typename bind_node<T, type_list<Ss...>, type_list<N, src>>::type;
+  using next = graph_build<T, Names, type_list<Ss..., typename L::output_shape>,
+                           type_list<Ls..., L>, type_list<Srcs..., src>, type_list<Ns...>>;
+  using layers = typename next::layers;
+  using sources = typename next::sources;
+  using shapes = typename next::shapes;
+};
+
+template <class Names, class Out>
+struct output_indices;
+template <class Names, fixed_string... O>
+struct output_indices<Names, Outputs<O...>> {
+  template <fixed_string S>
+  static constexpr std::size_t node_index() {
+    constexpr std::ptrdiff_t i = Names::find(S.view());
+    static_assert(i >= static_cast<std::ptrdiff_t>(Names::K),
+                  "zoo::Graph: Outputs<...> names something that is not a node of the graph");
+    return i < static_cast<std::ptrdiff_t>(Names::K) ? 0 : static_cast<std::size_t>(i) - Names::K;
+  }
+  static constexpr std::array<std::size_t, sizeof...(O)> value{node_index<O>()...};
+};
+template <class Names>
+struct output_indices<Names, void> {
+  static constexpr std::array<std::size_t, 1> value{Names::J - 1};
+};
+
+template <class T, class InShapes, class... Items>
+struct GraphLayer;
+
+template <class T, class... InShapes, class... Items>
+struct GraphLayer<T, type_list<InShapes...>, Items...> {
+  using parsed = graph_parse<void, type_list<>, void, Items...>;
+  using inputs_decl = std::conditional_t<std::is_void_v<typename parsed::inputs>, Inputs<"input">,
+                                         typename parsed::inputs>;
+  using names = graph_names<inputs_decl, typename parsed::nodes>;
+  static constexpr std::size_t K = names::K;  // inputs
+  static constexpr std::size_t J = names::J;  // nodes
+  static_assert(J > 0, "zoo::Graph: give it at least one Node");
+  static_assert(names::unique(), "zoo::Graph: two nodes (or a node and an input) share a name");
+  static_assert(sizeof...(InShapes) == K,
+                "zoo::Graph: the graph declares a different number of Inputs<...> than it is "
+                "given input shapes");
+  using built = graph_build<T, names, type_list<InShapes...>, type_list<>, type_list<>,
+                            typename parsed::nodes>;
+  using layers = typename built::layers;
+  using sources = typename built::sources;
+  using shapes = typename built::shapes;  // inputs, then node outputs
+  static constexpr auto outputs = output_indices<names, typename parsed::outputs>::value;
+  static constexpr std::size_t O = outputs.size();
+
+  template <std::size_t J0>
+  using layer_t = type_at_t<J0, layers>;
+  template <std::size_t J0>
+  using sources_t = type_at_t<J0, sources>;
+  template <std::size_t S0>
+  using shape_t = type_at_t<S0, shapes>;
+  template <std::size_t O0>
+  using output_shape_at = typename layer_t<outputs[O0]>::output_shape;
+
+  static constexpr std::size_t arity = K;
+  using input_shapes = type_list<InShapes...>;
+  using input_shape = type_at_t<0, input_shapes>;
+  using output_shape = output_shape_at<0>;  // of the first output
+  static constexpr const char* name() { return "Graph"; }
+
+  template <class Seq>
+  struct sum_over;
+  template <std::size_t... I>
+  struct sum_over<std::index_sequence<I...>> {
+    static constexpr std::size_t params = (num_params_of<layer_t<I>>() + ... + 0);
+    static constexpr std::size_t buffers = (num_buffers_of<layer_t<I>>() + ... + 0);
+    static constexpr double flops = (flops_of<layer_t<I>>() + ... + 0.0);
+  };
+  static constexpr std::size_t num_params = sum_over<std::make_index_sequence<J>>::params;
+  static constexpr std::size_t num_buffers = sum_over<std::make_index_sequence<J>>::buffers;
+  static constexpr double flops = sum_over<std::make_index_sequence<J>>::flops;
+
+  template <class Ls>
+  struct storage;
+  template <class... Ls>
+  struct storage<type_list<Ls...>> {
+    using type = Slots<std::index_sequence_for<Ls...>, Ls...>;
+  };
+  typename storage<layers>::type slots;
+  std::array<Buffer<T>, J> act;
+  std::array<Buffer<T>, J> grad;
+  std::array<const T*, K + J> src{};  // where each source's values are, this pass
+
+  template <std::size_t J0>
+  auto& node() {
+    return slot_get<J0>(slots);
+  }
+  template <std::size_t J0>
+  const auto& node() const {
+    return slot_get<J0>(slots);
+  }
+  template <fixed_string Name>
+  static constexpr std::size_t index_of() {
+    constexpr std::ptrdiff_t i = names::find(Name.view());
+    static_assert(i >= static_cast<std::ptrdiff_t>(K), "zoo::Graph::get<\"name\">: no node has this name");
+    return static_cast<std::size_t>(i) - K;
+  }
+  template <fixed_string Name>
+  auto& get() {
+    return node<index_of<Name>()>();
+  }
+
+  template <class F>
+  void each(F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (f(node<I>()), ...); }(
+        std::make_index_sequence<J>{});
+  }
+  void bind_params(T*& p, T*& g) {
+    each([&](auto& l) { layer_ops::bind_params(l, p, g); });
+  }
+  void bind_buffers(T*& b) {
+    each([&](auto& l) { layer_ops::bind_buffers(l, b); });
+  }
+  void init(Rng& r) {
+    each([&](auto& l) { layer_ops::init(l, r); });
+  }
+  void set_training(bool t) {
+    each([&](auto& l) { layer_ops::set_training(l, t); });
+  }
+  void set_frozen(bool f) {
+    each([&](auto& l) { layer_ops::set_frozen(l, f); });
+  }
+  void resize(std::size_t n) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((act[I].resize(n * layer_t<I>::output_shape::size),
+        grad[I].resize(n * layer_t<I>::output_shape::size)),
+       ...);
+    }(std::make_index_sequence<J>{});
+    each([&](auto& l) { layer_ops::resize(l, n); });
+  }
+
+  // y[o] == nullptr: output o stays in the graph's own buffer (see output_ptr).
+  void forward_all(const std::array<const T*, K>& x, const std::array<T*, O>& y, std::size_t n) {
+    for (std::size_t k = 0; k < K; ++k) src[k] = x[k];
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_node<I>(y, n), ...); }(
+        std::make_index_sequence<J>{});
+  }
+  // dy[o] is the gradient of output o; dx[k] == nullptr: input k needs no gradient.
+  void backward_all(const std::array<const T*, O>& dy, const std::array<T*, K>& dx,
+                    std::size_t n) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (std::fill(grad[I].begin(), grad[I].begin() + n * layer_t<I>::output_shape::size, T(0)),
+       ...);
+    }(std::make_index_sequence<J>{});
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (add_output_grad<I>(dy, n), ...); }(
+        std::make_index_sequence<O>{});
+    [&]<std::size_t... R>(std::index_sequence<R...>) { (backward_node<J - 1 - R>(dx, n), ...); }(
+        std::make_index_sequence<J>{});
+  }
+  const T* output_ptr(std::size_t o) const { return src[K + outputs[o]]; }
+
+  // The layer contract, for a graph used as a node or in a Sequential.
+  void forward(const T* x, T* y, std::size_t n)
+    requires(K == 1 && O == 1)
+  {
+    forward_all({x}, {y}, n);
+  }
+  void forward(const std::array<const T*, K>& x, T* y, std::size_t n)
+    requires(K > 1 && O == 1)
+  {
+    forward_all(x, {y}, n);
+  }
+  void backward(const T*, const T*, const T* dy, T* dx, std::size_t n)
+    requires(K == 1 && O == 1)
+  {
+    backward_all({dy}, {dx}, n);
+  }
+  void backward(const std::array<const T*, K>&, const T*, const T* dy,
+                const std::array<T*, K>& dx, std::size_t n)
+    requires(K > 1 && O == 1)
+  {
+    backward_all({dy}, dx, n);
+  }
+
+  template <class F>
+  void visit_params(const std::string& prefix, F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (layer_ops::visit_params(node<I>(), layer_ops::join(prefix, std::string(names::names[K + I])),
+                               f),
+       ...);
+    }(std::make_index_sequence<J>{});
+  }
+  template <class F>
+  void visit_buffers(const std::string& prefix, F&& f) {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (layer_ops::visit_buffers(node<I>(),
+                                layer_ops::join(prefix, std::string(names::names[K + I])), f),
+       ...);
+    }(std::make_index_sequence<J>{});
+  }
+  void summary(const std::string& prefix, std::vector<SummaryRow>& rows) const {
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (layer_ops::summary(node<I>(), layer_ops::join(prefix, std::string(names::names[K + I])),
+                          rows),
+       ...);
+    }(std::make_index_sequence<J>{});
+  }
+
+ private:
+  template <std::size_t J0>
+  static constexpr std::ptrdiff_t output_slot() {
+    for (std::size_t o = 0; o < O; ++o)
+      if (outputs[o] == J0) return static_cast<std::ptrdiff_t>(o);
+    return -1;
+  }
+  template <std::size_t J0>
+  void forward_node(const std::array<T*, O>& y, std::size_t n) {
+    constexpr std::ptrdiff_t o = output_slot<J0>();
+    T* out = act[J0].data();
+    if constexpr (o >= 0)
+      if (y[o]) out = y[o];
+    src[K + J0] = out;
+    using L = layer_t<J0>;
+    [&]<std::size_t... S>(std::index_sequence<S...>) {
+      if constexpr (layer_arity<L>() == 1) node<J0>().forward(src[S]..., out, n);
+      else node<J0>().forward(std::array<const T*, sizeof...(S)>{src[S]...}, out, n);
+    }(sources_t<J0>{});
+  }
+  template <std::size_t O0>
+  void add_output_grad(const std::array<const T*, O>& dy, std::size_t n) {
+    constexpr std::size_t j = outputs[O0];
+    if (!dy[O0]) return;
+    T* g = grad[j].data();
+    const T* d = dy[O0];
+    for (std::size_t i = 0; i < n * layer_t<j>::output_shape::size; ++i) g[i] += d[i];
+  }
+  template <std::size_t S0>
+  T* grad_of(const std::array<T*, K>& dx) {
+    if constexpr (S0 < K) return dx[S0];
+    else return grad[S0 - K].data();
+  }
+  template <std::size_t J0>
+  void backward_node(const std::array<T*, K>& dx, std::size_t n) {
+    using L = layer_t<J0>;
+    [&]<std::size_t... S>(std::index_sequence<S...>) {
+      if constexpr (layer_arity<L>() == 1)
+        node<J0>().backward(src[S]..., src[K + J0], grad[J0].data(), grad_of<S>(dx)..., n);
+      else
+        node<J0>().backward(std::array<const T*, sizeof...(S)>{src[S]...}, src[K + J0],
+                            grad[J0].data(), std::array<T*, sizeof...(S)>{grad_of<S>(dx)...}, n);
+    }(sources_t<J0>{});
+  }
+};
+}  // namespace detail
+
+template <class... Items>
+struct Graph {
+  static constexpr std::size_t arity = [] {
+    using parsed = detail::graph_parse<void, type_list<>, void, Items...>;
+    if constexpr (std::is_void_v<typename parsed::inputs>) return std::size_t{1};
+    else return detail::graph_names<typename parsed::inputs, type_list<>>::K;
+  }();
+  template <class T, class... Ins>
+  using bind = detail::GraphLayer<T, type_list<Ins...>, Items...>;
+};
+
+}  // namespace zoo

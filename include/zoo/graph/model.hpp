@@ -1,0 +1,281 @@
+// zoo/graph/model.hpp — a network type made real: parameters, gradients, buffers.
+//
+//   zoo::Model<Spec, zoo::Shape<784>> m(seed);     // float; BasicModel<double, ...> for checks
+//   const auto& y = m.forward(x);                  // x: Tensor (N, 784); y: (N, out)
+//   m.zero_grad(); m.backward(dy);                 // parameter gradients accumulate (+=)
+//
+// Storage (one allocation each, fixed at construction):
+//   params  [θ0 | θ1 | …]   grads [∂θ0 | ∂θ1 | …]   buffers [running stats …]
+// Activations and their gradients are sized on the first batch of a given size
+// and reused after that, so a steady-state training step allocates nothing.
+// Inputs are copied into the model, so callers may reuse their tensors at once.
+#pragma once
+#include <array>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../core/layer.hpp"
+#include "../core/param.hpp"
+#include "../core/rng.hpp"
+#include "../core/tensor.hpp"
+#include "graph.hpp"
+
+namespace zoo {
+
+namespace detail {
+template <class N, std::size_t O, bool Multi>
+struct model_output {
+  using type = typename N::output_shape;
+};
+template <class N, std::size_t O>
+struct model_output<N, O, true> {
+  using type = typename N::template output_shape_at<O>;
+};
+}  // namespace detail
+
+template <class T, class Spec, class... Ins>
+class BasicModel {
+  static_assert(sizeof...(Ins) >= 1,
+                "zoo::Model<Spec, Shape...>: give the per-sample shape of every input after the "
+                "network spec, e.g. zoo::Model<Net, zoo::Shape<784>>");
+  static_assert((is_shape_v<Ins> && ...),
+                "zoo::Model<Spec, Shape...>: the arguments after the spec must be zoo::Shape<...>");
+
+ public:
+  using scalar = T;
+  using net_type = bind_t<Spec, T, Ins...>;
+  static constexpr std::size_t num_inputs = sizeof...(Ins);
+  static constexpr bool multi_io = requires(const net_type& n) { n.output_ptr(0); };
+  static constexpr std::size_t num_outputs = [] {
+    if constexpr (multi_io) return net_type::O;
+    else return std::size_t{1};
+  }();
+  using input_shapes = type_list<Ins...>;
+  template <std::size_t O0>
+  using output_shape_at = typename detail::model_output<net_type, O0, multi_io>::type;
+  using output_shape = output_shape_at<0>;
+  static constexpr std::size_t num_params = num_params_of<net_type>();
+  static constexpr std::size_t num_buffers = num_buffers_of<net_type>();
+  static constexpr double flops = flops_of<net_type>();  // forward, per sample
+
+  explicit BasicModel(std::uint64_t seed = 0)
+      : params_(num_params), grads_(num_params), buffers_(num_buffers) {
+    T* p = params_.data();
+    T* g = grads_.data();
+    T* b = buffers_.data();
+    layer_ops::bind_params(net_, p, g);
+    layer_ops::bind_buffers(net_, b);
+    reset_parameters(seed);
+  }
+  BasicModel(const BasicModel&) = delete;
+  BasicModel& operator=(const BasicModel&) = delete;
+  BasicModel(BasicModel&&) = default;  // every view points into heap storage, which moves intact
+
+  // PyTorch's default initialization, from a seeded stream.
+  void reset_parameters(std::uint64_t seed) {
+    Rng rng(seed);
+    layer_ops::init(net_, rng);
+    zero_grad();
+  }
+
+  // ------------------------------------------------------------------ running
+  template <class... X>
+  const Tensor<T>& forward(const X&... x) {
+    static_assert(sizeof...(X) == num_inputs,
+                  "zoo::Model::forward: pass one tensor per model input");
+    static_assert((std::is_same_v<X, Tensor<T>> && ...),
+                  "zoo::Model::forward: inputs must be zoo::Tensor of the model's scalar type");
+    const std::size_t n = check_inputs(x...);
+    prepare(n);
+    copy_inputs(std::index_sequence_for<X...>{}, x...);
+    if constexpr (multi_io) {
+      std::array<const T*, num_inputs> xs{};
+      for (std::size_t k = 0; k < num_inputs; ++k) xs[k] = inputs_[k].data();
+      std::array<T*, num_outputs> ys{};
+      for (std::size_t o = 0; o < num_outputs; ++o) ys[o] = outputs_[o].data();
+      net_.forward_all(xs, ys, n);
+    } else {
+      net_.forward(inputs_[0].data(), outputs_[0].data(), n);
+    }
+    forwarded_ = true;
+    return outputs_[0];
+  }
+  const Tensor<T>& output(std::size_t o = 0) const { return outputs_.at(o); }
+
+  // Gradients of the loss with respect to each output, in order.
+  template <class... D>
+  void backward(const D&... dy) {
+    static_assert(sizeof...(D) == num_outputs,
+                  "zoo::Model::backward: pass one gradient tensor per model output");
+    std::array<const Tensor<T>*, num_outputs> d{&dy...};
+    backward_ptrs(d);
+  }
+  // As backward(); a null entry means that output does not reach the loss.
+  void backward_ptrs(const std::array<const Tensor<T>*, num_outputs>& dy) {
+    if (!forwarded_)
+      throw std::logic_error("zoo::Model::backward: call forward() first");
+    std::array<const T*, num_outputs> d{};
+    for (std::size_t o = 0; o < num_outputs; ++o) {
+      if (!dy[o]) continue;
+      if (dy[o]->size() != outputs_[o].size())
+        throw std::invalid_argument("zoo::Model::backward: gradient " + std::to_string(o) +
+                                    " has shape " + dy[o]->shape_str() + ", the output is " +
+                                    outputs_[o].shape_str());
+      d[o] = dy[o]->data();
+    }
+    std::array<T*, num_inputs> dx{};
+    if (input_grad_) {
+      for (std::size_t k = 0; k < num_inputs; ++k) {
+        input_grads_[k].fill(T(0));
+        dx[k] = input_grads_[k].data();
+      }
+    }
+    if constexpr (multi_io) {
+      net_.backward_all(d, dx, n_);
+    } else {
+      if (!d[0]) return;
+      net_.backward(inputs_[0].data(), outputs_[0].data(), d[0], dx[0], n_);
+    }
+  }
+  // Whether backward() also computes the gradient of the inputs (a GAN's
+  // discriminator passes it to the generator). Off by default: it costs a GEMM.
+  void requires_input_grad(bool on) { input_grad_ = on; }
+  const Tensor<T>& input_grad(std::size_t k = 0) const {
+    if (!input_grad_)
+      throw std::logic_error("zoo::Model::input_grad: enable requires_input_grad(true) first");
+    return input_grads_.at(k);
+  }
+
+  void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
+  void train(bool on = true) {
+    training_ = on;
+    layer_ops::set_training(net_, on);
+  }
+  void eval() { train(false); }
+  bool training() const { return training_; }
+  // A frozen model computes no parameter gradients, but still passes
+  // gradients through to its inputs (the D of a GAN while G trains).
+  void freeze(bool on = true) {
+    frozen_ = on;
+    layer_ops::set_frozen(net_, on);
+  }
+  void unfreeze() { freeze(false); }
+  bool frozen() const { return frozen_; }
+
+  // ------------------------------------------------------------------ parameters
+  ParamSpan<T> parameters() { return {params_.data(), grads_.data(), params_.size()}; }
+  T* buffer_data() { return buffers_.data(); }
+  std::size_t buffer_size() const { return buffers_.size(); }
+
+  template <class F>  // f(name, shape, data, grad, count)
+  void visit_parameters(F&& f) {
+    layer_ops::visit_params(net_, std::string{}, f);
+  }
+  template <class F>  // f(name, shape, data, count)
+  void visit_buffers(F&& f) {
+    layer_ops::visit_buffers(net_, std::string{}, f);
+  }
+  std::vector<NamedTensor<T>> named_parameters() {
+    std::vector<NamedTensor<T>> out;
+    visit_parameters([&](const std::string& name, std::vector<std::size_t> shape, T* d, T* g,
+                         std::size_t n) { out.push_back({name, std::move(shape), d, g, n}); });
+    return out;
+  }
+  std::vector<NamedTensor<T>> named_buffers() {
+    std::vector<NamedTensor<T>> out;
+    visit_buffers([&](const std::string& name, std::vector<std::size_t> shape, T* d,
+                      std::size_t n) { out.push_back({name, std::move(shape), d, nullptr, n}); });
+    return out;
+  }
+  // Parameters then buffers: the keys of PyTorch's state_dict().
+  std::vector<NamedTensor<T>> state_dict() {
+    auto out = named_parameters();
+    for (auto& b : named_buffers()) out.push_back(std::move(b));
+    return out;
+  }
+
+  net_type& net() { return net_; }
+  const net_type& net() const { return net_; }
+  template <fixed_string Name>
+  auto& get() {
+    return net_.template get<Name>();
+  }
+
+  // A table of layers with output shapes, parameter counts and FLOPs.
+  std::string summary() const {
+    std::vector<SummaryRow> rows;
+    layer_ops::summary(net_, std::string{}, rows);
+    std::string s;
+    char line[256];
+    std::snprintf(line, sizeof line, "%-28s %-12s %-16s %12s %14s\n", "layer", "type", "output",
+                  "params", "MFLOPs");
+    s += line;
+    for (const auto& r : rows) {
+      std::snprintf(line, sizeof line, "%-28s %-12s %-16s %12zu %14.3f\n", r.name.c_str(),
+                    r.type.c_str(), r.output_shape.c_str(), r.params, r.flops * 1e-6);
+      s += line;
+    }
+    std::snprintf(line, sizeof line, "total: %zu parameters, %.3f MFLOPs per sample (forward)\n",
+                  num_params, flops * 1e-6);
+    s += line;
+    return s;
+  }
+
+  std::size_t batch_size() const { return n_; }
+
+ private:
+  template <class... X>
+  std::size_t check_inputs(const X&... x) {
+    std::array<const Tensor<T>*, num_inputs> xs{&x...};
+    static constexpr std::array<std::size_t, num_inputs> sizes{Ins::size...};
+    static const std::array<std::string, num_inputs> names{Ins::str()...};
+    const std::size_t n = xs[0]->batch();
+    for (std::size_t k = 0; k < num_inputs; ++k) {
+      if (xs[k]->rank() < 1 || xs[k]->batch() == 0)
+        throw std::invalid_argument("zoo::Model::forward: input " + std::to_string(k) +
+                                    " is empty");
+      if (xs[k]->sample_size() != sizes[k])
+        throw std::invalid_argument("zoo::Model::forward: input " + std::to_string(k) +
+                                    " has shape " + xs[k]->shape_str() +
+                                    ", but the model expects (N, " + names[k].substr(1));
+      if (xs[k]->batch() != n)
+        throw std::invalid_argument("zoo::Model::forward: inputs have different batch sizes (" +
+                                    std::to_string(n) + " and " + std::to_string(xs[k]->batch()) +
+                                    ")");
+    }
+    return n;
+  }
+  template <std::size_t... K, class... X>
+  void copy_inputs(std::index_sequence<K...>, const X&... x) {
+    ((std::copy(x.begin(), x.end(), inputs_[K].begin())), ...);
+  }
+  void prepare(std::size_t n) {
+    if (n == n_) return;
+    n_ = n;
+    [&]<std::size_t... K>(std::index_sequence<K...>) {
+      (inputs_[K].template resize_batch<Ins>(n), ...);
+      (input_grads_[K].template resize_batch<Ins>(n), ...);
+    }(std::index_sequence_for<Ins...>{});
+    [&]<std::size_t... O>(std::index_sequence<O...>) {
+      (outputs_[O].template resize_batch<output_shape_at<O>>(n), ...);
+    }(std::make_index_sequence<num_outputs>{});
+    layer_ops::resize(net_, n);
+  }
+
+  net_type net_;
+  Buffer<T> params_, grads_, buffers_;
+  std::array<Tensor<T>, num_inputs> inputs_, input_grads_;
+  std::array<Tensor<T>, num_outputs> outputs_;
+  std::size_t n_ = 0;
+  bool forwarded_ = false;
+  bool training_ = true;
+  bool frozen_ = false;
+  bool input_grad_ = false;
+};
+
+template <class Spec, class... Ins>
+using Model = BasicModel<float, Spec, Ins...>;
+
+}  // namespace zoo

@@ -1,0 +1,95 @@
+// zoo/layers/linear.hpp — fully connected layer, as torch.nn.Linear.
+//
+//   y = x Wᵀ + b        x: (N, In)  W: (Out, In)  b: (Out)  y: (N, Out)
+//
+// In-features are inferred from the input shape. Backward:
+//   dW += dyᵀ x,  db += Σₙ dy,  dx += dy W.
+// Caches nothing: backward reads x, which the container keeps.
+#pragma once
+#include <cmath>
+#include <string>
+
+#include "../core/gemm.hpp"
+#include "../core/layer.hpp"
+#include "../core/shape.hpp"
+
+namespace zoo {
+
+template <class T, class In, std::size_t Out, bool Bias>
+struct LinearLayer {
+  static_assert(is_flat_v<In>,
+                "zoo::Linear: the input is an image (C, H, W), but Linear takes flat features; "
+                "put zoo::Flatten before it, as nn.Flatten in PyTorch");
+  static constexpr std::size_t in_features = In::size;
+  static constexpr std::size_t out_features = Out;
+  using input_shape = In;
+  using output_shape = Shape<Out>;
+  static constexpr std::size_t num_params = Out * in_features + (Bias ? Out : 0);
+  static constexpr double flops = 2.0 * Out * in_features + (Bias ? Out : 0);
+  static constexpr const char* name() { return "Linear"; }
+
+  T* weight = nullptr;  // (Out, In)
+  T* bias = nullptr;    // (Out)
+  T* dweight = nullptr;
+  T* dbias = nullptr;
+  bool frozen = false;
+
+  void bind_params(T*& p, T*& g) {
+    weight = p, dweight = g;
+    p += Out * in_features, g += Out * in_features;
+    if constexpr (Bias) {
+      bias = p, dbias = g;
+      p += Out, g += Out;
+    }
+  }
+  // PyTorch's default: kaiming_uniform(a=√5) gives U(±1/√fan_in) for W and b alike.
+  void init(Rng& rng) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in_features));
+    rng.fill_uniform(weight, Out * in_features, -bound, bound);
+    if constexpr (Bias) rng.fill_uniform(bias, Out, -bound, bound);
+  }
+  void set_frozen(bool f) { frozen = f; }
+
+  void forward(const T* x, T* y, std::size_t n) {
+    gemm<T>(false, true, n, Out, in_features, T(1), x, in_features, weight, in_features, T(0), y,
+            Out);  // (N, Out)
+    if constexpr (Bias)
+      for (std::size_t i = 0; i < n; ++i) {
+        T* yr = y + i * Out;
+        for (std::size_t o = 0; o < Out; ++o) yr[o] += bias[o];
+      }
+  }
+
+  void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
+    if (!frozen) {
+      gemm<T>(true, false, Out, in_features, n, T(1), dy, Out, x, in_features, T(1), dweight,
+              in_features);  // (Out, In)
+      if constexpr (Bias)
+        for (std::size_t i = 0; i < n; ++i) {
+          const T* dyr = dy + i * Out;
+          for (std::size_t o = 0; o < Out; ++o) dbias[o] += dyr[o];
+        }
+    }
+    if (dx)
+      gemm<T>(false, false, n, in_features, Out, T(1), dy, Out, weight, in_features, T(1), dx,
+              in_features);  // (N, In)
+  }
+
+  template <class F>
+  void visit_params(const std::string& prefix, F&& f) {
+    f(layer_ops::join(prefix, "weight"), std::vector<std::size_t>{Out, in_features}, weight,
+      dweight, Out * in_features);
+    if constexpr (Bias)
+      f(layer_ops::join(prefix, "bias"), std::vector<std::size_t>{Out}, bias, dbias, Out);
+  }
+};
+
+// Linear<Out>: in-features come from the input, as every zoo layer's do.
+template <std::size_t Out, bool Bias = true>
+struct Linear {
+  static_assert(Out > 0, "zoo::Linear<Out>: Out must be positive");
+  template <class T, class In>
+  using bind = LinearLayer<T, In, Out, Bias>;
+};
+
+}  // namespace zoo

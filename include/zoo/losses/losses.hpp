@@ -1,0 +1,189 @@
+// zoo/losses/losses.hpp — losses as PyTorch's functional forms, value and gradient.
+//
+// Each returns the loss and, when `grad` is given, WRITES dL/dpred into it
+// (resized to pred's shape). Reduction::mean divides by the number of elements,
+// Reduction::sum does not, as torch's `reduction=`.
+//
+//   mse                 (p − y)²                                   ∂ = 2(p − y)
+//   bce                 −[y log p + (1−y) log(1−p)], logs ≥ −100    ∂ = (p − y)/max(p(1−p), 1e−12)
+//   bce_with_logits     max(x,0) − x·y + log(1 + e^{−|x|})         ∂ = σ(x) − y
+//   cross_entropy       −log softmax(x)[label], mean over N        ∂ = softmax(x) − onehot
+//   kl_normal           −½ Σ (1 + lv − μ² − e^{lv})                ∂μ = μ, ∂lv = ½(e^{lv} − 1)
+//   least_squares       ½ · mean((s − target)²)                    ∂ = (s − target)/count
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <span>
+#include <stdexcept>
+#include <string>
+
+#include "../core/tensor.hpp"
+
+namespace zoo {
+
+enum class Reduction { mean, sum };
+
+namespace detail {
+template <class T>
+void check_same(const Tensor<T>& a, const Tensor<T>& b, const char* what) {
+  if (a.size() != b.size())
+    throw std::invalid_argument(std::string("zoo::") + what + ": prediction " + a.shape_str() +
+                                " and target " + b.shape_str() + " differ in size");
+}
+template <class T>
+T* prep_grad(const Tensor<T>& pred, Tensor<T>* grad) {
+  if (!grad) return nullptr;
+  grad->resize(pred.shape());
+  return grad->data();
+}
+}  // namespace detail
+
+template <class T>
+T mse_loss(const Tensor<T>& pred, const Tensor<T>& target, Tensor<T>* grad = nullptr,
+           Reduction r = Reduction::mean) {
+  detail::check_same(pred, target, "mse_loss");
+  T* g = detail::prep_grad(pred, grad);
+  const std::size_t n = pred.size();
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T d = pred[i] - target[i];
+    s += static_cast<double>(d) * d;
+    if (g) g[i] = T(2) * d * scale;
+  }
+  return static_cast<T>(s * scale);
+}
+
+template <class T>
+T bce_loss(const Tensor<T>& pred, const Tensor<T>& target, Tensor<T>* grad = nullptr,
+           Reduction r = Reduction::mean) {
+  detail::check_same(pred, target, "bce_loss");
+  T* g = detail::prep_grad(pred, grad);
+  const std::size_t n = pred.size();
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T p = pred[i], y = target[i];
+    if (!(p >= T(0) && p <= T(1)))
+      throw std::invalid_argument("zoo::bce_loss: predictions must lie in [0, 1] (got " +
+                                  std::to_string(p) + " at " + std::to_string(i) +
+                                  "); use bce_with_logits_loss on logits");
+    const double lp = std::max(std::log(static_cast<double>(p)), -100.0);
+    const double l1p = std::max(std::log1p(-static_cast<double>(p)), -100.0);
+    s += -(y * lp + (1 - y) * l1p);
+    if (g) g[i] = static_cast<T>((p - y) / std::max(static_cast<double>(p) * (1 - p), 1e-12)) * scale;
+  }
+  return static_cast<T>(s * scale);
+}
+
+template <class T>
+T bce_with_logits_loss(const Tensor<T>& logits, const Tensor<T>& target, Tensor<T>* grad = nullptr,
+                       Reduction r = Reduction::mean) {
+  detail::check_same(logits, target, "bce_with_logits_loss");
+  T* g = detail::prep_grad(logits, grad);
+  const std::size_t n = logits.size();
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T x = logits[i], y = target[i];
+    s += std::max(x, T(0)) - x * y + std::log1p(std::exp(-std::abs(x)));
+    if (g) {
+      const T sig = x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+      g[i] = (sig - y) * scale;
+    }
+  }
+  return static_cast<T>(s * scale);
+}
+// Every target equal to `target` (1 for "real", 0 for "fake" in a GAN).
+template <class T>
+T bce_with_logits_loss(const Tensor<T>& logits, T target, Tensor<T>* grad = nullptr,
+                       Reduction r = Reduction::mean) {
+  T* g = detail::prep_grad(logits, grad);
+  const std::size_t n = logits.size();
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T x = logits[i];
+    s += std::max(x, T(0)) - x * target + std::log1p(std::exp(-std::abs(x)));
+    if (g) {
+      const T sig = x >= 0 ? T(1) / (T(1) + std::exp(-x)) : std::exp(x) / (T(1) + std::exp(x));
+      g[i] = (sig - target) * scale;
+    }
+  }
+  return static_cast<T>(s * scale);
+}
+
+// logits (N, C); labels N class indices in [0, C).
+template <class T, class Label>
+T cross_entropy_loss(const Tensor<T>& logits, std::span<const Label> labels,
+                     Tensor<T>* grad = nullptr, Reduction r = Reduction::mean) {
+  const std::size_t n = logits.batch(), c = logits.sample_size();
+  if (labels.size() != n)
+    throw std::invalid_argument("zoo::cross_entropy_loss: " + std::to_string(labels.size()) +
+                                " labels for a batch of " + std::to_string(n));
+  T* g = detail::prep_grad(logits, grad);
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto lab = static_cast<std::size_t>(labels[i]);
+    if (labels[i] < 0 || lab >= c)
+      throw std::invalid_argument("zoo::cross_entropy_loss: label " +
+                                  std::to_string(static_cast<long long>(labels[i])) +
+                                  " is outside [0, " + std::to_string(c) + ")");
+    const T* x = logits.data() + i * c;
+    const T m = *std::max_element(x, x + c);
+    double z = 0;
+    for (std::size_t k = 0; k < c; ++k) z += std::exp(static_cast<double>(x[k] - m));
+    const double lse = m + std::log(z);
+    s += lse - x[lab];
+    if (g)
+      for (std::size_t k = 0; k < c; ++k)
+        g[i * c + k] = static_cast<T>((std::exp(x[k] - lse) - (k == lab ? 1.0 : 0.0)) * scale);
+  }
+  return static_cast<T>(s * scale);
+}
+
+// KL(N(μ, e^{lv}) ‖ N(0, 1)); sum reduction sums over everything, mean divides by N·dims.
+template <class T>
+T kl_normal_loss(const Tensor<T>& mu, const Tensor<T>& logvar, Tensor<T>* dmu = nullptr,
+                 Tensor<T>* dlogvar = nullptr, Reduction r = Reduction::sum) {
+  detail::check_same(mu, logvar, "kl_normal_loss");
+  T* gm = detail::prep_grad(mu, dmu);
+  T* gl = detail::prep_grad(logvar, dlogvar);
+  const std::size_t n = mu.size();
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T m = mu[i], lv = logvar[i], e = std::exp(lv);
+    s += -0.5 * (1.0 + lv - static_cast<double>(m) * m - e);
+    if (gm) gm[i] = m * scale;
+    if (gl) gl[i] = T(0.5) * (e - T(1)) * scale;
+  }
+  return static_cast<T>(s * scale);
+}
+
+// ½·mean((s − target)²): the least-squares GAN's terms. D: ls(real, 1) + ls(fake, 0);
+// G: ls(fake, 1).
+template <class T>
+T least_squares_loss(const Tensor<T>& scores, T target, Tensor<T>* grad = nullptr) {
+  T* g = detail::prep_grad(scores, grad);
+  const std::size_t n = scores.size();
+  double s = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const T d = scores[i] - target;
+    s += static_cast<double>(d) * d;
+    if (g) g[i] = d / T(n);
+  }
+  return static_cast<T>(0.5 * s / n);
+}
+template <class T>
+T ls_discriminator_loss(const Tensor<T>& real, const Tensor<T>& fake, Tensor<T>* dreal = nullptr,
+                        Tensor<T>* dfake = nullptr) {
+  return least_squares_loss(real, T(1), dreal) + least_squares_loss(fake, T(0), dfake);
+}
+template <class T>
+T ls_generator_loss(const Tensor<T>& fake, Tensor<T>* dfake = nullptr) {
+  return least_squares_loss(fake, T(1), dfake);
+}
+
+}  // namespace zoo

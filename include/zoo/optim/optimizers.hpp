@@ -1,0 +1,135 @@
+// zoo/optim/optimizers.hpp — SGD and Adam with PyTorch's update rules.
+//
+// SGD (torch.optim.SGD):           g ← ∇ + λθ;  b ← μb + (1−τ)g (b₁ = g);  g ← nesterov ? g + μb : b;
+//                                  θ ← θ − lr·g
+// Adam (torch.optim.Adam, L2 form): g ← ∇ + λθ;  m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;
+//                                  θ ← θ − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)
+// Both run over ParamSpans (a model's flat parameters), so a step is one loop.
+// `lr` is a public member: schedules set it before each step.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <initializer_list>
+#include <vector>
+
+#include "../core/param.hpp"
+#include "../core/parallel.hpp"
+#include "../core/tensor.hpp"
+
+namespace zoo {
+
+struct SGDOptions {
+  double lr = 1e-2;
+  double momentum = 0;
+  double dampening = 0;
+  double weight_decay = 0;
+  bool nesterov = false;
+};
+
+template <class T>
+class SGD {
+ public:
+  SGD(ParamSpan<T> p, SGDOptions o = {}) : SGD({p}, o) {}
+  SGD(std::initializer_list<ParamSpan<T>> ps, SGDOptions o = {}) : opt(o), lr(o.lr), spans_(ps) {
+    for (auto& s : spans_) momentum_.emplace_back(s.size, T(0));
+  }
+
+  void step() {
+    const T wd = static_cast<T>(opt.weight_decay), mu = static_cast<T>(opt.momentum),
+            damp = static_cast<T>(1 - opt.dampening), a = static_cast<T>(lr);
+    const bool first = steps_ == 0;
+    for (std::size_t k = 0; k < spans_.size(); ++k) {
+      T* p = spans_[k].data;
+      const T* dp = spans_[k].grad;
+      T* b = momentum_[k].data();
+      for (std::size_t i = 0; i < spans_[k].size; ++i) {
+        T g = dp[i] + wd * p[i];
+        if (mu != T(0)) {
+          b[i] = first ? g : mu * b[i] + damp * g;
+          g = opt.nesterov ? g + mu * b[i] : b[i];
+        }
+        p[i] -= a * g;
+      }
+    }
+    ++steps_;
+  }
+
+  SGDOptions opt;
+  double lr;
+  std::int64_t steps() const { return steps_; }
+  std::vector<Buffer<T>>& state() { return momentum_; }
+  void set_steps(std::int64_t s) { steps_ = s; }
+
+ private:
+  std::vector<ParamSpan<T>> spans_;
+  std::vector<Buffer<T>> momentum_;
+  std::int64_t steps_ = 0;
+};
+
+struct AdamOptions {
+  double lr = 1e-3;
+  struct Betas {
+    double b1 = 0.9, b2 = 0.999;
+  } betas;
+  double eps = 1e-8;
+  double weight_decay = 0;
+};
+
+template <class T>
+class Adam {
+ public:
+  Adam(ParamSpan<T> p, AdamOptions o = {}) : Adam({p}, o) {}
+  Adam(std::initializer_list<ParamSpan<T>> ps, AdamOptions o = {})
+      : opt(o), lr(o.lr), spans_(ps) {
+    for (auto& s : spans_) {
+      m_.emplace_back(s.size, T(0));
+      v_.emplace_back(s.size, T(0));
+    }
+  }
+
+  void step() {
+    ++steps_;
+    const double b1 = opt.betas.b1, b2 = opt.betas.b2;
+    const double bc1 = 1 - std::pow(b1, static_cast<double>(steps_));
+    const double bc2 = 1 - std::pow(b2, static_cast<double>(steps_));
+    const T step_size = static_cast<T>(lr / bc1);
+    const T inv_sqrt_bc2 = static_cast<T>(1 / std::sqrt(bc2));
+    const T wd = static_cast<T>(opt.weight_decay), eps = static_cast<T>(opt.eps);
+    const T B1 = static_cast<T>(b1), B2 = static_cast<T>(b2), C1 = static_cast<T>(1 - b1),
+            C2 = static_cast<T>(1 - b2);
+    for (std::size_t k = 0; k < spans_.size(); ++k) {
+      T* ZOO_RESTRICT p = spans_[k].data;
+      const T* ZOO_RESTRICT dp = spans_[k].grad;
+      T* ZOO_RESTRICT m = m_[k].data();
+      T* ZOO_RESTRICT v = v_[k].data();
+      parallel_for(spans_[k].size, 8, [&](std::size_t lo, std::size_t hi) {
+#pragma omp simd
+        for (std::size_t i = lo; i < hi; ++i) {
+          const T g = dp[i] + wd * p[i];
+          m[i] = B1 * m[i] + C1 * g;
+          v[i] = B2 * v[i] + C2 * g * g;
+          p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+        }
+      });
+    }
+  }
+
+  AdamOptions opt;
+  double lr;
+  std::int64_t steps() const { return steps_; }
+  void set_steps(std::int64_t s) { steps_ = s; }
+  std::vector<Buffer<T>>& exp_avg() { return m_; }
+  std::vector<Buffer<T>>& exp_avg_sq() { return v_; }
+
+ private:
+  std::vector<ParamSpan<T>> spans_;
+  std::vector<Buffer<T>> m_, v_;
+  std::int64_t steps_ = 0;
+};
+
+template <class T>
+Adam(ParamSpan<T>, AdamOptions) -> Adam<T>;
+template <class T>
+SGD(ParamSpan<T>, SGDOptions) -> SGD<T>;
+
+}  // namespace zoo
