@@ -196,6 +196,27 @@ class BasicModel {
     return out;
   }
 
+  // Runs one single-input node of a Graph alone (a VAE's decoder on prior
+  // samples, an autoencoder's decoder on a chosen code). The model's buffers
+  // are re-sized on the next forward(), so this never corrupts a training pass.
+  template <fixed_string Name>
+  void forward_node(const Tensor<T>& in, Tensor<T>& out) {
+    auto& node = net_.template get<Name>();
+    using L = std::remove_reference_t<decltype(node)>;
+    static_assert(layer_arity<L>() == 1, "zoo::Model::forward_node: the node must read one input");
+    using In = typename L::input_shape;
+    if (in.sample_size() != In::size || in.batch() == 0)
+      throw std::invalid_argument("zoo::Model::forward_node<\"" + std::string(Name.view()) +
+                                  "\">: input has shape " + in.shape_str() +
+                                  ", the node expects (N, " + In::str().substr(1));
+    const std::size_t n = in.batch();
+    out.template resize_batch<typename L::output_shape>(n);
+    layer_ops::resize(node, n);
+    node.forward(in.data(), out.data(), n);
+    n_ = 0;
+    forwarded_ = false;
+  }
+
   net_type& net() { return net_; }
   const net_type& net() const { return net_; }
   template <fixed_string Name>

@@ -1,0 +1,63 @@
+// zoo/layers/reparameterize.hpp — the VAE's reparameterization trick.
+//
+//   z = μ + exp(½·lv)·ε,  ε ~ N(0, I)        inputs μ, lv: (N, D); z: (N, D)
+//   dμ += dz,   dlv += dz·½·exp(½·lv)·ε
+//
+// ε is drawn from the layer's own seeded stream on every forward (as the
+// PyTorch originals do, in training and evaluation alike) and cached for
+// backward. `sample = false` makes z = μ (a deterministic encoder).
+#pragma once
+#include <array>
+#include <cmath>
+
+#include "../core/layer.hpp"
+#include "../core/tensor.hpp"
+
+namespace zoo {
+
+template <class T, class Mu, class LogVar>
+struct ReparameterizeLayer {
+  static_assert(Mu::size == LogVar::size && Mu::rank == LogVar::rank,
+                "zoo::Reparameterize: mu and logvar must have the same shape");
+  static constexpr std::size_t arity = 2;
+  using input_shapes = type_list<Mu, LogVar>;
+  using output_shape = Mu;
+  static constexpr std::size_t D = Mu::size;
+  static constexpr double flops = 3.0 * D;
+  static constexpr const char* name() { return "Reparameterize"; }
+
+  Rng rng{0x5eed};
+  bool sample = true;
+  Buffer<T> eps;  // (N, D)
+  Buffer<T> sd;   // (N, D): exp(½·lv)
+
+  void init(Rng& r) { rng.reseed(r.next_u64()); }
+  void resize(std::size_t n) {
+    eps.resize(n * D);
+    sd.resize(n * D);
+  }
+  void forward(const std::array<const T*, 2>& x, T* z, std::size_t n) {
+    const T* mu = x[0];
+    const T* lv = x[1];
+    for (std::size_t i = 0; i < n * D; ++i) {
+      eps[i] = sample ? static_cast<T>(rng.normal()) : T(0);
+      sd[i] = std::exp(T(0.5) * lv[i]);
+      z[i] = mu[i] + sd[i] * eps[i];
+    }
+  }
+  void backward(const std::array<const T*, 2>&, const T*, const T* dz,
+                const std::array<T*, 2>& dx, std::size_t n) {
+    if (T* dmu = dx[0])
+      for (std::size_t i = 0; i < n * D; ++i) dmu[i] += dz[i];
+    if (T* dlv = dx[1])
+      for (std::size_t i = 0; i < n * D; ++i) dlv[i] += dz[i] * T(0.5) * sd[i] * eps[i];
+  }
+};
+
+struct Reparameterize {
+  static constexpr std::size_t arity = 2;
+  template <class T, class Mu, class LogVar>
+  using bind = ReparameterizeLayer<T, Mu, LogVar>;
+};
+
+}  // namespace zoo

@@ -1,0 +1,88 @@
+// zoo/models/ae_training.hpp — one training/evaluation step for the autoencoders
+// and VAEs, shared by the example programs, the tests and the benchmarks.
+//
+// Autoencoder loss: MSE(sum)/N (the MLP seed) or MSE(mean) (the conv seed).
+// VAE loss per image: [recon(sum) + KL(sum)] / N, recon = MSE or BCE.
+// Each step: zero_grad, forward, loss + gradient, backward, optimizer step.
+// The scratch tensors live in the step object, so steps allocate nothing.
+#pragma once
+#include "../core/tensor.hpp"
+#include "../losses/losses.hpp"
+
+namespace zoo::models {
+
+enum class Recon { mse, bce };
+
+struct AeLoss {
+  float total = 0, recon = 0, kl = 0;
+};
+
+namespace detail {
+inline void scale(Tensor<float>& t, float s) {
+  for (auto& v : t) v *= s;
+}
+}  // namespace detail
+
+// Autoencoders with outputs (reconstruction[, code]).
+template <class M>
+struct AutoencoderStep {
+  Reduction reduction = Reduction::sum;  // sum/N (MLP seed) or mean (conv seed)
+  Tensor<float> dy;
+
+  float loss(M& m, const Tensor<float>& x, bool with_grad) {
+    const auto& y = m.forward(x);
+    const float n = static_cast<float>(x.batch());
+    float l = mse_loss(y, x, with_grad ? &dy : nullptr, reduction);
+    if (reduction == Reduction::sum) {
+      l /= n;
+      if (with_grad) detail::scale(dy, 1.0f / n);
+    }
+    return l;
+  }
+  template <class Opt>
+  float step(M& m, Opt& opt, const Tensor<float>& x) {
+    m.zero_grad();
+    const float l = loss(m, x, true);
+    std::array<const Tensor<float>*, M::num_outputs> d{};
+    d[0] = &dy;
+    m.backward_ptrs(d);
+    opt.step();
+    return l;
+  }
+};
+
+// VAEs with outputs (reconstruction, μ, log σ²).
+template <class M>
+struct VaeStep {
+  Recon recon = Recon::bce;
+  Tensor<float> drecon, dmu, dlogvar;
+
+  AeLoss loss(M& m, const Tensor<float>& x, bool with_grad) {
+    const auto& y = m.forward(x);
+    const float inv_n = 1.0f / static_cast<float>(x.batch());
+    AeLoss l;
+    l.recon = (recon == Recon::bce ? bce_loss(y, x, with_grad ? &drecon : nullptr, Reduction::sum)
+                                   : mse_loss(y, x, with_grad ? &drecon : nullptr, Reduction::sum)) *
+              inv_n;
+    l.kl = kl_normal_loss(m.output(1), m.output(2), with_grad ? &dmu : nullptr,
+                          with_grad ? &dlogvar : nullptr, Reduction::sum) *
+           inv_n;
+    l.total = l.recon + l.kl;
+    if (with_grad) {
+      detail::scale(drecon, inv_n);
+      detail::scale(dmu, inv_n);
+      detail::scale(dlogvar, inv_n);
+    }
+    return l;
+  }
+  template <class Opt>
+  AeLoss step(M& m, Opt& opt, const Tensor<float>& x) {
+    m.zero_grad();
+    const AeLoss l = loss(m, x, true);
+    m.backward(drecon, dmu, dlogvar);
+    opt.step();
+    return l;
+  }
+};
+
+}  // namespace zoo::models
