@@ -1,0 +1,150 @@
+// zoo/data/loader.hpp — an image classification data set in memory and a
+// DataLoader over it, as torch.utils.data.DataLoader with shuffle / drop_last.
+//
+//   auto train = zoo::data::load_mnist("data/mnist", "train");   // 8000 x 28 x 28 bytes
+//   zoo::data::DataLoader dl(train, {.batch_size = 128, .shuffle = true, .seed = 1,
+//                                    .range = Range::minus_one_one, .flatten = false});
+//   zoo::data::Batch b;
+//   for (dl.start_epoch(e); dl.next(b);) model.forward(b.x);     // b.x: (B, 1, 28, 28)
+//
+// Pixels stay bytes (1/4 of the memory of floats) and are scaled while a batch
+// is filled: to [0,1] as ToTensor(), or [-1,1] as Normalize(0.5, 0.5). The
+// batch tensors are resized in place, so after the first batch no step allocates.
+// The order of epoch e is a Fisher-Yates shuffle from Rng(seed, e): the same
+// seed gives the same batches on every machine.
+#pragma once
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "../core/rng.hpp"
+#include "../core/tensor.hpp"
+#include "idx.hpp"
+
+namespace zoo::data {
+
+struct Dataset {
+  std::size_t count = 0, rows = 0, cols = 0;
+  std::vector<std::uint8_t> pixels;  // (N, rows, cols)
+  std::vector<std::uint8_t> labels;  // (N)
+  std::size_t num_classes = 10;
+  std::size_t size() const { return count; }
+  std::size_t image_size() const { return rows * cols; }
+};
+
+// Images and labels from two IDX files (raw or .gz); their counts must agree
+// and every label must be below `num_classes`.
+inline Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
+                                std::size_t num_classes = 10) {
+  auto im = read_idx_images(images_path);
+  auto lb = read_idx_labels(labels_path);
+  if (im.count != lb.size())
+    throw IoError(labels_path, "has " + std::to_string(lb.size()) + " labels, but " + images_path +
+                                   " has " + std::to_string(im.count) + " images");
+  for (std::size_t i = 0; i < lb.size(); ++i)
+    if (lb[i] >= num_classes)
+      throw IoError(labels_path, "label " + std::to_string(lb[i]) + " at index " +
+                                     std::to_string(i) + " is not below " +
+                                     std::to_string(num_classes) + " classes");
+  return {im.count, im.rows, im.cols, std::move(im.pixels), std::move(lb), num_classes};
+}
+
+// `dir`/{split}-images-idx3-ubyte(.gz) and labels; split is "train" or "t10k".
+inline Dataset load_mnist(const std::string& dir, const std::string& split) {
+  auto pick = [&](const std::string& stem) {
+    const std::string p = dir + "/" + split + "-" + stem;
+    std::FILE* f = std::fopen((p + ".gz").c_str(), "rb");
+    if (f) {
+      std::fclose(f);
+      return p + ".gz";
+    }
+    return p;
+  };
+  return load_idx_dataset(pick("images-idx3-ubyte"), pick("labels-idx1-ubyte"));
+}
+
+enum class Range { zero_one, minus_one_one };
+enum class Labels { index, one_hot };
+
+struct LoaderOptions {
+  std::size_t batch_size = 64;
+  bool shuffle = true;
+  bool drop_last = false;
+  std::uint64_t seed = 0;
+  Range range = Range::zero_one;
+  bool flatten = true;            // (B, rows*cols) or (B, 1, rows, cols)
+  Labels labels = Labels::index;  // y as (B) class indices or (B, classes) one-hot
+};
+
+struct Batch {
+  Tensor<float> x;               // (B, H*W) or (B, 1, H, W)
+  Tensor<float> y;               // (B) or (B, classes)
+  std::vector<std::size_t> index;  // data set rows of this batch, (B)
+  std::size_t size() const { return index.size(); }
+};
+
+class DataLoader {
+ public:
+  DataLoader(const Dataset& ds, LoaderOptions o = {}) : ds_(&ds), opt_(o), order_(ds.count) {
+    if (o.batch_size == 0) throw std::invalid_argument("zoo::data::DataLoader: batch_size is 0");
+    // A table, computed in double: 255 maps to exactly 1 and 0 to exactly -1.
+    for (int v = 0; v < 256; ++v)
+      lut_[v] = static_cast<float>(o.range == Range::zero_one ? v / 255.0 : v / 127.5 - 1.0);
+    start_epoch(0);
+  }
+
+  // Batches per epoch: ceil(N / B), or floor with drop_last.
+  std::size_t num_batches() const {
+    const std::size_t n = ds_->count, b = opt_.batch_size;
+    return opt_.drop_last ? n / b : (n + b - 1) / b;
+  }
+  const LoaderOptions& options() const { return opt_; }
+
+  void start_epoch(std::uint64_t epoch) {
+    std::iota(order_.begin(), order_.end(), std::size_t{0});
+    if (opt_.shuffle) {
+      Rng rng(opt_.seed * 0x9e3779b97f4a7c15ULL + epoch);
+      for (std::size_t i = order_.size(); i > 1; --i) std::swap(order_[i - 1], order_[rng.below(i)]);
+    }
+    pos_ = 0;
+  }
+
+  // Fills `b` with the next batch; false at the end of the epoch.
+  bool next(Batch& b) {
+    const std::size_t n = ds_->count, left = n - pos_;
+    const std::size_t bs = std::min(opt_.batch_size, left);
+    if (bs == 0 || (opt_.drop_last && bs < opt_.batch_size)) return false;
+    const std::size_t hw = ds_->image_size(), k = ds_->num_classes;
+    if (opt_.flatten) b.x.resize({bs, hw});
+    else b.x.resize({bs, 1, ds_->rows, ds_->cols});
+    if (opt_.labels == Labels::index) b.y.resize({bs});
+    else b.y.resize({bs, k});
+    b.index.assign(order_.begin() + static_cast<std::ptrdiff_t>(pos_),
+                   order_.begin() + static_cast<std::ptrdiff_t>(pos_ + bs));
+    for (std::size_t i = 0; i < bs; ++i) {
+      const std::uint8_t* src = ds_->pixels.data() + b.index[i] * hw;
+      float* dst = b.x.data() + i * hw;
+      for (std::size_t j = 0; j < hw; ++j) dst[j] = lut_[src[j]];
+      const std::size_t label = ds_->labels[b.index[i]];
+      if (opt_.labels == Labels::index) {
+        b.y[i] = static_cast<float>(label);
+      } else {
+        float* row = b.y.data() + i * k;
+        std::fill(row, row + k, 0.0f);
+        row[label] = 1.0f;
+      }
+    }
+    pos_ += bs;
+    return true;
+  }
+
+ private:
+  const Dataset* ds_;
+  LoaderOptions opt_;
+  std::vector<std::size_t> order_;
+  std::size_t pos_ = 0;
+  float lut_[256];
+};
+
+}  // namespace zoo::data
