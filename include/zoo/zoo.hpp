@@ -21,3 +21,8 @@
 #include "losses/losses.hpp"
 #include "optim/optimizers.hpp"
 #include "optim/schedule.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/conv_transpose2d.hpp"
+#include "layers/group_norm.hpp"
+#include "layers/pool.hpp"
+#include "layers/upsample.hpp"

@@ -1,0 +1,80 @@
+// zoo/cpu/batch_parallel.hpp — splitting a batch across threads, with scratch per thread.
+//
+// Convolution layers run one GEMM per sample; on a few cores it is faster to give
+// each thread whole samples (each GEMM single-threaded, no synchronisation inside
+// it) than to thread each GEMM (docs/convolution.md has the measurements). Each
+// thread then needs its own im2col matrix and, in backward, its own partial
+// parameter gradient, summed into the real one after the parallel region in a
+// fixed order, so results do not depend on scheduling.
+#pragma once
+#include <algorithm>
+#include <cstddef>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "../core/tensor.hpp"
+
+namespace zoo::cpu {
+
+// How a layer spreads a batch over the cores.
+enum class Threading {
+  batch,  // whole samples per thread; each GEMM on one thread
+  gemm,   // samples one after another; the GEMM threads itself (Eigen/BLAS)
+};
+
+// Per-thread scratch: `per_thread` values for each of up to max_threads threads.
+template <class T>
+struct ThreadScratch {
+  Buffer<T> data;
+  std::size_t per_thread = 0;
+  int threads = 0;
+
+  // Sizes the scratch for `per` values per thread; allocates only when it grows.
+  void reserve(std::size_t per) {
+    int nt = 1;
+#if defined(_OPENMP)
+    nt = omp_get_max_threads();
+#endif
+    per = (per + 15) & ~std::size_t{15};  // keep every slice 64-byte aligned
+    if (per > per_thread || nt > threads) {
+      per_thread = std::max(per, per_thread);
+      threads = std::max(nt, threads);
+      data.resize(per_thread * static_cast<std::size_t>(threads));
+    }
+  }
+  T* slice(int t) { return data.data() + per_thread * static_cast<std::size_t>(t); }
+};
+
+// Number of threads a batch of n samples is split into.
+inline int batch_threads(std::size_t n, Threading mode, int scratch_threads) {
+#if defined(_OPENMP)
+  if (mode != Threading::batch || n < 2 || omp_in_parallel()) return 1;
+  return static_cast<int>(std::min<std::size_t>(
+      n, static_cast<std::size_t>(std::min(omp_get_max_threads(), scratch_threads))));
+#else
+  (void)n, (void)mode, (void)scratch_threads;
+  return 1;
+#endif
+}
+
+// Calls f(t, begin, end) for contiguous sample ranges, one per thread t < nt.
+template <class F>
+void for_sample_ranges(std::size_t n, int nt, F&& f) {
+#if defined(_OPENMP)
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num();
+      const int k = omp_get_num_threads();
+      const std::size_t b = n * t / k, e = n * (t + 1) / k;
+      if (b < e) f(t, b, e);
+    }
+    return;
+  }
+#endif
+  (void)nt;
+  f(0, std::size_t{0}, n);
+}
+
+}  // namespace zoo::cpu

@@ -1,0 +1,210 @@
+// zoo/layers/conv2d.hpp — 2-D convolution, as torch.nn.Conv2d.
+//
+//   y[n, o, oh, ow] = b[o] + Σ_{c ∈ group(o), kh, kw} w[o, c, kh, kw] · x[n, g·C/G + c, oh·SH − PH + kh·DH,
+//                                                                           ow·SW − PW + kw·DW]
+//   x: (N, C, H, W)   w: (Out, C/G, KH, KW)   b: (Out)   y: (N, Out, OH, OW)
+//   OH = ⌊(H + 2·PH − DH·(KH − 1) − 1) / SH⌋ + 1   (PyTorch's formula; OW alike)
+//
+// Per sample and group g, with col = im2col(x) (C/G·KH·KW, OH·OW):
+//   forward   y_g  = W_g · col                      (Out/G, OH·OW)
+//   backward  dW_g += dy_g · colᵀ,  db += Σ dy,  dx += col2im(W_gᵀ · dy_g)
+// A 1×1 stride-1 unpadded kernel skips im2col: x itself is col.
+// Caches nothing: backward recomputes im2col from x (cheaper than keeping an
+// N·C·KH·KW·OH·OW matrix alive between forward and backward).
+// docs/convolution.md explains the layout, the threading and its measurements.
+#pragma once
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "../core/gemm.hpp"
+#include "../core/layer.hpp"
+#include "../core/shape.hpp"
+#include "../cpu/batch_parallel.hpp"
+#include "../cpu/im2col.hpp"
+
+namespace zoo {
+
+namespace detail {
+// PyTorch's output size of a convolution along one axis; 0 when the dilated
+// kernel does not fit in the padded input.
+constexpr std::size_t conv_out_size(std::size_t in, std::size_t k, std::size_t s, std::size_t p,
+                                    std::size_t d) {
+  const long num = static_cast<long>(in + 2 * p) - static_cast<long>(d * (k - 1)) - 1;
+  return num < 0 ? 0 : static_cast<std::size_t>(num) / s + 1;
+}
+
+template <class T>
+void add_bias_rows(T* y, const T* bias, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    T* yr = y + r * cols;
+    const T b = bias[r];
+    for (std::size_t j = 0; j < cols; ++j) yr[j] += b;
+  }
+}
+template <class T>
+void add_row_sums(const T* dy, T* db, std::size_t rows, std::size_t cols) {
+  for (std::size_t r = 0; r < rows; ++r) {
+    const T* d = dy + r * cols;
+    T s = 0;
+    for (std::size_t j = 0; j < cols; ++j) s += d[j];
+    db[r] += s;
+  }
+}
+}  // namespace detail
+
+template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
+          std::size_t SW, std::size_t PH, std::size_t PW, std::size_t DH, std::size_t DW,
+          std::size_t G, bool Bias>
+struct Conv2dLayer {
+  static constexpr bool image = is_image_v<In>;
+  static_assert(image,
+                "zoo::Conv2d: the input is flat features (F), but Conv2d takes images (C, H, W); "
+                "put zoo::Reshape<C, H, W> before it");
+  static_assert(!image || In::C % G == 0,
+                "zoo::Conv2d: the input's channel count is not divisible by Groups; in-channels "
+                "and out-channels must both be multiples of the number of groups");
+  static_assert(Out % G == 0,
+                "zoo::Conv2d: Out is not divisible by Groups; in-channels and out-channels must "
+                "both be multiples of the number of groups");
+  static constexpr std::size_t OH_ = detail::conv_out_size(In::H, KH, SH, PH, DH);
+  static constexpr std::size_t OW_ = detail::conv_out_size(In::W, KW, SW, PW, DW);
+  static_assert(!image || (OH_ > 0 && OW_ > 0),
+                "zoo::Conv2d: the (dilated) kernel is larger than the padded input, so the output "
+                "size would not be positive; use a smaller kernel or dilation, or more padding");
+
+  static constexpr std::size_t C = In::C, H = In::H, W = In::W;
+  static constexpr std::size_t OH = OH_ > 0 ? OH_ : 1, OW = OW_ > 0 ? OW_ : 1;
+  static constexpr std::size_t in_channels = C, out_channels = Out, groups = G;
+  static constexpr std::size_t Cg = C / G, Og = Out / G;
+  static constexpr std::size_t K = Cg * KH * KW;  // GEMM inner size per group
+  static constexpr std::size_t P = OH * OW;       // output positions
+  static constexpr bool pointwise = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 && PW == 0;
+  static constexpr std::size_t weight_size = Out * K;
+  using input_shape = In;
+  using output_shape = Shape<Out, OH, OW>;
+  static constexpr std::size_t num_params = weight_size + (Bias ? Out : 0);
+  static constexpr double flops = 2.0 * Out * P * K + (Bias ? 1.0 * Out * P : 0.0);
+  static constexpr const char* name() { return "Conv2d"; }
+  static constexpr cpu::ConvGeom geom{C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW};
+
+  T* weight = nullptr;  // (Out, C/G, KH, KW)
+  T* bias = nullptr;    // (Out)
+  T* dweight = nullptr;
+  T* dbias = nullptr;
+  bool frozen = false;
+  cpu::Threading threading = cpu::Threading::batch;
+  // Per thread: the im2col matrix (C·KH·KW, OH·OW), then a partial dW and db.
+  cpu::ThreadScratch<T> scratch;
+  static constexpr std::size_t col_size = pointwise ? 0 : C * KH * KW * P;
+  static constexpr std::size_t scratch_size = col_size + num_params;
+
+  void bind_params(T*& p, T*& g) {
+    weight = p, dweight = g;
+    p += weight_size, g += weight_size;
+    if constexpr (Bias) {
+      bias = p, dbias = g;
+      p += Out, g += Out;
+    }
+  }
+  // PyTorch's default: kaiming_uniform(a=√5) is U(±1/√fan_in), fan_in = C/G·KH·KW; bias alike.
+  void init(Rng& rng) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(K));
+    rng.fill_uniform(weight, weight_size, -bound, bound);
+    if constexpr (Bias) rng.fill_uniform(bias, Out, -bound, bound);
+  }
+  void set_frozen(bool f) { frozen = f; }
+  void resize(std::size_t) { scratch.reserve(scratch_size); }
+
+  void forward(const T* x, T* y, std::size_t n) {
+    scratch.reserve(scratch_size);
+    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
+      T* col = scratch.slice(t);
+      for (std::size_t i = b; i < e; ++i) {
+        const T* xi = x + i * In::size;        // (C, H, W)
+        T* yi = y + i * output_shape::size;    // (Out, OH, OW)
+        if constexpr (!pointwise) cpu::im2col(xi, geom, col);
+        const T* cols = pointwise ? xi : col;  // (C·KH·KW, P)
+        for (std::size_t g = 0; g < G; ++g)
+          gemm<T>(false, false, Og, P, K, T(1), weight + g * Og * K, K, cols + g * K * P, P, T(0),
+                  yi + g * Og * P, P);  // (Out/G, P)
+        if constexpr (Bias) detail::add_bias_rows(yi, bias, Out, P);
+      }
+    });
+  }
+
+  void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
+    const bool grads = !frozen;
+    if (!grads && !dx) return;
+    scratch.reserve(scratch_size);
+    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    for (int t = 1; t < nt; ++t) {  // partial parameter gradients of threads 1…
+      T* part = scratch.slice(t) + col_size;
+      std::fill(part, part + num_params, T(0));
+    }
+    cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
+      T* col = scratch.slice(t);
+      T* dw = t == 0 ? dweight : col + col_size;        // (Out, C/G, KH, KW)
+      T* db = t == 0 ? dbias : col + col_size + weight_size;  // (Out)
+      for (std::size_t i = b; i < e; ++i) {
+        const T* xi = x + i * In::size;
+        const T* dyi = dy + i * output_shape::size;  // (Out, P)
+        if (grads) {
+          if constexpr (!pointwise) cpu::im2col(xi, geom, col);
+          const T* cols = pointwise ? xi : col;
+          for (std::size_t g = 0; g < G; ++g)
+            gemm<T>(false, true, Og, K, P, T(1), dyi + g * Og * P, P, cols + g * K * P, P, T(1),
+                    dw + g * Og * K, K);  // (Out/G, K)
+          if constexpr (Bias) detail::add_row_sums(dyi, db, Out, P);
+        }
+        if (!dx) continue;
+        T* dxi = dx + i * In::size;
+        // pointwise: dx_g += W_gᵀ dy_g straight into dx; else through col and col2im.
+        T* dcol = pointwise ? dxi : col;
+        for (std::size_t g = 0; g < G; ++g)
+          gemm<T>(true, false, K, P, Og, T(1), weight + g * Og * K, K, dyi + g * Og * P, P,
+                  pointwise ? T(1) : T(0), dcol + g * K * P, P);  // (K, P)
+        if constexpr (!pointwise) cpu::col2im_add(col, geom, dxi);
+      }
+    });
+    if (grads)
+      for (int t = 1; t < nt; ++t) {
+        const T* part = scratch.slice(t) + col_size;
+        for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
+        if constexpr (Bias)
+          for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];
+      }
+  }
+
+  template <class F>
+  void visit_params(const std::string& prefix, F&& f) {
+    f(layer_ops::join(prefix, "weight"), std::vector<std::size_t>{Out, Cg, KH, KW}, weight,
+      dweight, weight_size);
+    if constexpr (Bias)
+      f(layer_ops::join(prefix, "bias"), std::vector<std::size_t>{Out}, bias, dbias, Out);
+  }
+};
+
+// Conv2dHW: a kernel, stride, padding and dilation per axis (height, width), as
+// nn.Conv2d(kernel_size=(KH, KW), stride=(SH, SW), ...). In-channels come from the input.
+template <std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH = 1, std::size_t SW = 1,
+          std::size_t PH = 0, std::size_t PW = 0, std::size_t DH = 1, std::size_t DW = 1,
+          std::size_t Groups = 1, bool Bias = true>
+struct Conv2dHW {
+  static_assert(Out > 0 && KH > 0 && KW > 0,
+                "zoo::Conv2d: out-channels and kernel size must be positive");
+  static_assert(SH > 0 && SW > 0 && DH > 0 && DW > 0 && Groups > 0,
+                "zoo::Conv2d: stride, dilation and groups must be positive");
+  template <class T, class In>
+  using bind = Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, Groups, Bias>;
+};
+
+// Conv2d<Out, Kernel, Stride, Padding, Dilation, Groups, Bias>: a square kernel,
+// as nn.Conv2d(in, Out, Kernel, Stride, Padding, Dilation, Groups, Bias).
+template <std::size_t Out, std::size_t Kernel, std::size_t Stride = 1, std::size_t Padding = 0,
+          std::size_t Dilation = 1, std::size_t Groups = 1, bool Bias = true>
+struct Conv2d : Conv2dHW<Out, Kernel, Kernel, Stride, Stride, Padding, Padding, Dilation, Dilation,
+                         Groups, Bias> {};
+
+}  // namespace zoo

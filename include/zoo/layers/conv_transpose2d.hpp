@@ -1,0 +1,186 @@
+// zoo/layers/conv_transpose2d.hpp — transposed convolution, as torch.nn.ConvTranspose2d.
+//
+// The adjoint of Conv2d in its input: every input pixel scatters a weighted
+// copy of the kernel onto the output, at stride S, cropped by the padding.
+//   x: (N, C, H, W)   w: (C, Out, KH, KW)   b: (Out)   y: (N, Out, OH, OW)
+//   OH = (H − 1)·SH − 2·PH + DH·(KH − 1) + OPH + 1   (PyTorch's formula; OW alike)
+//
+// Per sample, with W as a (C, Out·KH·KW) matrix and the im2col geometry of a
+// conv that maps (Out, OH, OW) back onto (H, W):
+//   forward   y   = col2im(Wᵀ · x) + b                 col: (Out·KH·KW, H·W)
+//   backward  col = im2col(dy),  dW += x · colᵀ,  dx += W · col,  db += Σ dy
+// A 1×1 stride-1 unpadded kernel is a plain GEMM (no col2im).
+// Caches nothing: backward reads x and dy.
+#pragma once
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "../core/gemm.hpp"
+#include "../core/layer.hpp"
+#include "../core/shape.hpp"
+#include "../cpu/batch_parallel.hpp"
+#include "../cpu/im2col.hpp"
+#include "conv2d.hpp"
+
+namespace zoo {
+
+namespace detail {
+// PyTorch's output size of a transposed convolution; 0 when it would not be positive.
+constexpr std::size_t conv_transpose_out_size(std::size_t in, std::size_t k, std::size_t s,
+                                              std::size_t p, std::size_t op, std::size_t d) {
+  const long v = static_cast<long>((in - 1) * s + d * (k - 1) + op + 1) - 2 * static_cast<long>(p);
+  return v <= 0 ? 0 : static_cast<std::size_t>(v);
+}
+}  // namespace detail
+
+template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
+          std::size_t SW, std::size_t PH, std::size_t PW, std::size_t OPH, std::size_t OPW,
+          std::size_t DH, std::size_t DW, bool Bias>
+struct ConvTranspose2dLayer {
+  static constexpr bool image = is_image_v<In>;
+  static_assert(image,
+                "zoo::ConvTranspose2d: the input is flat features (F), but ConvTranspose2d takes "
+                "images (C, H, W); put zoo::Reshape<C, H, W> before it");
+  static_assert((OPH < SH || OPH < DH) && (OPW < SW || OPW < DW),
+                "zoo::ConvTranspose2d: OutputPadding must be smaller than the stride or the "
+                "dilation, as in PyTorch");
+  static constexpr std::size_t OH_ =
+      detail::conv_transpose_out_size(In::H, KH, SH, PH, OPH, DH);
+  static constexpr std::size_t OW_ =
+      detail::conv_transpose_out_size(In::W, KW, SW, PW, OPW, DW);
+  static_assert(!image || (OH_ > 0 && OW_ > 0),
+                "zoo::ConvTranspose2d: the padding crops more than the whole output, so the output "
+                "size would not be positive; use less padding");
+
+  static constexpr std::size_t C = In::C, H = In::H, W = In::W;
+  static constexpr std::size_t OH = OH_ > 0 ? OH_ : 1, OW = OW_ > 0 ? OW_ : 1;
+  static constexpr std::size_t in_channels = C, out_channels = Out;
+  static constexpr std::size_t R = Out * KH * KW;  // rows of col
+  static constexpr std::size_t HW = H * W;
+  static constexpr bool pointwise = KH == 1 && KW == 1 && SH == 1 && SW == 1 && PH == 0 &&
+                                    PW == 0 && OPH == 0 && OPW == 0;
+  static constexpr std::size_t weight_size = C * R;
+  using input_shape = In;
+  using output_shape = Shape<Out, OH, OW>;
+  static constexpr std::size_t num_params = weight_size + (Bias ? Out : 0);
+  static constexpr double flops = 2.0 * C * HW * R + (Bias ? 1.0 * Out * OH * OW : 0.0);
+  static constexpr const char* name() { return "ConvTranspose2d"; }
+  // The conv whose input gradient this layer is: image (Out, OH, OW) → (H, W).
+  static constexpr cpu::ConvGeom geom{Out, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, H, W};
+
+  T* weight = nullptr;  // (C, Out, KH, KW)
+  T* bias = nullptr;    // (Out)
+  T* dweight = nullptr;
+  T* dbias = nullptr;
+  bool frozen = false;
+  cpu::Threading threading = cpu::Threading::batch;
+  // Per thread: col (Out·KH·KW, H·W), then a partial dW and db.
+  cpu::ThreadScratch<T> scratch;
+  static constexpr std::size_t col_size = pointwise ? 0 : R * HW;
+  static constexpr std::size_t scratch_size = col_size + num_params;
+
+  void bind_params(T*& p, T*& g) {
+    weight = p, dweight = g;
+    p += weight_size, g += weight_size;
+    if constexpr (Bias) {
+      bias = p, dbias = g;
+      p += Out, g += Out;
+    }
+  }
+  // PyTorch: kaiming_uniform(a=√5) on a (C, Out, KH, KW) weight takes fan_in from
+  // dim 1, so the bound is 1/√(Out·KH·KW) for weight and bias.
+  void init(Rng& rng) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(R));
+    rng.fill_uniform(weight, weight_size, -bound, bound);
+    if constexpr (Bias) rng.fill_uniform(bias, Out, -bound, bound);
+  }
+  void set_frozen(bool f) { frozen = f; }
+  void resize(std::size_t) { scratch.reserve(scratch_size); }
+
+  void forward(const T* x, T* y, std::size_t n) {
+    scratch.reserve(scratch_size);
+    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
+      T* col = scratch.slice(t);
+      for (std::size_t i = b; i < e; ++i) {
+        const T* xi = x + i * In::size;      // (C, H·W)
+        T* yi = y + i * output_shape::size;  // (Out, OH, OW)
+        if constexpr (pointwise) {
+          gemm<T>(true, false, R, HW, C, T(1), weight, R, xi, HW, T(0), yi, HW);
+        } else {
+          gemm<T>(true, false, R, HW, C, T(1), weight, R, xi, HW, T(0), col, HW);  // (R, H·W)
+          std::fill(yi, yi + output_shape::size, T(0));
+          cpu::col2im_add(col, geom, yi);
+        }
+        if constexpr (Bias) detail::add_bias_rows(yi, bias, Out, OH * OW);
+      }
+    });
+  }
+
+  void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
+    const bool grads = !frozen;
+    if (!grads && !dx) return;
+    scratch.reserve(scratch_size);
+    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    for (int t = 1; t < nt; ++t) {
+      T* part = scratch.slice(t) + col_size;
+      std::fill(part, part + num_params, T(0));
+    }
+    cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
+      T* col = scratch.slice(t);
+      T* dw = t == 0 ? dweight : col + col_size;              // (C, Out·KH·KW)
+      T* db = t == 0 ? dbias : col + col_size + weight_size;  // (Out)
+      for (std::size_t i = b; i < e; ++i) {
+        const T* xi = x + i * In::size;
+        const T* dyi = dy + i * output_shape::size;  // (Out, OH, OW)
+        if constexpr (!pointwise) cpu::im2col(dyi, geom, col);
+        const T* cols = pointwise ? dyi : col;  // (R, H·W)
+        if (grads) {
+          gemm<T>(false, true, C, R, HW, T(1), xi, HW, cols, HW, T(1), dw, R);  // (C, R)
+          if constexpr (Bias) detail::add_row_sums(dyi, db, Out, OH * OW);
+        }
+        if (dx)
+          gemm<T>(false, false, C, HW, R, T(1), weight, R, cols, HW, T(1), dx + i * In::size,
+                  HW);  // (C, H·W)
+      }
+    });
+    if (grads)
+      for (int t = 1; t < nt; ++t) {
+        const T* part = scratch.slice(t) + col_size;
+        for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
+        if constexpr (Bias)
+          for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];
+      }
+  }
+
+  template <class F>
+  void visit_params(const std::string& prefix, F&& f) {
+    f(layer_ops::join(prefix, "weight"), std::vector<std::size_t>{C, Out, KH, KW}, weight,
+      dweight, weight_size);
+    if constexpr (Bias)
+      f(layer_ops::join(prefix, "bias"), std::vector<std::size_t>{Out}, bias, dbias, Out);
+  }
+};
+
+// ConvTranspose2dHW: kernel, stride, padding, output padding and dilation per axis.
+template <std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH = 1, std::size_t SW = 1,
+          std::size_t PH = 0, std::size_t PW = 0, std::size_t OPH = 0, std::size_t OPW = 0,
+          std::size_t DH = 1, std::size_t DW = 1, bool Bias = true>
+struct ConvTranspose2dHW {
+  static_assert(Out > 0 && KH > 0 && KW > 0,
+                "zoo::ConvTranspose2d: out-channels and kernel size must be positive");
+  static_assert(SH > 0 && SW > 0 && DH > 0 && DW > 0,
+                "zoo::ConvTranspose2d: stride and dilation must be positive");
+  template <class T, class In>
+  using bind = ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>;
+};
+
+// ConvTranspose2d<Out, Kernel, Stride, Padding, OutputPadding, Bias>, as
+// nn.ConvTranspose2d(in, Out, Kernel, Stride, Padding, OutputPadding, bias=Bias).
+template <std::size_t Out, std::size_t Kernel, std::size_t Stride = 1, std::size_t Padding = 0,
+          std::size_t OutputPadding = 0, bool Bias = true>
+struct ConvTranspose2d : ConvTranspose2dHW<Out, Kernel, Kernel, Stride, Stride, Padding, Padding,
+                                           OutputPadding, OutputPadding, 1, 1, Bias> {};
+
+}  // namespace zoo
