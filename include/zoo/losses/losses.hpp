@@ -16,6 +16,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 #include "../core/tensor.hpp"
 
@@ -24,6 +25,11 @@ namespace zoo {
 enum class Reduction { mean, sum };
 
 namespace detail {
+// Only the prediction tensor deduces T, so `nullptr` gradients and plain `1.0`
+// targets work with Tensor<float> too.
+template <class T>
+using no_deduce = std::type_identity_t<T>;
+
 template <class T>
 void check_same(const Tensor<T>& a, const Tensor<T>& b, const char* what) {
   if (a.size() != b.size())
@@ -39,7 +45,7 @@ T* prep_grad(const Tensor<T>& pred, Tensor<T>* grad) {
 }  // namespace detail
 
 template <class T>
-T mse_loss(const Tensor<T>& pred, const Tensor<T>& target, Tensor<T>* grad = nullptr,
+T mse_loss(const Tensor<T>& pred, const Tensor<T>& target, detail::no_deduce<Tensor<T>>* grad = nullptr,
            Reduction r = Reduction::mean) {
   detail::check_same(pred, target, "mse_loss");
   T* g = detail::prep_grad(pred, grad);
@@ -55,7 +61,7 @@ T mse_loss(const Tensor<T>& pred, const Tensor<T>& target, Tensor<T>* grad = nul
 }
 
 template <class T>
-T bce_loss(const Tensor<T>& pred, const Tensor<T>& target, Tensor<T>* grad = nullptr,
+T bce_loss(const Tensor<T>& pred, const Tensor<T>& target, detail::no_deduce<Tensor<T>>* grad = nullptr,
            Reduction r = Reduction::mean) {
   detail::check_same(pred, target, "bce_loss");
   T* g = detail::prep_grad(pred, grad);
@@ -77,7 +83,7 @@ T bce_loss(const Tensor<T>& pred, const Tensor<T>& target, Tensor<T>* grad = nul
 }
 
 template <class T>
-T bce_with_logits_loss(const Tensor<T>& logits, const Tensor<T>& target, Tensor<T>* grad = nullptr,
+T bce_with_logits_loss(const Tensor<T>& logits, const Tensor<T>& target, detail::no_deduce<Tensor<T>>* grad = nullptr,
                        Reduction r = Reduction::mean) {
   detail::check_same(logits, target, "bce_with_logits_loss");
   T* g = detail::prep_grad(logits, grad);
@@ -96,7 +102,7 @@ T bce_with_logits_loss(const Tensor<T>& logits, const Tensor<T>& target, Tensor<
 }
 // Every target equal to `target` (1 for "real", 0 for "fake" in a GAN).
 template <class T>
-T bce_with_logits_loss(const Tensor<T>& logits, T target, Tensor<T>* grad = nullptr,
+T bce_with_logits_loss(const Tensor<T>& logits, detail::no_deduce<T> target, detail::no_deduce<Tensor<T>>* grad = nullptr,
                        Reduction r = Reduction::mean) {
   T* g = detail::prep_grad(logits, grad);
   const std::size_t n = logits.size();
@@ -116,7 +122,7 @@ T bce_with_logits_loss(const Tensor<T>& logits, T target, Tensor<T>* grad = null
 // logits (N, C); labels N class indices in [0, C).
 template <class T, class Label>
 T cross_entropy_loss(const Tensor<T>& logits, std::span<const Label> labels,
-                     Tensor<T>* grad = nullptr, Reduction r = Reduction::mean) {
+                     detail::no_deduce<Tensor<T>>* grad = nullptr, Reduction r = Reduction::mean) {
   const std::size_t n = logits.batch(), c = logits.sample_size();
   if (labels.size() != n)
     throw std::invalid_argument("zoo::cross_entropy_loss: " + std::to_string(labels.size()) +
@@ -145,8 +151,8 @@ T cross_entropy_loss(const Tensor<T>& logits, std::span<const Label> labels,
 
 // KL(N(μ, e^{lv}) ‖ N(0, 1)); sum reduction sums over everything, mean divides by N·dims.
 template <class T>
-T kl_normal_loss(const Tensor<T>& mu, const Tensor<T>& logvar, Tensor<T>* dmu = nullptr,
-                 Tensor<T>* dlogvar = nullptr, Reduction r = Reduction::sum) {
+T kl_normal_loss(const Tensor<T>& mu, const Tensor<T>& logvar, detail::no_deduce<Tensor<T>>* dmu = nullptr,
+                 detail::no_deduce<Tensor<T>>* dlogvar = nullptr, Reduction r = Reduction::sum) {
   detail::check_same(mu, logvar, "kl_normal_loss");
   T* gm = detail::prep_grad(mu, dmu);
   T* gl = detail::prep_grad(logvar, dlogvar);
@@ -165,7 +171,7 @@ T kl_normal_loss(const Tensor<T>& mu, const Tensor<T>& logvar, Tensor<T>* dmu = 
 // ½·mean((s − target)²): the least-squares GAN's terms. D: ls(real, 1) + ls(fake, 0);
 // G: ls(fake, 1).
 template <class T>
-T least_squares_loss(const Tensor<T>& scores, T target, Tensor<T>* grad = nullptr) {
+T least_squares_loss(const Tensor<T>& scores, detail::no_deduce<T> target, detail::no_deduce<Tensor<T>>* grad = nullptr) {
   T* g = detail::prep_grad(scores, grad);
   const std::size_t n = scores.size();
   double s = 0;
@@ -177,12 +183,12 @@ T least_squares_loss(const Tensor<T>& scores, T target, Tensor<T>* grad = nullpt
   return static_cast<T>(0.5 * s / n);
 }
 template <class T>
-T ls_discriminator_loss(const Tensor<T>& real, const Tensor<T>& fake, Tensor<T>* dreal = nullptr,
-                        Tensor<T>* dfake = nullptr) {
+T ls_discriminator_loss(const Tensor<T>& real, const Tensor<T>& fake, detail::no_deduce<Tensor<T>>* dreal = nullptr,
+                        detail::no_deduce<Tensor<T>>* dfake = nullptr) {
   return least_squares_loss(real, T(1), dreal) + least_squares_loss(fake, T(0), dfake);
 }
 template <class T>
-T ls_generator_loss(const Tensor<T>& fake, Tensor<T>* dfake = nullptr) {
+T ls_generator_loss(const Tensor<T>& fake, detail::no_deduce<Tensor<T>>* dfake = nullptr) {
   return least_squares_loss(fake, T(1), dfake);
 }
 
