@@ -1,0 +1,334 @@
+"""bench/pytorch/torch_bench.py — the PyTorch side of the benchmark harness.
+
+Run by bench/run.py as a worker, one process per BLAS (the BLAS is chosen by
+LD_LIBRARY_PATH before torch loads): it prints one JSON line describing itself
+(torch version, the libblas / libopenblas / oneDNN / OpenMP files it mapped, a
+quick sgemm rate), then answers requests, one JSON line each:
+    {"name": "ae_train", "threads": 2, "min_time": 0.2, "reps": 5}
+ -> {"name": ..., "threads": ..., "ms": median ms/step, "ms_min": ..., "iters": ...}
+or {"name": ..., "error": "..."} when the name is not registered here.
+
+A benchmark is a function registered under the SAME name as its zoo benchmark
+(bench/bench_*.cpp, "<name>/t<T>"): it builds the model once and returns a
+callable doing one step. Timing mirrors Google Benchmark's: warm-up, then
+`reps` repetitions of a loop of k steps with k chosen so a repetition lasts at
+least min_time, reporting the median per-step time.
+
+Run alone for a quick check:  /usr/bin/python3 bench/pytorch/torch_bench.py --once ae_train 1
+"""
+import ctypes
+import json
+import re
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+BATCH = 128
+REGISTRY = {}
+
+
+def bench(name):
+    def deco(fn):
+        REGISTRY[name] = fn
+        return fn
+    return deco
+
+
+# ---------------------------------------------------------------- GEMM
+# The same shapes as bench/bench_gemm.cpp: C(M×N) = op(A)·op(B).
+GEMM_SHAPES = [("nn", 512, 512, 512), ("nn", 1024, 1024, 1024), ("nt", 128, 128, 784),
+               ("tn", 128, 784, 128), ("nt", 128, 784, 128), ("nn", 128, 128, 784),
+               ("nt", 128, 400, 784), ("nt", 128, 1024, 1024), ("tn", 1024, 1024, 128),
+               ("nn", 128, 1024, 1024), ("nt", 128, 784, 1024)]
+
+
+def _gemm_factory(op, m, n, k):
+    def make():
+        a = torch.rand(k, m) if op[0] == "t" else torch.rand(m, k)
+        b = torch.rand(n, k) if op[1] == "t" else torch.rand(k, n)
+        a = a.t() if op[0] == "t" else a
+        b = b.t() if op[1] == "t" else b
+        c = torch.empty(m, n)
+        return lambda: torch.mm(a, b, out=c)
+    return make
+
+
+for _op, _m, _n, _k in GEMM_SHAPES:
+    REGISTRY[f"gemm_{_op}_{_m}x{_n}x{_k}"] = _gemm_factory(_op, _m, _n, _k)
+
+
+# ---------------------------------------------------------------- models
+def _adam(params, **kw):
+    # foreach=True (one fused multi-tensor kernel per op) measured faster on CPU for
+    # these models than 1.13's default per-parameter loop; see docs/performance.md.
+    return torch.optim.Adam(params, foreach=True, **kw)
+
+
+class AE(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(784, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(),
+                                     nn.Linear(64, 12), nn.ReLU(), nn.Linear(12, 3))
+        self.decoder = nn.Sequential(nn.Linear(3, 12), nn.ReLU(), nn.Linear(12, 64), nn.ReLU(),
+                                     nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 784), nn.Tanh())
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class VAE(nn.Module):  # pytorch/examples vae, with MSE and a Tanh output
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 400)
+        self.fc21 = nn.Linear(400, 20)
+        self.fc22 = nn.Linear(400, 20)
+        self.fc3 = nn.Linear(20, 400)
+        self.fc4 = nn.Linear(400, 784)
+
+    def encode(self, x):
+        h1 = F.relu(self.fc1(x))
+        return self.fc21(h1), self.fc22(h1)
+
+    def decode(self, z):
+        return torch.tanh(self.fc4(F.relu(self.fc3(z))))
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        std = torch.exp(0.5 * logvar)
+        z = mu + torch.randn_like(std) * std
+        return self.decode(z), mu, logvar
+
+
+class Steps:
+    """fwd / fwdbwd / opt / train / infer of one model, as bench/models.hpp."""
+
+    def __init__(self, model, params, loss_fn, x, lr):
+        self.model, self.loss_fn, self.x = model, loss_fn, x
+        self.opt_ = _adam(params, lr=lr)
+        for _ in range(3):
+            self.train()
+
+    def fwd(self):
+        return self.loss_fn(self.model, self.x)
+
+    def fwdbwd(self):
+        self.opt_.zero_grad(set_to_none=True)
+        self.fwd().backward()
+
+    def opt(self):
+        self.opt_.step()
+
+    def train(self):
+        self.fwdbwd()
+        self.opt()
+
+
+def ae_loss(m, x):
+    return F.mse_loss(m(x), x, reduction="sum") / x.shape[0]
+
+
+def vae_loss(m, x):
+    recon, mu, logvar = m(x)
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return (F.mse_loss(recon, x, reduction="sum") + kl) / x.shape[0]
+
+
+def _data():
+    torch.manual_seed(0)
+    return torch.rand(BATCH, 784) * 2 - 1
+
+
+def _model_steps(prefix, make_model, loss_fn):
+    def steps():
+        m = make_model()
+        return Steps(m, m.parameters(), loss_fn, _data(), 1e-3)
+
+    REGISTRY[prefix + "_train"] = lambda: steps().train
+    REGISTRY[prefix + "_fwd"] = lambda: steps().fwd
+    REGISTRY[prefix + "_fwdbwd"] = lambda: steps().fwdbwd
+    REGISTRY[prefix + "_opt"] = lambda: steps().opt
+
+
+_model_steps("ae", AE, ae_loss)
+_model_steps("vae", VAE, vae_loss)
+
+
+@bench("ae_infer")
+def ae_infer():
+    m, x = AE().eval(), _data()
+
+    def step():
+        with torch.inference_mode():
+            return m(x)
+    return step
+
+
+@bench("vae_infer")
+def vae_infer():
+    m, x = VAE().eval(), _data()
+
+    def step():
+        with torch.inference_mode():
+            return m.decode(m.encode(x)[0])
+    return step
+
+
+class GAN:
+    def __init__(self):
+        self.D = nn.Sequential(nn.Linear(784, 256), nn.LeakyReLU(0.2), nn.Linear(256, 256),
+                               nn.LeakyReLU(0.2), nn.Linear(256, 1))
+        self.G = nn.Sequential(nn.Linear(96, 1024), nn.ReLU(), nn.Linear(1024, 1024), nn.ReLU(),
+                               nn.Linear(1024, 784), nn.Tanh())
+        self.opt_d = _adam(self.D.parameters(), lr=3e-4, betas=(0.5, 0.999))
+        self.opt_g = _adam(self.G.parameters(), lr=3e-4, betas=(0.5, 0.999))
+        self.real = _data()
+        self.ones = torch.ones(BATCH, 1)
+        self.zeros = torch.zeros(BATCH, 1)
+        for _ in range(3):
+            self.train()
+
+    def noise(self):
+        return torch.rand(BATCH, 96) * 2 - 1
+
+    def d_step(self):
+        with torch.no_grad():  # D's step needs no graph through G
+            fake = self.G(self.noise())
+        self.opt_d.zero_grad(set_to_none=True)
+        loss = (F.binary_cross_entropy_with_logits(self.D(self.real), self.ones) +
+                F.binary_cross_entropy_with_logits(self.D(fake), self.zeros))
+        loss.backward()
+        self.opt_d.step()
+
+    def g_step(self):
+        for p in self.D.parameters():  # gradients flow through D, D's own are not needed
+            p.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        loss = F.binary_cross_entropy_with_logits(self.D(self.G(self.noise())), self.ones)
+        loss.backward()
+        self.opt_g.step()
+        for p in self.D.parameters():
+            p.requires_grad_(True)
+
+    def train(self):
+        self.d_step()
+        self.g_step()
+
+    def infer(self):
+        with torch.inference_mode():
+            return self.G(self.noise())
+
+
+REGISTRY["gan_train"] = lambda: GAN().train
+REGISTRY["gan_infer"] = lambda: GAN().infer
+REGISTRY["gan_dstep"] = lambda: GAN().d_step
+REGISTRY["gan_gstep"] = lambda: GAN().g_step
+
+
+# ---------------------------------------------------------------- worker
+def _mapped():
+    libs = set()
+    with open("/proc/self/maps") as f:
+        for line in f:
+            path = line.split()[-1] if len(line.split()) >= 6 else ""
+            if re.search(r"blas|lapack|dnnl|gomp|mkl", path):
+                libs.add(path)
+    return sorted(libs)
+
+
+_openblas = None
+
+
+def set_threads(t):
+    """torch's intra-op pool, and OpenBLAS's own pool when OpenBLAS is loaded."""
+    global _openblas
+    torch.set_num_threads(t)
+    if _openblas is None:
+        _openblas = False
+        for p in _mapped():
+            if "openblas" in p:
+                try:
+                    lib = ctypes.CDLL(p)
+                    lib.openblas_set_num_threads
+                    _openblas = lib
+                    break
+                except (OSError, AttributeError):
+                    pass
+    if _openblas:
+        _openblas.openblas_set_num_threads(t)
+
+
+def describe():
+    libs = _mapped()
+    blas = next((p for p in libs if "libblas.so" in p), "?")
+    if "/blas/" in blas:
+        kind = "reference"
+    elif "openblas-openmp" in blas:
+        kind = "openblas-openmp"
+    elif "openblas-pthread" in blas:
+        kind = "openblas-pthread"
+    else:
+        kind = blas
+    set_threads(1)
+    a, b, c = torch.rand(256, 256), torch.rand(256, 256), torch.empty(256, 256)
+    torch.mm(a, b, out=c)
+    t0, k = time.perf_counter(), 0
+    while time.perf_counter() - t0 < 0.1:
+        torch.mm(a, b, out=c)
+        k += 1
+    rate = 2 * 256 ** 3 * k / (time.perf_counter() - t0) / 1e9
+    return {"torch": torch.__version__, "blas": kind, "libblas": blas,
+            "onednn": any("dnnl" in p for p in libs), "libs": libs,
+            "sgemm256_gflops_1t": round(rate, 2)}
+
+
+def measure(fn, threads, min_time=0.2, reps=5):
+    set_threads(threads)
+    step = fn()
+    t0 = time.perf_counter()
+    step()
+    once = time.perf_counter() - t0
+    warm = 0
+    while time.perf_counter() - t0 < min(0.1, 10 * once) or warm < 2:
+        step()
+        warm += 1
+    # One repetition lasts at least min_time, like --benchmark_min_time.
+    t1 = time.perf_counter()
+    for _ in range(3):
+        step()
+    per = (time.perf_counter() - t1) / 3
+    k = max(1, int(min_time / max(per, 1e-9)))
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        for _ in range(k):
+            step()
+        times.append((time.perf_counter() - t) / k)
+    return {"ms": statistics.median(times) * 1e3, "ms_min": min(times) * 1e3, "iters": k * reps}
+
+
+def worker():
+    print(json.dumps(describe()), flush=True)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        req = json.loads(line)
+        name = req["name"]
+        out = {"name": name, "threads": req["threads"]}
+        if name not in REGISTRY:
+            out["error"] = "not registered in torch_bench.py"
+        else:
+            out.update(measure(REGISTRY[name], req["threads"], req.get("min_time", 0.2),
+                               req.get("reps", 5)))
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 4 and sys.argv[1] == "--once":
+        print(json.dumps(describe()))
+        print(json.dumps(measure(REGISTRY[sys.argv[2]], int(sys.argv[3]))))
+    else:
+        worker()

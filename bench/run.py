@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""bench/run.py — run zoo's and PyTorch's benchmarks side by side, in one run.
+
+    python3 bench/run.py [--build build/bench] [--threads 1 2] [--filter REGEX]
+                         [--torch-blas reference openblas-openmp openblas-pthread]
+                         [--min-time 0.15] [--reps 5] [--out bench/results/DATE.json]
+
+Plain python3 (no torch here): the PyTorch side runs in worker processes, one per
+BLAS, started with /usr/bin/python3 and LD_LIBRARY_PATH pointing at that BLAS's
+libblas.so.3 (the system alternative is left alone); each worker reports the
+libraries it actually mapped. For every thread count and every zoo benchmark
+"<name>/t<T>" (bench/build's bench_* programs), the zoo program and every
+PyTorch worker that registered <name> run one after the other, so the load that
+other processes put on the machine hits both sides alike. Reported: medians of
+`reps` repetitions; the ratio is PyTorch's best BLAS over zoo (>1: zoo faster).
+"""
+import argparse
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+BLAS_DIRS = {"reference": f"{LIBDIR}/blas", "openblas-openmp": f"{LIBDIR}/openblas-openmp",
+             "openblas-pthread": f"{LIBDIR}/openblas-pthread"}
+TORCH_PY = "/usr/bin/python3"
+
+# Targets from the model issues: (name, threads, minimum PyTorch/zoo ratio, issue).
+TARGETS = [("ae_train", 2, 2.0, "issue 5"), ("vae_train", 2, 2.0, "issue 5"),
+           ("gan_train", 2, 1.5, "issue 6")]
+
+
+class TorchWorker:
+    def __init__(self, blas):
+        env = dict(os.environ)
+        env["LD_LIBRARY_PATH"] = BLAS_DIRS[blas] + (":" + env["LD_LIBRARY_PATH"]
+                                                    if env.get("LD_LIBRARY_PATH") else "")
+        env.pop("OMP_NUM_THREADS", None)
+        self.blas = blas
+        self.proc = subprocess.Popen([TORCH_PY, os.path.join(ROOT, "bench/pytorch/torch_bench.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                     env=env)
+        self.info = json.loads(self.proc.stdout.readline())
+
+    def run(self, name, threads, min_time, reps):
+        self.proc.stdin.write(json.dumps({"name": name, "threads": threads, "min_time": min_time,
+                                          "reps": reps}) + "\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait()
+
+
+def list_zoo(binary):
+    out = subprocess.run([binary, "--benchmark_list_tests"], capture_output=True, text=True,
+                         check=True).stdout
+    names = []
+    for line in out.split():
+        m = re.match(r"(.+)/t(\d+)(/real_time)?$", line)
+        if m:
+            names.append((m.group(1), int(m.group(2))))
+    return names
+
+
+def run_zoo(binary, name, threads, min_time, reps, env=None):
+    cmd = [binary, f"--benchmark_filter=^{re.escape(name)}/t{threads}/",
+           f"--benchmark_min_time={min_time}", f"--benchmark_repetitions={reps}",
+           "--benchmark_report_aggregates_only=true", "--benchmark_format=json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
+    rows = json.loads(out)["benchmarks"]
+    med = next(r for r in rows if r.get("aggregate_name") == "median")
+    scale = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}[med["time_unit"]]
+    res = {"ms": med["real_time"] * scale, "gflops": med.get("flops", 0) / 1e9,
+           "batch": int(med.get("batch", 0)) or None, "label": med.get("label", "")}
+    mn = next((r for r in rows if r.get("aggregate_name") == "min"), None)
+    if mn:
+        res["ms_min"] = mn["real_time"] * scale
+    return res
+
+
+def load():
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
+
+
+def fmt(v, spec):
+    return format(v, spec) if v is not None else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build/bench"))
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--filter", default="", help="regex on benchmark names")
+    ap.add_argument("--torch-blas", nargs="*", default=["reference", "openblas-openmp"],
+                    choices=sorted(BLAS_DIRS))
+    ap.add_argument("--min-time", type=float, default=0.15)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    a = ap.parse_args()
+
+    bindir = os.path.join(a.build, "bench")
+    programs = sorted(p for p in os.listdir(bindir)
+                      if p.startswith("bench_") and os.access(os.path.join(bindir, p), os.X_OK))
+    if not programs:
+        sys.exit(f"run.py: no bench_* programs in {bindir}; build with scripts/bench.sh")
+    # bench_gemm_cblas is zoo::gemm over OpenBLAS; run it with the OpenMP build.
+    cblas_env = dict(os.environ, LD_LIBRARY_PATH=BLAS_DIRS["openblas-openmp"])
+    suites = []  # (program, name, threads, label suffix, env)
+    for p in programs:
+        extra = "@openblas" if p.endswith("_cblas") else ""
+        env = cblas_env if extra else None
+        for name, t in list_zoo(os.path.join(bindir, p)):
+            if t in a.threads and re.search(a.filter, name):
+                suites.append((p, name, t, extra, env))
+
+    started = time.time()
+    workers = [TorchWorker(b) for b in a.torch_blas]
+    for w in workers:
+        print(f"# PyTorch {w.info['torch']} worker: BLAS {w.info['blas']} ({w.info['libblas']}), "
+              f"oneDNN {'loaded' if w.info['onednn'] else 'not loaded'}, "
+              f"sgemm 256³ {w.info['sgemm256_gflops_1t']} GFLOP/s on 1 thread", flush=True)
+
+    rows, peak, torch_cache = [], {}, {}
+    load_before = load()
+    order = {"peak": 0, "gemm": 1}
+    for t in a.threads:
+        batch = sorted((s for s in suites if s[2] == t),
+                       key=lambda s: (order.get(s[1].split("_")[0], 2), s[0] != "bench_peak"))
+        for prog, name, _, extra, env in batch:
+            z = run_zoo(os.path.join(bindir, prog), name, t, a.min_time, a.reps, env)
+            row = {"name": name + extra, "threads": t, "batch": z["batch"], "zoo_ms": z["ms"],
+                   "zoo_ms_min": z.get("ms_min"), "zoo_gflops": z["gflops"], "program": prog,
+                   "gemm": z["label"] or None, "torch": {}}
+            if name.startswith("peak_"):
+                peak[t] = max(peak.get(t, 0), z["gflops"])
+            elif (name, t) not in torch_cache:
+                res = {}
+                for w in workers:
+                    r = w.run(name, t, a.min_time, a.reps)
+                    if "error" not in r:
+                        res[w.blas] = r
+                torch_cache[(name, t)] = res
+            row["torch"] = torch_cache.get((name, t), {})
+            if row["torch"]:
+                blas, best = min(row["torch"].items(), key=lambda kv: kv[1]["ms"])
+                row["torch_ms"], row["torch_blas"] = best["ms"], blas
+                row["ratio"] = best["ms"] / z["ms"]
+            rows.append(row)
+            line = (f"{row['name']:<30} t{t} zoo {z['ms']:9.3f} ms"
+                    + (f"  torch {row['torch_ms']:9.3f} ms ({row['torch_blas']})  "
+                       f"ratio {row['ratio']:5.2f}" if "ratio" in row else ""))
+            print(line, flush=True)
+    for w in workers:
+        w.close()
+    for r in rows:
+        p = peak.get(r["threads"])
+        r["pct_peak"] = 100 * r["zoo_gflops"] / p if p and r["zoo_gflops"] else None
+
+    # ---------------------------------------------------------------- table
+    print()
+    print(f"{'name':<30} {'batch':>5} {'thr':>3} {'zoo ms':>10} {'torch ms':>10} "
+          f"{'torch BLAS':<16} {'ratio':>6} {'GFLOP/s':>8} {'%peak':>6}")
+    for r in rows:
+        print(f"{r['name']:<30} {fmt(r['batch'], '>5')} {r['threads']:>3} {r['zoo_ms']:>10.3f} "
+              f"{fmt(r.get('torch_ms'), '>10.3f')} {r.get('torch_blas', '-'):<16} "
+              f"{fmt(r.get('ratio'), '>6.2f')} {r['zoo_gflops']:>8.1f} "
+              f"{fmt(r['pct_peak'], '>6.1f')}")
+    print()
+    checks = []
+    for name, t, want, issue in TARGETS:
+        r = next((r for r in rows if r["name"] == name and r["threads"] == t), None)
+        if r and "ratio" in r:
+            ok = r["ratio"] >= want
+            checks.append({"name": name, "threads": t, "target": want, "ratio": r["ratio"],
+                           "met": ok, "issue": issue})
+            print(f"target {issue}: {name} t{t} PyTorch/zoo = {r['ratio']:.2f} "
+                  f"(want >= {want}): {'MET' if ok else 'NOT MET'}")
+    for t in a.threads:
+        for g in ("gemm_nn_512x512x512", "gemm_nn_1024x1024x1024"):
+            for suffix in ("", "@openblas"):
+                r = next((r for r in rows if r["name"] == g + suffix and r["threads"] == t), None)
+                if r and r["pct_peak"] is not None:
+                    print(f"target issue 8: {g + suffix} t{t} at {r['pct_peak']:.0f}% of peak "
+                          f"(want >= 80%): {'MET' if r['pct_peak'] >= 80 else 'NOT MET'}")
+    elapsed = time.time() - started
+    print(f"\nelapsed {elapsed:.0f} s; load average {fmt(load_before, '.2f')} before, "
+          f"{fmt(load(), '.2f')} after (the machine is shared: compare ratios within one run)")
+
+    stamp = datetime.datetime.now().strftime("%Y-%m-%dT%H-%M-%S")
+    out = a.out or os.path.join(ROOT, "bench/results", stamp + ".json")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    with open(out, "w") as f:
+        json.dump({"date": stamp, "cpu": cpu, "nproc": os.cpu_count(), "threads": a.threads,
+                   "min_time": a.min_time, "reps": a.reps, "elapsed_s": elapsed,
+                   "load_before": load_before, "load_after": load(),
+                   "peak_gflops": {str(k): v for k, v in peak.items()},
+                   "torch_workers": [w.info for w in workers], "rows": rows, "targets": checks},
+                  f, indent=1)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
