@@ -1,0 +1,242 @@
+// Identities the convolution family must satisfy, checked on random data in double:
+//   • im2col + GEMM conv equals a naive direct conv (forward), for every option;
+//   • transposed conv equals its naive scatter definition;
+//   • ⟨conv(x), y⟩ = ⟨x, conv_backward(y)⟩ (backward is the adjoint of the linear map x ↦ conv(x));
+//   • ⟨convT(y), x⟩ = ⟨y, conv(x)⟩ with the same weights: transposed conv IS conv's adjoint;
+//   • ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩;
+//   • batch threading and GEMM threading agree.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+#include <zoo/zoo.hpp>
+
+using namespace zoo;
+
+namespace {
+
+struct Bound {
+  std::vector<double> params, grads;
+};
+template <class L>
+Bound bind_random(L& l, std::uint64_t seed) {
+  Bound b{std::vector<double>(num_params_of<L>() + 1), std::vector<double>(num_params_of<L>() + 1)};
+  double* p = b.params.data();
+  double* g = b.grads.data();
+  layer_ops::bind_params(l, p, g);
+  Rng rng(seed);
+  layer_ops::init(l, rng);
+  layer_ops::resize(l, 3);
+  return b;
+}
+std::vector<double> random(std::size_t n, std::uint64_t seed) {
+  std::vector<double> v(n);
+  Rng(seed).fill_uniform(v.data(), n, -1, 1);
+  return v;
+}
+double dot(const std::vector<double>& a, const std::vector<double>& b) {
+  double s = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) s += a[i] * b[i];
+  return s;
+}
+double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(a[i] - b[i]));
+  return m;
+}
+
+// y[n, o, oh, ow] by the definition, straight from the layer's compile-time geometry.
+template <class L>
+std::vector<double> naive_conv(const L& l, const std::vector<double>& x, std::size_t n) {
+  using O = typename L::output_shape;
+  constexpr auto g = L::geom;
+  std::vector<double> y(n * O::size);
+  for (std::size_t i = 0; i < n; ++i)
+    for (std::size_t o = 0; o < L::out_channels; ++o)
+      for (index_t oh = 0; oh < g.OH; ++oh)
+        for (index_t ow = 0; ow < g.OW; ++ow) {
+          const std::size_t grp = o / L::Og;
+          double s = l.bias ? l.bias[o] : 0.0;
+          for (std::size_t c = 0; c < L::Cg; ++c)
+            for (index_t kh = 0; kh < g.KH; ++kh)
+              for (index_t kw = 0; kw < g.KW; ++kw) {
+                const index_t ih = oh * g.SH - g.PH + kh * g.DH, iw = ow * g.SW - g.PW + kw * g.DW;
+                if (ih < 0 || iw < 0 || ih >= g.H || iw >= g.W) continue;
+                const std::size_t ci = grp * L::Cg + c;
+                s += l.weight[((o * L::Cg + c) * g.KH + kh) * g.KW + kw] *
+                     x[((i * L::C + ci) * g.H + ih) * g.W + iw];
+              }
+          y[((i * L::out_channels + o) * g.OH + oh) * g.OW + ow] = s;
+        }
+  return y;
+}
+
+// Transposed conv by scattering every input pixel through the kernel.
+template <class L>
+std::vector<double> naive_conv_transpose(const L& l, const std::vector<double>& x, std::size_t n) {
+  using O = typename L::output_shape;
+  constexpr auto g = L::geom;  // image = output (Out, OH, OW), "conv output" = input (H, W)
+  std::vector<double> y(n * O::size, 0.0);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (std::size_t o = 0; o < L::out_channels; ++o)
+      for (index_t k = 0; k < g.H * g.W; ++k)
+        y[(i * L::out_channels + o) * g.H * g.W + k] = l.bias ? l.bias[o] : 0.0;
+    for (std::size_t c = 0; c < L::C; ++c)
+      for (index_t h = 0; h < g.OH; ++h)
+        for (index_t w = 0; w < g.OW; ++w)
+          for (std::size_t o = 0; o < L::out_channels; ++o)
+            for (index_t kh = 0; kh < g.KH; ++kh)
+              for (index_t kw = 0; kw < g.KW; ++kw) {
+                const index_t yh = h * g.SH - g.PH + kh * g.DH, yw = w * g.SW - g.PW + kw * g.DW;
+                if (yh < 0 || yw < 0 || yh >= g.H || yw >= g.W) continue;
+                y[((i * L::out_channels + o) * g.H + yh) * g.W + yw] +=
+                    l.weight[((c * L::out_channels + o) * g.KH + kh) * g.KW + kw] *
+                    x[((i * L::C + c) * g.OH + h) * g.OW + w];
+              }
+  }
+  return y;
+}
+
+template <class Spec, class In>
+void check_against_naive() {
+  using L = bind_t<Spec, double, In>;
+  constexpr std::size_t n = 3;
+  L l;
+  auto b = bind_random(l, 11);
+  const auto x = random(n * In::size, 12);
+  std::vector<double> y(n * L::output_shape::size);
+  l.forward(x.data(), y.data(), n);
+  const auto want = naive_conv(l, x, n);
+  CHECK_MESSAGE(max_abs_diff(y, want) < 1e-12, "im2col conv differs from the naive conv by "
+                                                   << max_abs_diff(y, want));
+}
+
+template <class Spec, class In>
+void check_transpose_against_naive() {
+  using L = bind_t<Spec, double, In>;
+  constexpr std::size_t n = 3;
+  L l;
+  auto b = bind_random(l, 21);
+  const auto x = random(n * In::size, 22);
+  std::vector<double> y(n * L::output_shape::size);
+  l.forward(x.data(), y.data(), n);
+  const auto want = naive_conv_transpose(l, x, n);
+  CHECK_MESSAGE(max_abs_diff(y, want) < 1e-12, "transposed conv differs from the naive scatter by "
+                                                   << max_abs_diff(y, want));
+}
+
+// For a bias-free (linear) layer A: ⟨A x, y⟩ = ⟨x, Aᵀ y⟩, Aᵀ y being backward's dx.
+template <class Spec, class In>
+void check_adjoint() {
+  using L = bind_t<Spec, double, In>;
+  constexpr std::size_t n = 3;
+  L l;
+  auto b = bind_random(l, 31);
+  const auto x = random(n * In::size, 32);
+  const auto yr = random(n * L::output_shape::size, 33);
+  std::vector<double> ax(yr.size()), aty(x.size(), 0.0);
+  l.forward(x.data(), ax.data(), n);
+  l.backward(x.data(), ax.data(), yr.data(), aty.data(), n);
+  const double lhs = dot(ax, yr), rhs = dot(x, aty);
+  CHECK_MESSAGE(std::abs(lhs - rhs) <= 1e-12 * std::max(1.0, std::abs(lhs)),
+                "<Ax, y> = " << lhs << " but <x, A^T y> = " << rhs);
+}
+
+}  // namespace
+
+TEST_CASE("im2col conv equals the naive conv") {
+  check_against_naive<Conv2d<4, 3>, Shape<3, 6, 7>>();
+  check_against_naive<Conv2d<16, 3, 3, 1>, Shape<1, 28, 28>>();
+  check_against_naive<Conv2d<8, 3, 2, 1>, Shape<16, 5, 5>>();
+  check_against_naive<Conv2d<5, 3, 2, 2, 2>, Shape<2, 9, 8>>();
+  check_against_naive<Conv2d<6, 3, 1, 1, 1, 3>, Shape<3, 5, 5>>();   // depthwise-ish groups
+  check_against_naive<Conv2d<4, 1>, Shape<6, 5, 5>>();               // 1×1 fast path
+  check_against_naive<Conv2d<4, 1, 1, 0, 1, 2, false>, Shape<6, 3, 4>>();
+  check_against_naive<Conv2d<3, 1, 2, 1>, Shape<2, 5, 6>>();         // padded strided 1×1
+  check_against_naive<Conv2dHW<3, 3, 1, 3, 1>, Shape<2, 9, 4>>();
+  check_against_naive<Conv2dHW<3, 2, 4, 1, 3, 1, 2, 1, 2>, Shape<2, 7, 9>>();
+  check_against_naive<Conv2d<2, 7, 1, 3>, Shape<1, 4, 4>>();  // kernel wider than the image
+}
+
+TEST_CASE("transposed conv equals its scatter definition") {
+  check_transpose_against_naive<ConvTranspose2d<16, 3, 2>, Shape<8, 2, 2>>();
+  check_transpose_against_naive<ConvTranspose2d<8, 5, 3, 1>, Shape<16, 5, 5>>();
+  check_transpose_against_naive<ConvTranspose2d<1, 2, 2, 1>, Shape<8, 15, 15>>();
+  check_transpose_against_naive<ConvTranspose2d<4, 4, 2, 1>, Shape<6, 7, 7>>();
+  check_transpose_against_naive<ConvTranspose2d<2, 3, 2, 1, 1>, Shape<3, 4, 5>>();
+  check_transpose_against_naive<ConvTranspose2d<3, 1>, Shape<4, 3, 3>>();
+  check_transpose_against_naive<ConvTranspose2dHW<2, 3, 2, 2, 1, 1, 0, 1, 0, 2, 1>, Shape<2, 3, 4>>();
+}
+
+TEST_CASE("backward is the adjoint of forward: <Ax, y> = <x, A^T y>") {
+  check_adjoint<Conv2d<4, 3, 1, 1, 1, 1, false>, Shape<3, 6, 6>>();
+  check_adjoint<Conv2d<6, 3, 2, 1, 2, 2, false>, Shape<4, 9, 8>>();
+  check_adjoint<Conv2d<5, 1, 1, 0, 1, 1, false>, Shape<3, 4, 4>>();
+  check_adjoint<Conv2dHW<3, 3, 1, 3, 1, 0, 0, 1, 1, 1, false>, Shape<2, 9, 4>>();
+  check_adjoint<ConvTranspose2d<3, 5, 3, 1, 0, false>, Shape<4, 5, 5>>();
+  check_adjoint<ConvTranspose2d<2, 4, 2, 1, 0, false>, Shape<3, 7, 7>>();
+  check_adjoint<ConvTranspose2d<2, 3, 2, 1, 1, false>, Shape<3, 4, 5>>();
+  check_adjoint<AvgPool2d<3, 2, 1>, Shape<2, 7, 6>>();
+  check_adjoint<Upsample<2>, Shape<2, 3, 4>>();
+}
+
+TEST_CASE("ConvTranspose2d with a conv's weights is that conv's adjoint") {
+  // Conv2d<4, 3, 2, 1>: (3, 7, 7) → (4, 4, 4); ConvTranspose2d<3, 3, 2, 1>: (4, 4, 4) → (3, 7, 7).
+  using Cv = bind_t<Conv2d<4, 3, 2, 1, 1, 1, false>, double, Shape<3, 7, 7>>;
+  using Ct = bind_t<ConvTranspose2d<3, 3, 2, 1, 0, false>, double, Shape<4, 4, 4>>;
+  static_assert(std::is_same_v<Ct::output_shape, Cv::input_shape>);
+  static_assert(Cv::weight_size == Ct::weight_size);
+  constexpr std::size_t n = 2;
+  Cv conv;
+  Ct convt;
+  auto bc = bind_random(conv, 41);
+  auto bt = bind_random(convt, 42);
+  std::copy(conv.weight, conv.weight + Cv::weight_size, convt.weight);  // (4, 3, 3, 3) both ways
+  const auto x = random(n * Cv::input_shape::size, 43);
+  const auto y = random(n * Cv::output_shape::size, 44);
+  std::vector<double> cx(y.size()), ty(x.size());
+  conv.forward(x.data(), cx.data(), n);
+  convt.forward(y.data(), ty.data(), n);
+  const double lhs = dot(cx, y), rhs = dot(x, ty);
+  CHECK(std::abs(lhs - rhs) <= 1e-12 * std::max(1.0, std::abs(lhs)));
+}
+
+TEST_CASE("col2im is the adjoint of im2col") {
+  const cpu::ConvGeom g{3, 7, 6, 3, 2, 2, 1, 1, 0, 1, 2, 4, 4};  // output by PyTorch's formula
+  const auto x = random(static_cast<std::size_t>(g.C * g.H * g.W), 51);
+  const auto c = random(static_cast<std::size_t>(g.rows() * g.cols()), 52);
+  std::vector<double> col(c.size()), back(x.size(), 0.0);
+  cpu::im2col(x.data(), g, col.data());
+  cpu::col2im_add(c.data(), g, back.data());
+  CHECK(std::abs(dot(col, c) - dot(x, back)) < 1e-12);
+}
+
+TEST_CASE("batch threading and GEMM threading agree") {
+  using L = bind_t<Conv2d<8, 3, 2, 1, 1, 2>, double, Shape<4, 9, 9>>;
+  using T = bind_t<ConvTranspose2d<3, 4, 2, 1>, double, Shape<4, 5, 5>>;
+  auto run = [](auto& l, cpu::Threading mode, std::vector<double>& y, std::vector<double>& dx,
+                Bound& b) {
+    using Lt = std::remove_reference_t<decltype(l)>;
+    constexpr std::size_t n = 5;
+    b = bind_random(l, 61);
+    l.threading = mode;
+    const auto x = random(n * Lt::input_shape::size, 62);
+    const auto dy = random(n * Lt::output_shape::size, 63);
+    y.assign(dy.size(), 0.0);
+    dx.assign(x.size(), 0.0);
+    std::fill(b.grads.begin(), b.grads.end(), 0.0);
+    l.forward(x.data(), y.data(), n);
+    l.backward(x.data(), y.data(), dy.data(), dx.data(), n);
+  };
+  auto compare = [&](auto la, auto lb) {
+    std::vector<double> ya, dxa, yb, dxb;
+    Bound ba, bb;
+    run(la, cpu::Threading::batch, ya, dxa, ba);
+    run(lb, cpu::Threading::gemm, yb, dxb, bb);
+    CHECK(max_abs_diff(ya, yb) < 1e-13);
+    CHECK(max_abs_diff(dxa, dxb) < 1e-13);
+    CHECK(max_abs_diff(ba.grads, bb.grads) < 1e-12);
+  };
+  compare(L{}, L{});
+  compare(T{}, T{});
+}
