@@ -1,0 +1,265 @@
+// examples/autoencoders.cpp — trains one of the four seed autoencoders on MNIST
+// digits (default), Fashion-MNIST or any IDX data set, and writes what a person
+// wants to look at: reconstructions, prior samples (VAEs), the 3-d codes (MLP
+// autoencoder), a loss CSV and curve, and a checkpoint.
+//
+//   autoencoders --model vae_bce --data mnist --epochs 10 --out runs/vae_bce
+//   autoencoders --model mlp_ae --data fashion --epochs 5
+//   autoencoders --model conv_ae --data /path/to/idx/dir     # {train,t10k}-{images,labels}-...
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <zoo/data/loader.hpp>
+#include <zoo/io/png.hpp>
+#include <zoo/models/ae_training.hpp>
+#include <zoo/models/autoencoder.hpp>
+#include <zoo/models/vae.hpp>
+#include <zoo/zoo.hpp>
+
+namespace fs = std::filesystem;
+using namespace zoo;
+using data::Range;
+
+struct Args {
+  std::string model = "vae_bce", data = "mnist", out;
+  int epochs = 10, sample_every = 1, threads = 0;
+  std::size_t batch = 0;  // 0: the model's own default
+  double lr = 1e-3;
+  std::uint64_t seed = 1;
+  double minutes = 0;  // stop after this many minutes (0: no limit)
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr,
+               "%s\nusage: autoencoders [--model mlp_ae|conv_ae|vae_mse|vae_bce] [--data mnist|fashion|DIR]\n"
+               "       [--epochs N] [--batch B] [--lr LR] [--seed S] [--out DIR] [--sample-every N]\n"
+               "       [--threads T] [--minutes M]\n",
+               why.c_str());
+  std::exit(2);
+}
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto val = [&]() -> std::string {
+      if (i + 1 >= argc) usage("missing value for " + k);
+      return argv[++i];
+    };
+    try {
+      if (k == "--model") a.model = val();
+      else if (k == "--data") a.data = val();
+      else if (k == "--out") a.out = val();
+      else if (k == "--epochs") a.epochs = std::stoi(val());
+      else if (k == "--batch") a.batch = std::stoul(val());
+      else if (k == "--lr") a.lr = std::stod(val());
+      else if (k == "--seed") a.seed = std::stoull(val());
+      else if (k == "--sample-every") a.sample_every = std::stoi(val());
+      else if (k == "--threads") a.threads = std::stoi(val());
+      else if (k == "--minutes") a.minutes = std::stod(val());
+      else if (k == "--help" || k == "-h") usage("");
+      else usage("unknown option " + k);
+    } catch (const std::logic_error&) {
+      usage("bad value for " + k);
+    }
+  }
+  if (a.out.empty()) a.out = "runs/" + a.model;
+  return a;
+}
+
+std::string data_dir(const std::string& d) {
+  if (d == "mnist") return "data/mnist";
+  if (d == "fashion") return "data/fashion-mnist";
+  return d;
+}
+
+// What differs between the four models.
+struct MlpAe {
+  using net = models::MlpAutoencoder;
+  using input = Shape<784>;
+  static constexpr const char* name = "mlp_ae";
+  static constexpr bool vae = false, flat = true;
+  static constexpr Range range = Range::minus_one_one;
+  static constexpr std::size_t batch = 128;
+  static constexpr double weight_decay = 0;
+};
+struct ConvAe {
+  using net = models::ConvAutoencoder;
+  using input = Shape<1, 28, 28>;
+  static constexpr const char* name = "conv_ae";
+  static constexpr bool vae = false, flat = false;
+  static constexpr Range range = Range::minus_one_one;
+  static constexpr std::size_t batch = 128;
+  static constexpr double weight_decay = 1e-5;
+};
+struct VaeMse {
+  using net = models::VaeMse;
+  using input = Shape<784>;
+  static constexpr const char* name = "vae_mse";
+  static constexpr bool vae = true, flat = true;
+  static constexpr Range range = Range::minus_one_one;
+  static constexpr std::size_t batch = 128;
+  static constexpr double weight_decay = 0;
+};
+struct VaeBce {
+  using net = models::VaeBce;
+  using input = Shape<784>;
+  static constexpr const char* name = "vae_bce";
+  static constexpr bool vae = true, flat = true;
+  static constexpr Range range = Range::zero_one;
+  static constexpr std::size_t batch = 64;
+  static constexpr double weight_decay = 0;
+};
+
+template <class Kind>
+int run(const Args& a) {
+  const std::string dir = data_dir(a.data);
+  const data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "t10k");
+  fs::create_directories(a.out);
+  const std::size_t batch = a.batch ? a.batch : Kind::batch;
+  std::printf("%s on %s: %zu train / %zu test images, batch %zu, lr %g, %d epochs, %d threads\n",
+              Kind::name, dir.c_str(), train.size(), test.size(), batch, a.lr, a.epochs,
+              num_threads());
+
+  using M = Model<typename Kind::net, typename Kind::input>;
+  M m(a.seed);
+  std::printf("%s", m.summary().c_str());
+  Adam opt(m.parameters(), {.lr = a.lr, .weight_decay = Kind::weight_decay});
+  using Step = std::conditional_t<Kind::vae, models::VaeStep<M>, models::AutoencoderStep<M>>;
+  Step step;
+  if constexpr (Kind::vae) step.recon = Kind::range == Range::zero_one ? models::Recon::bce : models::Recon::mse;
+  else step.reduction = Kind::flat ? Reduction::sum : Reduction::mean;
+  auto total = [](const auto& l) {
+    if constexpr (requires { l.total; }) return l.total;
+    else return l;
+  };
+
+  data::DataLoader loader(train, {.batch_size = batch, .shuffle = true, .seed = a.seed,
+                                  .range = Kind::range, .flatten = Kind::flat});
+  data::DataLoader test_loader(test, {.batch_size = 1000, .shuffle = false, .range = Kind::range,
+                                      .flatten = Kind::flat});
+  std::ofstream csv(a.out + "/loss.csv");
+  csv << "epoch,step,train_loss,test_loss\n";
+  io::Series train_curve{"train", {}, {}}, test_curve{"test", {}, {}};
+  data::Batch b;
+  std::int64_t global_step = 0;
+  const auto t_start = std::chrono::steady_clock::now();
+  auto minutes = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60;
+  };
+
+  for (int epoch = 1; epoch <= a.epochs; ++epoch) {
+    m.train();
+    loader.start_epoch(static_cast<std::uint64_t>(epoch));
+    double sum = 0;
+    std::size_t seen = 0;
+    const auto t0 = std::chrono::steady_clock::now();
+    while (loader.next(b)) {
+      const float l = total(step.step(m, opt, b.x));
+      sum += static_cast<double>(l) * b.size();
+      seen += b.size();
+      ++global_step;
+      train_curve.x.push_back(static_cast<double>(global_step));
+      train_curve.y.push_back(l);
+      csv << epoch << "," << global_step << "," << l << ",\n";
+    }
+    const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // Held-out loss per image, in eval mode (the VAEs still sample ε, as the originals do).
+    m.eval();
+    test_loader.start_epoch(0);
+    double tsum = 0;
+    while (test_loader.next(b)) tsum += static_cast<double>(total(step.loss(m, b.x, false))) * b.size();
+    const double test_loss = tsum / static_cast<double>(test.size());
+    csv << epoch << "," << global_step << ",," << test_loss << "\n";
+    test_curve.x.push_back(static_cast<double>(global_step));
+    test_curve.y.push_back(test_loss);
+    std::printf("epoch %d/%d  train %.4f  test %.4f  (%.1f s, %.0f img/s)\n", epoch, a.epochs,
+                sum / static_cast<double>(seen), test_loss, secs, static_cast<double>(seen) / secs);
+    std::fflush(stdout);
+
+    const bool last = epoch == a.epochs || (a.minutes > 0 && minutes() >= a.minutes);
+    if (epoch % a.sample_every == 0 || last) {
+      // Reconstructions: rows of 8 test images over their reconstructions.
+      test_loader.start_epoch(0);
+      test_loader.next(b);
+      m.forward(b.x);
+      Tensor<float> pairs({64, 1, 28, 28});
+      for (std::size_t r = 0; r < 4; ++r)
+        for (std::size_t c = 0; c < 8; ++c) {
+          std::copy_n(b.x.sample(r * 8 + c), 784, pairs.sample(2 * r * 8 + c));
+          std::copy_n(m.output(0).sample(r * 8 + c), 784, pairs.sample((2 * r + 1) * 8 + c));
+        }
+      const io::GridOptions g{.nrow = 8, .padding = 2, .normalize = true,
+                              .value_range = Kind::range == Range::zero_one ? std::pair{0.f, 1.f}
+                                                                             : std::pair{-1.f, 1.f}};
+      io::save_image(pairs, a.out + "/reconstructions_epoch" + std::to_string(epoch) + ".png", g);
+      if constexpr (Kind::vae) {
+        // 256 samples of the prior z ~ N(0, I) through the decoder, 16×16.
+        Tensor<float> z({256, 20}), x;
+        Rng r(a.seed + 1000);
+        r.fill_normal(z.data(), z.size());
+        if constexpr (std::is_same_v<Kind, VaeBce>) {
+          m.template forward_node<"decoder">(z, x);
+        } else {
+          Tensor<float> h;
+          m.template forward_node<"fc3">(z, h);
+          for (auto& v : h) v = v > 0 ? v : 0;
+          m.template forward_node<"fc4">(h, x);
+          for (auto& v : x) v = std::tanh(v);
+        }
+        x.resize({256, 1, 28, 28});
+        io::save_image(x, a.out + "/samples_epoch" + std::to_string(epoch) + ".png",
+                       {.nrow = 16, .padding = 2, .normalize = true, .value_range = g.value_range});
+      }
+    }
+    if (last) break;
+  }
+
+  if constexpr (std::is_same_v<Kind, MlpAe>) {
+    // The 3-d codes of the test images, with labels, as CSV and a picture.
+    test_loader.start_epoch(0);
+    Tensor<float> codes({test.size(), 3});
+    std::vector<int> labels;
+    std::ofstream cc(a.out + "/codes.csv");
+    cc << "label,z0,z1,z2\n";
+    std::size_t k = 0;
+    while (test_loader.next(b)) {
+      m.forward(b.x);
+      for (std::size_t i = 0; i < b.size(); ++i, ++k) {
+        const float* z = m.output(1).sample(i);
+        std::copy_n(z, 3, codes.sample(k));
+        labels.push_back(test.labels[b.index[i]]);
+        cc << labels.back() << "," << z[0] << "," << z[1] << "," << z[2] << "\n";
+      }
+    }
+    io::save_scatter_plot(a.out + "/codes.png", codes, labels, {.title = "mlp_ae: 3-d codes of test images"});
+    // Decoding a chosen code gives an image.
+    Tensor<float> z({1, 3}), x;
+    z[0] = 1.79f, z[1] = 3.36f, z[2] = 2.06f;
+    m.template forward_node<"decoder">(z, x);
+    x.resize({1, 1, 28, 28});
+    io::save_image(x, a.out + "/decoded_1.79_3.36_2.06.png", {.nrow = 1, .normalize = true, .value_range = std::pair{-1.f, 1.f}});
+  }
+  io::save_line_plot(a.out + "/loss.png", {train_curve, test_curve},
+                     {.title = std::string(Kind::name) + " loss per image", .xlabel = "step", .ylabel = "loss"});
+  std::printf("wrote %s/{loss.csv,loss.png,reconstructions_epoch*.png%s}\n", a.out.c_str(),
+              Kind::vae ? ",samples_epoch*.png" : (std::is_same_v<Kind, MlpAe> ? ",codes.csv,codes.png" : ""));
+  return 0;
+}
+
+int main(int argc, char** argv) {
+  const Args a = parse(argc, argv);
+  if (a.threads > 0) set_num_threads(a.threads);
+  try {
+    if (a.model == "mlp_ae") return run<MlpAe>(a);
+    if (a.model == "conv_ae") return run<ConvAe>(a);
+    if (a.model == "vae_mse") return run<VaeMse>(a);
+    if (a.model == "vae_bce") return run<VaeBce>(a);
+    usage("unknown model " + a.model);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "autoencoders: %s\n", e.what());
+    return 1;
+  }
+}
