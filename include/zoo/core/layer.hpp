@@ -75,17 +75,43 @@ concept LayerSpec = requires { typename Spec::template bind<float, Shape<1>>; } 
                     requires { Spec::is_spec; };
 
 namespace detail {
+// Stands in for a layer whose binding failed one of bind_checked's static_asserts:
+// it has a shape and accepts any call, so the containers around it compile on and
+// one mistake prints one error, not a cascade.
+template <class... Ins>
+struct failed_binding {
+  static constexpr std::size_t arity = sizeof...(Ins) == 0 ? 1 : sizeof...(Ins);
+  using input_shapes = type_list<std::conditional_t<is_shape_v<Ins>, Ins, Shape<1>>...>;
+  using input_shape = Shape<1>;
+  using output_shape = Shape<1>;
+  template <class... A>
+  void forward(A&&...) {}
+  template <class... A>
+  void backward(A&&...) {}
+};
+template <bool Ok, class Spec, class T, class... Ins>
+struct bind_if {
+  using type = typename Spec::template bind<T, Ins...>;
+};
+template <class Spec, class T, class... Ins>
+struct bind_if<false, Spec, T, Ins...> {
+  using type = failed_binding<Ins...>;
+};
+
 template <class Spec, class T, class... Ins>
 struct bind_checked {
-  static_assert(std::is_empty_v<Spec> || requires { Spec::is_spec; },
+  static constexpr bool is_spec = std::is_empty_v<Spec> || requires { Spec::is_spec; };
+  static_assert(is_spec,
                 "zoo: a network is built from layer specs (empty structs such as zoo::Linear<128>); "
                 "this argument is not one");
-  static_assert((is_shape_v<Ins> && ...), "zoo: layers are bound to zoo::Shape<...> inputs");
+  static constexpr bool shapes = (is_shape_v<Ins> && ...);
+  static_assert(shapes, "zoo: layers are bound to zoo::Shape<...> inputs");
   static constexpr std::size_t want = spec_arity<Spec>();
-  static_assert(want == 0 ? sizeof...(Ins) >= 2 : sizeof...(Ins) == want,
+  static constexpr bool count = want == 0 ? sizeof...(Ins) >= 2 : sizeof...(Ins) == want;
+  static_assert(count,
                 "zoo: this layer is given the wrong number of inputs: single-input layers read one "
                 "node (from<\"a\">), Concat/Add/Mul read two or more (from<\"a\", \"b\">)");
-  using type = typename Spec::template bind<T, Ins...>;
+  using type = typename bind_if<is_spec && shapes && count, Spec, T, Ins...>::type;
 };
 }  // namespace detail
 

@@ -106,7 +106,9 @@ struct resolve_source {
   static_assert(i < 0 || static_cast<std::size_t>(i) < Pos,
                 "zoo::Graph: a node reads itself or a node defined after it; nodes may read only "
                 "the graph's inputs and earlier nodes");
-  static constexpr std::size_t value = i < 0 ? 0 : static_cast<std::size_t>(i);
+  // A bad reference reads source 0 instead, so only the static_assert above prints.
+  static constexpr std::size_t value =
+      i < 0 || static_cast<std::size_t>(i) >= Pos ? 0 : static_cast<std::size_t>(i);
 };
 
 template <class Names, class N, std::size_t Pos, class From = typename N::from_list>

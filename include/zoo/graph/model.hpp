@@ -45,7 +45,8 @@ class BasicModel {
 
  public:
   using scalar = T;
-  using net_type = bind_t<Spec, T, Ins...>;
+  // Non-shape arguments were reported above; Shape<1> stands in so nothing cascades.
+  using net_type = bind_t<Spec, T, std::conditional_t<is_shape_v<Ins>, Ins, Shape<1>>...>;
   static constexpr std::size_t num_inputs = sizeof...(Ins);
   static constexpr bool multi_io = requires(const net_type& n) { n.output_ptr(0); };
   static constexpr std::size_t num_outputs = [] {

@@ -1,0 +1,7 @@
+// A Graph node reads a name that is neither an input nor a node ("hiden" is misspelt).
+// expect-error: zoo::Graph: a node reads a name that is neither a graph input nor a node
+#include <zoo/zoo.hpp>
+
+using Net = zoo::Graph<zoo::Node<"hidden", zoo::Linear<8>>,
+                       zoo::Node<"out", zoo::Linear<2>, zoo::from<"hiden">>>;
+zoo::Model<Net, zoo::Shape<4>> model;
