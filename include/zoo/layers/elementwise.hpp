@@ -20,7 +20,10 @@ struct broadcast_shape {
   using type = std::conditional_t<(A::size >= B::size), A, B>;
   static constexpr bool a_full = A::size == type::size;
   static constexpr bool b_full = B::size == type::size;
-  static constexpr bool ok = (a_full || A::size == type::C) && (b_full || B::size == type::C) &&
+  // A broadcast operand holds one value per channel: (C) or (C, 1, 1). A (1, H, W) map
+  // with H·W == C must not pass, since torch would broadcast it over channels instead.
+  static constexpr bool ok = (a_full || (A::size == type::C && A::size == A::C)) &&
+                             (b_full || (B::size == type::C && B::size == B::C)) &&
                              (a_full ? A::rank == type::rank : true) &&
                              (b_full ? B::rank == type::rank : true);
 };
