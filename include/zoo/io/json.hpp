@@ -24,14 +24,15 @@ struct Value {
   bool b = false;
   std::string text;  // string contents, or a number's literal text
   std::vector<Value> items;                         // array
-  std::vector<std::pair<std::string, Value>> members;  // object, in file order
+  std::vector<std::string> keys;  // object, in file order (two vectors: a pair would
+  std::vector<Value> values;      // need Value complete here)
 
   bool is_object() const { return kind == Kind::object; }
   bool is_array() const { return kind == Kind::array; }
   bool is_string() const { return kind == Kind::string; }
   const Value* find(std::string_view key) const {
-    for (const auto& m : members)
-      if (m.first == key) return &m.second;
+    for (std::size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] == key) return &values[i];
     return nullptr;
   }
   // The number as an unsigned 64-bit integer; false if it is not one exactly.
@@ -97,10 +98,11 @@ class Parser {
         ws();
         if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string key");
         std::string key = string();
-        for (const auto& m : v.members)
-          if (m.first == key) fail("duplicate key \"" + key + "\"");
+        for (const auto& k : v.keys)
+          if (k == key) fail("duplicate key \"" + key + "\"");
         expect(':');
-        v.members.emplace_back(std::move(key), value(depth + 1));
+        v.values.push_back(value(depth + 1));
+        v.keys.push_back(std::move(key));
       } while (eat(','));
       expect('}');
     } else if (c == '[') {

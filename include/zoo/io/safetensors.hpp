@@ -87,12 +87,14 @@ inline SafetensorsFile parse_safetensors(std::vector<std::uint8_t> bytes, const 
     const std::string* name;
   };
   std::vector<Range> ranges;
-  for (const auto& [key, v] : header.members) {
+  for (std::size_t m = 0; m < header.keys.size(); ++m) {
+    const std::string& key = header.keys[m];
+    const json::Value& v = header.values[m];
     if (key == "__metadata__") {
       if (!v.is_object()) throw fail("__metadata__ is not an object");
-      for (const auto& [mk, mv] : v.members) {
-        if (!mv.is_string()) throw fail("__metadata__ value of \"" + mk + "\" is not a string");
-        f.metadata.emplace_back(mk, mv.text);
+      for (std::size_t k = 0; k < v.keys.size(); ++k) {
+        if (!v.values[k].is_string()) throw fail("__metadata__ value of \"" + v.keys[k] + "\" is not a string");
+        f.metadata.emplace_back(v.keys[k], v.values[k].text);
       }
       continue;
     }
@@ -100,7 +102,7 @@ inline SafetensorsFile parse_safetensors(std::vector<std::uint8_t> bytes, const 
     if (key.empty()) throw fail("a tensor has an empty name");
     if (!v.is_object()) throw fail(where + "entry is not an object");
     const json::Value *dt = v.find("dtype"), *sh = v.find("shape"), *off = v.find("data_offsets");
-    if (!dt || !sh || !off || v.members.size() != 3)
+    if (!dt || !sh || !off || v.keys.size() != 3)
       throw fail(where + "entry must have exactly dtype, shape and data_offsets");
     if (!dt->is_string() || dtype_size(dt->text) == 0)
       throw fail(where + "unknown dtype " + (dt->is_string() ? dt->text : "(not a string)"));
