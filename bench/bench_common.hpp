@@ -22,6 +22,8 @@
 
 #if defined(ZOO_USE_CBLAS)
 #include <cblas.h>
+// OpenBLAS's own; weak, so that another CBLAS links too (its threads are its business).
+#pragma weak openblas_set_num_threads
 #endif
 
 namespace zoo_bench {
@@ -31,7 +33,7 @@ namespace zoo_bench {
 inline void use_threads(int t) {
   zoo::set_num_threads(t);
 #if defined(ZOO_USE_CBLAS)
-  openblas_set_num_threads(t);
+  if (&openblas_set_num_threads) openblas_set_num_threads(t);
 #endif
 }
 

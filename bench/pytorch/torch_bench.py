@@ -5,7 +5,7 @@ LD_LIBRARY_PATH before torch loads): it prints one JSON line describing itself
 (torch version, the libblas / libopenblas / oneDNN / OpenMP files it mapped, a
 quick sgemm rate), then answers requests, one JSON line each:
     {"name": "ae_train", "threads": 2, "min_time": 0.2, "reps": 5}
- -> {"name": ..., "threads": ..., "ms": median ms/step, "ms_min": ..., "iters": ...}
+ -> {"name": ..., "threads": ..., "ms": median ms/step, "ms_min": ..., "cpu_ms": ..., "iters": ...}
 or {"name": ..., "error": "..."} when the name is not registered here.
 
 A benchmark is a function registered under the SAME name as its zoo benchmark
@@ -301,13 +301,17 @@ def measure(fn, threads, min_time=0.2, reps=5):
         step()
     per = (time.perf_counter() - t1) / 3
     k = max(1, int(min_time / max(per, 1e-9)))
-    times = []
+    times, cpu = [], []
     for _ in range(reps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         for _ in range(k):
             step()
         times.append((time.perf_counter() - t) / k)
-    return {"ms": statistics.median(times) * 1e3, "ms_min": min(times) * 1e3, "iters": k * reps}
+        cpu.append((time.process_time() - c) / k)
+    # CPU time of the process: on 1 thread, the time the step really ran, however
+    # long other processes kept it waiting (what Google Benchmark's cpu_time is).
+    return {"ms": statistics.median(times) * 1e3, "ms_min": min(times) * 1e3,
+            "cpu_ms": statistics.median(cpu) * 1e3, "iters": k * reps}
 
 
 def worker():
