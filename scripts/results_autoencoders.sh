@@ -16,7 +16,7 @@ mkdir -p runs
 for m in mlp_ae conv_ae vae_mse vae_bce; do
   zoo=$(OMP_NUM_THREADS=$threads ./build/release/examples/autoencoders --model "$m" --data fashion \
         --epochs "$epochs" --sample-every "$epochs" --threads "$threads" --out "runs/results/$m" |
-        awk '/^epoch/ {t=$5} END {print t}')
+        awk '/^epoch/ {t=$6} END {print t}')
   ref=$(LD_LIBRARY_PATH=$openblas OMP_NUM_THREADS=$threads /usr/bin/python3 scripts/pytorch/train_autoencoders.py \
         --model "$m" --epochs "$epochs" --threads "$threads" | awk '/test_loss/ {t=$7} END {print t}')
   echo "$m zoo_test_loss $zoo pytorch_test_loss $ref" | tee -a "$out"
