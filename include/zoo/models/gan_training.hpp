@@ -1,0 +1,222 @@
+// zoo/models/gan_training.hpp — one GAN training iteration (D once, then G once),
+// shared by examples/gan.cpp, the tests and the benchmarks.
+//
+// Objectives (D(·) are logits; means over the batch):
+//   vanilla        L_D = bce(D(x), 1) + bce(D(G(z)), 0)          L_G = bce(D(G(z)), 1)
+//   least squares  L_D = ½ mean((D(x) − 1)²) + ½ mean(D(G(z))²)   L_G = ½ mean((D(G(z)) − 1)²)
+// with z ~ U[−1, 1]^96, images in [−1, 1], Adam(lr 3e-4, betas (0.5, 0.999)) for each net.
+//
+// D step: G runs forward (train mode, so its BatchNorm statistics move, as with
+// PyTorch's G(z).detach()); D runs on the real batch and on the fakes, both
+// backward passes add into D's gradients, and only D's optimizer steps.
+// G step: fresh noise; D is frozen (no parameter gradients, its parameters stay
+// bit-identical) but computes its input gradient ∂L_G/∂G(z), which is G's
+// output gradient — the chain rule through D done by hand, as dlib's DCGAN.
+//
+// Conditional models (two inputs: z or x, and the one-hot label y (10)): real
+// images go to D with their own labels; fakes are drawn for uniformly random labels.
+#pragma once
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../core/rng.hpp"
+#include "../core/tensor.hpp"
+#include "../losses/losses.hpp"
+#include "../optim/optimizers.hpp"
+#include "gan.hpp"
+
+namespace zoo::models {
+
+enum class GanObjective { vanilla, least_squares };
+
+struct GanOptions {
+  GanObjective objective = GanObjective::vanilla;
+  double lr = 3e-4;
+  double beta1 = 0.5, beta2 = 0.999;
+  std::uint64_t seed = 1;  // noise and fake labels
+};
+
+struct GanLosses {
+  float d = 0, g = 0;
+};
+
+// Noise (n, 96) ~ U[−1, 1].
+template <class T>
+void sample_noise(Tensor<T>& z, std::size_t n, Rng& rng, std::size_t dim = gan_noise_dim) {
+  z.resize({n, dim});
+  rng.fill_uniform(z.data(), z.size(), -1.0, 1.0);
+}
+// One-hot rows (n, classes) of `labels`.
+template <class T>
+void one_hot(Tensor<T>& y, const std::vector<int>& labels,
+                    std::size_t classes = gan_num_classes) {
+  y.resize({labels.size(), classes});
+  y.fill(T(0));
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] < 0 || static_cast<std::size_t>(labels[i]) >= classes)
+      throw std::invalid_argument("zoo::models::one_hot: label " + std::to_string(labels[i]) +
+                                  " is outside [0, " + std::to_string(classes) + ")");
+    y[i * classes + static_cast<std::size_t>(labels[i])] = T(1);
+  }
+}
+
+template <class GM, class DM>
+class GanTrainer {
+ public:
+  using T = typename GM::scalar;
+  static constexpr bool conditional = GM::num_inputs == 2;
+  static_assert(GM::num_inputs == DM::num_inputs,
+                "zoo::models::GanTrainer: G and D must both be conditional (2 inputs) or both not");
+  static_assert(std::is_same_v<typename GM::output_shape,
+                               type_at_t<0, typename DM::input_shapes>>,
+                "zoo::models::GanTrainer: G's output shape must be D's (first) input shape");
+  using image_shape = typename GM::output_shape;
+  static constexpr std::size_t noise_dim = type_at_t<0, typename GM::input_shapes>::size;
+
+  GanTrainer(GM& g, DM& d, GanOptions o = {})
+      : opt(o),
+        opt_g(g.parameters(), {.lr = o.lr, .betas = {o.beta1, o.beta2}}),
+        opt_d(d.parameters(), {.lr = o.lr, .betas = {o.beta1, o.beta2}}),
+        rng(o.seed),
+        g_(&g),
+        d_(&d) {}
+
+  // One update of D on a real batch (and, for conditional models, its one-hot labels).
+  T discriminator_step(const Tensor<T>& real, const Tensor<T>* y_real = nullptr) {
+    const std::size_t n = real.batch();
+    check_real(real, y_real);
+    draw(n);
+    GM& g = *g_;
+    DM& d = *d_;
+    g.train();
+    d.unfreeze();
+    d.requires_input_grad(false);  // nobody reads ∂L_D/∂x: skip that GEMM
+    forward_g();
+    d.zero_grad();
+    T loss = 0;
+    if constexpr (conditional) d.forward(real, *y_real);
+    else d.forward(real);
+    loss += d_loss(d.output(), true, dlogits_);
+    d.backward(dlogits_);
+    if constexpr (conditional) d.forward(g.output(), y_fake_);
+    else d.forward(g.output());
+    loss += d_loss(d.output(), false, dlogits_);
+    d.backward(dlogits_);
+    opt_d.step();
+    return loss;
+  }
+
+  // One update of G on a batch of n fresh samples, through a frozen D.
+  T generator_step(std::size_t n) {
+    draw(n);
+    const T loss = generator_loss(z_, conditional ? &y_fake_ : nullptr);
+    opt_g.step();
+    return loss;
+  }
+
+  // L_G on given noise (and labels), leaving ∂L_G/∂θ_G in G's gradients and
+  // D's parameters and gradients untouched; no optimizer step.
+  T generator_loss(const Tensor<T>& z, const Tensor<T>* y = nullptr) {
+    GM& g = *g_;
+    DM& d = *d_;
+    g.train();
+    g.zero_grad();
+    if constexpr (conditional) g.forward(z, *y);
+    else g.forward(z);
+    d.freeze();
+    d.requires_input_grad(true);
+    if constexpr (conditional) d.forward(g.output(), *y);
+    else d.forward(g.output());
+    const T loss = opt.objective == GanObjective::vanilla
+                       ? bce_with_logits_loss(d.output(), T(1), &dlogits_)
+                       : ls_generator_loss(d.output(), &dlogits_);
+    d.backward(dlogits_);
+    g.backward(d.input_grad(0));  // ∂L_G/∂G(z), (N, image)
+    d.unfreeze();
+    d.requires_input_grad(false);
+    return loss;
+  }
+
+  // One training iteration: D once, then G once, on the batch size of `real`.
+  GanLosses step(const Tensor<T>& real, const Tensor<T>* y_real = nullptr) {
+    GanLosses l;
+    l.d = static_cast<float>(discriminator_step(real, y_real));
+    l.g = static_cast<float>(generator_step(real.batch()));
+    return l;
+  }
+
+  GanOptions opt;
+  Adam<T> opt_g, opt_d;
+  Rng rng;
+
+ private:
+  void check_real(const Tensor<T>& real, const Tensor<T>* y_real) const {
+    if (real.batch() == 0 || real.sample_size() != image_shape::size)
+      throw std::invalid_argument("zoo::models::GanTrainer: real batch has shape " +
+                                  real.shape_str() + ", G makes (N, " +
+                                  image_shape::str().substr(1));
+    if constexpr (conditional) {
+      if (!y_real || y_real->batch() != real.batch() || y_real->sample_size() != gan_num_classes)
+        throw std::invalid_argument(
+            "zoo::models::GanTrainer: a conditional GAN needs one-hot labels (N, 10) for the "
+            "real batch");
+    }
+  }
+  void draw(std::size_t n) {
+    sample_noise(z_, n, rng, noise_dim);
+    if constexpr (conditional) {
+      labels_.resize(n);
+      for (auto& c : labels_) c = static_cast<int>(rng.below(gan_num_classes));
+      one_hot(y_fake_, labels_);
+    }
+  }
+  void forward_g() {
+    if constexpr (conditional) g_->forward(z_, y_fake_);
+    else g_->forward(z_);
+  }
+  T d_loss(const Tensor<T>& logits, bool real, Tensor<T>& grad) {
+    if (opt.objective == GanObjective::vanilla)
+      return bce_with_logits_loss(logits, real ? T(1) : T(0), &grad);
+    return least_squares_loss(logits, real ? T(1) : T(0), &grad);
+  }
+
+  GM* g_;
+  DM* d_;
+  Tensor<T> z_, y_fake_, dlogits_;
+  std::vector<int> labels_;
+};
+
+// n samples of G in eval mode (BatchNorm running statistics), in batches;
+// `labels` (conditional G only) gives each sample's class. Returns (n, image).
+template <class GM>
+Tensor<typename GM::scalar> generate(GM& g, std::size_t n, Rng& rng, const std::vector<int>* labels = nullptr,
+                       std::size_t batch = 500) {
+  using S = typename GM::output_shape;
+  constexpr std::size_t noise_dim = type_at_t<0, typename GM::input_shapes>::size;
+  if constexpr (GM::num_inputs == 2) {
+    if (!labels || labels->size() != n)
+      throw std::invalid_argument("zoo::models::generate: a conditional G needs one label per sample");
+  }
+  Tensor<typename GM::scalar> out, z, y;
+  out.template resize_batch<S>(n);
+  const bool was_training = g.training();
+  g.eval();
+  for (std::size_t b = 0; b < n; b += batch) {
+    const std::size_t m = std::min(batch, n - b);
+    sample_noise(z, m, rng, noise_dim);
+    if constexpr (GM::num_inputs == 2) {
+      one_hot(y, std::vector<int>(labels->begin() + static_cast<std::ptrdiff_t>(b),
+                                  labels->begin() + static_cast<std::ptrdiff_t>(b + m)));
+      g.forward(z, y);
+    } else {
+      g.forward(z);
+    }
+    std::copy(g.output().begin(), g.output().end(), out.sample(b));
+  }
+  g.train(was_training);
+  return out;
+}
+
+}  // namespace zoo::models
