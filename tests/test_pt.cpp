@@ -85,6 +85,8 @@ TEST_CASE("broken pickles and archives give clear errors") {
   CHECK(zip_err(bytes) == "(no error)");
   CHECK(zip_err({bytes.begin(), bytes.begin() + 100}).find("no end-of-central-directory") != std::string::npos);
   CHECK(zip_err({0x80, 2, 'K', 1, '.'}).find("too short") != std::string::npos);
+  // Found by fuzz_pt: a ZIP64 locator in a 50-byte file (n − 56 wrapped around).
+  CHECK(zip_err(io::read_raw(dir + "/io_fuzz_pt_zip64.bin")).find("bad ZIP64 end record") != std::string::npos);
   {
     auto b = bytes;  // central directory offset far past the end (no ZIP64 locator in play)
     const std::size_t eocd = b.size() - 22;

@@ -58,7 +58,7 @@ inline std::map<std::string, ZipEntry> read_zip_directory(const std::vector<std:
   if ((count == 0xFFFF || cd_size == 0xFFFFFFFF || cd_off == 0xFFFFFFFF) && eocd >= 20 &&
       u32(eocd - 20) == 0x07064b50) {  // ZIP64 locator → ZIP64 end record
     const std::uint64_t z = u64(eocd - 20 + 8);
-    if (z > n - 56 || u32(static_cast<std::size_t>(z)) != 0x06064b50) throw fail("bad ZIP64 end record");
+    if (n < 56 || z > n - 56 || u32(static_cast<std::size_t>(z)) != 0x06064b50) throw fail("bad ZIP64 end record");
     count = u64(static_cast<std::size_t>(z) + 32);
     cd_size = u64(static_cast<std::size_t>(z) + 40);
     cd_off = u64(static_cast<std::size_t>(z) + 48);
@@ -103,8 +103,11 @@ inline std::map<std::string, ZipEntry> read_zip_directory(const std::vector<std:
 // ------------------------------------------------------------------ restricted unpickler
 namespace pickle {
 
+// Objects live in the unpickler's arena and refer to each other by raw
+// pointer: a hostile pickle can build cycles (a list appended to itself through
+// the memo), which reference counting would leak.
 struct Obj;
-using P = std::shared_ptr<Obj>;
+using P = Obj*;
 struct Obj {
   enum class Kind { none, boolean, integer, real, string, bytes, tuple, list, dict, global, storage, tensor, mark } kind;
   std::int64_t i = 0;
@@ -116,12 +119,6 @@ struct Obj {
   P storage;                            // tensor
   std::vector<std::int64_t> size, stride;
 };
-
-inline P make(Obj::Kind k) {
-  auto p = std::make_shared<Obj>();
-  p->kind = k;
-  return p;
-}
 
 // The storage classes a state_dict uses, mapped to safetensors dtype names.
 inline const char* storage_dtype(const std::string& g) {
@@ -143,6 +140,7 @@ class Unpickler {
  public:
   Unpickler(const std::uint8_t* p, std::size_t n, std::string name) : p_(p), n_(n), name_(std::move(name)) {}
 
+  // The result lives as long as this Unpickler.
   P load() {
     for (;;) {
       if (i_ >= n_) fail("pickle ends without STOP");
@@ -257,6 +255,11 @@ class Unpickler {
 
  private:
   [[noreturn]] void fail(const std::string& w) const { throw IoError(name_, "pickle: " + w); }
+  P make(Obj::Kind k) {
+    arena_.push_back(std::make_unique<Obj>());
+    arena_.back()->kind = k;
+    return arena_.back().get();
+  }
   const std::uint8_t* take(std::size_t k) {
     if (k > n_ - i_) fail("truncated at byte " + std::to_string(i_));
     const std::uint8_t* q = p_ + i_;
@@ -301,7 +304,7 @@ class Unpickler {
   }
   P pop() {
     if (stack_.empty() || (!marks_.empty() && stack_.size() == marks_.back())) fail("stack underflow at byte " + std::to_string(i_));
-    P v = std::move(stack_.back());
+    P v = stack_.back();
     stack_.pop_back();
     return v;
   }
@@ -385,6 +388,7 @@ class Unpickler {
   std::vector<P> stack_;
   std::vector<std::size_t> marks_;
   std::map<std::uint32_t, P> memo_;
+  std::vector<std::unique_ptr<Obj>> arena_;
 };
 
 }  // namespace pickle
@@ -413,7 +417,8 @@ inline PtFile parse_pt(std::vector<std::uint8_t> bytes, const std::string& name)
       pkl = &e;
     }
   if (!pkl) throw IoError(name, "no data.pkl in the archive: not a torch.save file");
-  const pickle::P root = pickle::Unpickler(pkl->data, pkl->size, name).load();
+  pickle::Unpickler up(pkl->data, pkl->size, name);
+  const pickle::P root = up.load();
   if (root->kind != pickle::Obj::Kind::dict)
     throw IoError(name, "the pickle holds no dict: expected torch.save(model.state_dict())");
   for (const auto& [k, v] : root->dict) {
