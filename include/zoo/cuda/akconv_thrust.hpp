@@ -25,6 +25,7 @@ namespace zoo::cuda {
 // A runner for kernels::akconv_gather_forward/backward: one thrust::for_each per functor.
 template <class Policy>
 struct ThrustRun {
+  static constexpr bool wide = false;  // schedule for many narrow threads, as on a GPU
   Policy policy;
   template <class F>
   void operator()(index_t n, const F& f, index_t) const {

@@ -17,12 +17,15 @@
 // In both, dw0/dp = −m and dw1/dp = +m with m = [0 ≤ p ≤ hi] (torch.clamp's gradient), so
 //   ∂col/∂p_r = m_r · Σ_e wc_e (x[r1, c_e] − x[r0, c_e]),  ∂col/∂p_c = m_c · Σ_a wr_a (x[r_a, c1] − x[r_a, c0]).
 //
-// Functors (index spaces): taps (B·N·P), gather (B·N·P), offset grad (B·N·P), input grad
-// (B·C planes: each plane is written by one index, so the scatter needs no atomics and is
-// deterministic). Run them with cpu::for_each_index (OpenMP) or zoo/cuda/akconv_thrust.hpp.
+// Functors (index spaces): taps (B·N·P); for many narrow threads (GPU) gather (B·N·P),
+// offset grad (B·N·P), input grad (B·C planes: each plane written by one index, so the
+// scatter needs no atomics and is deterministic); for few wide threads (CPU) gather by
+// planes (B·C) and a fused offset-grad + scatter by samples (B). Run them with
+// cpu::for_each_index (OpenMP) or thrust::for_each (zoo/cuda/akconv_thrust.hpp).
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 #include "../core/config.hpp"
 
@@ -199,6 +202,67 @@ struct AKConvInputGradFn {
   }
 };
 
+// The same gather by planes: one index per (b, c), for backends with few wide threads
+// (the CPU): the plane of x (H·W values) stays in L1 while N·P samples are read from it.
+template <class T>
+struct AKConvGatherPlaneFn {
+  AKConvGeom g;
+  const T* x;                  // (B, C, H, W)
+  const AKConvTap<T>* taps;    // (B, N, P)
+  T* col;                      // (B, C·N, P)
+  ZOO_HD void operator()(index_t plane) const {
+    const index_t NP = g.N * g.P(), b = plane / g.C;
+    const T* xc = x + plane * g.H * g.W;
+    const AKConvTap<T>* tb = taps + b * NP;
+    T* out = col + plane * NP;  // rows c·N .. c·N + N − 1 of sample b: contiguous
+    for (index_t kp = 0; kp < NP; ++kp) {
+      const AKConvTap<T> t = tb[kp];
+      out[kp] = t.wr0 * (t.wc0 * xc[t.i00] + t.wc1 * xc[t.i01]) +
+                t.wr1 * (t.wc0 * xc[t.i10] + t.wc1 * xc[t.i11]);
+    }
+  }
+};
+
+// Offset gradient and input scatter fused, one index per sample b (few wide threads):
+// walks the planes c in order, so doffset sums over c in the order AKConvOffsetGradFn does,
+// and each plane of x and dx stays in L1 while all N·P taps touch it.
+template <class T>
+struct AKConvBackwardSampleFn {
+  AKConvGeom g;
+  const T* x;                  // (B, C, H, W)
+  const AKConvTap<T>* taps;    // (B, N, P)
+  const T* dcol;               // (B, C·N, P)
+  T* doffset;                  // (B, 2N, P), assigned
+  T* dx;                       // (B, C, H, W), added; may be null
+  ZOO_HD void operator()(index_t b) const {
+    const index_t NP = g.N * g.P(), HW = g.H * g.W;
+    const AKConvTap<T>* tb = taps + b * NP;
+    T* dr = doffset + b * 2 * NP;  // (N, P) row offsets
+    T* dc = dr + NP;               // (N, P) column offsets
+    for (index_t kp = 0; kp < NP; ++kp) dr[kp] = T(0), dc[kp] = T(0);
+    for (index_t c = 0; c < g.C; ++c) {
+      const T* xc = x + (b * g.C + c) * HW;
+      const T* d = dcol + (b * g.C + c) * NP;
+      T* o = dx ? dx + (b * g.C + c) * HW : nullptr;
+      for (index_t kp = 0; kp < NP; ++kp) {
+        const AKConvTap<T> t = tb[kp];
+        const T x00 = xc[t.i00], x01 = xc[t.i01], x10 = xc[t.i10], x11 = xc[t.i11];
+        const T v = d[kp];
+        dr[kp] += v * (t.wc0 * (x10 - x00) + t.wc1 * (x11 - x01));
+        dc[kp] += v * (t.wr0 * (x01 - x00) + t.wr1 * (x11 - x10));
+        if (o) {
+          const T r0 = t.wr0 * v, r1 = t.wr1 * v;
+          o[t.i00] += r0 * t.wc0;
+          o[t.i01] += r0 * t.wc1;
+          o[t.i10] += r1 * t.wc0;
+          o[t.i11] += r1 * t.wc1;
+        }
+      }
+    }
+    for (index_t kp = 0; kp < NP; ++kp) dr[kp] *= tb[kp].mr, dc[kp] *= tb[kp].mc;
+  }
+};
+
 }  // namespace kernels
 
 namespace cpu {
@@ -220,27 +284,38 @@ void for_each_index(index_t n, const F& f, index_t cost_per_index = 1) {
 
 namespace kernels {
 
-// The gather's forward and backward as sequences of functor launches, for any
-// runner `run(n, functor, cost)`: cpu::for_each_index here, thrust::for_each in
-// zoo/cuda/akconv_thrust.hpp. One sequence, so both backends do the same work.
+// The gather's forward and backward as sequences of functor launches, for any runner
+// `run(n, functor, cost)` with `Run::wide` = whether it has few wide threads (the CPU:
+// cpu::for_each_index) or many narrow ones (a GPU: thrust::for_each in
+// zoo/cuda/akconv_thrust.hpp). Wide runners take the plane/sample functors (cache
+// locality), narrow ones the point/plane functors (parallelism, no atomics); tests/thrust
+// checks that both schedules give the same numbers.
 template <class T, AKConvSampling Mode, class Run>
 void akconv_gather_forward(Run&& run, const AKConvGeom& g, index_t B, const T* x,
                            const T* offset, AKConvTap<T>* taps, T* col) {
   const index_t points = B * g.N * g.P();
   run(points, AKConvTapsFn<T, Mode>{g, offset, taps}, index_t(16));
-  run(points, AKConvGatherFn<T>{g, x, taps, col}, 8 * g.C);
+  if constexpr (std::remove_reference_t<Run>::wide)
+    run(B * g.C, AKConvGatherPlaneFn<T>{g, x, taps, col}, 8 * g.N * g.P());
+  else
+    run(points, AKConvGatherFn<T>{g, x, taps, col}, 8 * g.C);
 }
 // doffset ← ∂/∂offset; dx += ∂/∂x (skipped when dx is null).
 template <class T, class Run>
 void akconv_gather_backward(Run&& run, const AKConvGeom& g, index_t B, const T* x,
                             const AKConvTap<T>* taps, const T* dcol, T* doffset, T* dx) {
-  const index_t points = B * g.N * g.P();
-  run(points, AKConvOffsetGradFn<T>{g, x, taps, dcol, doffset}, 12 * g.C);
-  if (dx) run(B * g.C, AKConvInputGradFn<T>{g, taps, dcol, dx}, 8 * g.N * g.P());
+  if constexpr (std::remove_reference_t<Run>::wide) {
+    run(B, AKConvBackwardSampleFn<T>{g, x, taps, dcol, doffset, dx}, 20 * g.C * g.N * g.P());
+  } else {
+    const index_t points = B * g.N * g.P();
+    run(points, AKConvOffsetGradFn<T>{g, x, taps, dcol, doffset}, 12 * g.C);
+    if (dx) run(B * g.C, AKConvInputGradFn<T>{g, taps, dcol, dx}, 8 * g.N * g.P());
+  }
 }
 
 // The CPU runner as an object (what akconv_gather_forward/backward take).
 struct CpuRun {
+  static constexpr bool wide = true;
   template <class F>
   void operator()(index_t n, const F& f, index_t cost) const {
     cpu::for_each_index(n, f, cost);

@@ -21,6 +21,7 @@
 // Sampling: AKConvSampling::clamp_to_edge (default, weights sum to 1) or ::reference
 // (the official code's doubled edge samples). Non-finite offsets throw.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -128,7 +129,7 @@ struct AKConvLayer {
     check_offsets(n);
     kernels::akconv_gather_forward<T, Mode>(kernels::CpuRun{}, geom, index_t(n), x, offset.data(),
                                             taps.data(), col.data());  // (B, C·N, P)
-    const int nt = cpu::batch_threads(n, threading, omp_threads());
+    const int nt = sample_threads(n);
     cpu::for_sample_ranges(n, nt, [&](int, std::size_t b, std::size_t e) {
       for (std::size_t i = b; i < e; ++i)
         gemm<T>(false, false, Out, P, K, T(1), weight, K, col.data() + i * K * P, P, T(0),
@@ -147,7 +148,7 @@ struct AKConvLayer {
 
     // dW += dz·colᵀ (per-thread partials, summed in thread order), dcol = Wᵀ·dz.
     scratch.reserve(weight_size);
-    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    const int nt = std::min(sample_threads(n), scratch.threads);
     for (int t = 1; t < nt; ++t) std::fill(scratch.slice(t), scratch.slice(t) + weight_size, T(0));
     cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
       T* dw = t == 0 ? dweight : scratch.slice(t);
@@ -183,10 +184,16 @@ struct AKConvLayer {
   }
 
  private:
-  static int omp_threads() {
+  // Threads for the per-sample GEMMs: whole samples per thread (each GEMM on one thread),
+  // one thread when the batch is too small to pay for waking a second one.
+  int sample_threads(std::size_t n) const {
 #if defined(_OPENMP)
-    return omp_get_max_threads();
+    if (threading != cpu::Threading::batch || n < 2 || omp_in_parallel() ||
+        2.0 * Out * K * P * n < 4e6)
+      return 1;
+    return static_cast<int>(std::min<std::size_t>(n, std::size_t(omp_get_max_threads())));
 #else
+    (void)n;
     return 1;
 #endif
   }
