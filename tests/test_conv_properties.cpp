@@ -4,7 +4,7 @@
 //   • ⟨conv(x), y⟩ = ⟨x, conv_backward(y)⟩ (backward is the adjoint of the linear map x ↦ conv(x));
 //   • ⟨convT(y), x⟩ = ⟨y, conv(x)⟩ with the same weights: transposed conv IS conv's adjoint;
 //   • ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩;
-//   • batch threading and GEMM threading agree.
+//   • batched (several samples per GEMM), threaded and one-sample-at-a-time runs agree.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -211,32 +211,63 @@ TEST_CASE("col2im is the adjoint of im2col") {
   CHECK(std::abs(dot(col, c) - dot(x, back)) < 1e-12);
 }
 
-TEST_CASE("batch threading and GEMM threading agree") {
-  using L = bind_t<Conv2d<8, 3, 2, 1, 1, 2>, double, Shape<4, 9, 9>>;
-  using T = bind_t<ConvTranspose2d<3, 4, 2, 1>, double, Shape<4, 5, 5>>;
-  auto run = [](auto& l, cpu::Threading mode, std::vector<double>& y, std::vector<double>& dx,
-                Bound& b) {
-    using Lt = std::remove_reference_t<decltype(l)>;
-    constexpr std::size_t n = 5;
-    b = bind_random(l, 61);
-    l.threading = mode;
-    const auto x = random(n * Lt::input_shape::size, 62);
-    const auto dy = random(n * Lt::output_shape::size, 63);
-    y.assign(dy.size(), 0.0);
-    dx.assign(x.size(), 0.0);
-    std::fill(b.grads.begin(), b.grads.end(), 0.0);
-    l.forward(x.data(), y.data(), n);
-    l.backward(x.data(), y.data(), dy.data(), dx.data(), n);
-  };
-  auto compare = [&](auto la, auto lb) {
-    std::vector<double> ya, dxa, yb, dxb;
-    Bound ba, bb;
-    run(la, cpu::Threading::batch, ya, dxa, ba);
-    run(lb, cpu::Threading::gemm, yb, dxb, bb);
-    CHECK(max_abs_diff(ya, yb) < 1e-13);
-    CHECK(max_abs_diff(dxa, dxb) < 1e-13);
-    CHECK(max_abs_diff(ba.grads, bb.grads) < 1e-12);
-  };
-  compare(L{}, L{});
-  compare(T{}, T{});
+// Runs forward + backward of a fresh layer on n samples; returns y, dx and the parameter grads.
+struct Run {
+  std::vector<double> y, dx, grads;
+};
+template <class L>
+Run run_layer(std::size_t n, cpu::Threading mode, double min_flops, std::size_t first = 0,
+              std::size_t count = 0) {
+  L l;
+  auto b = bind_random(l, 61);
+  l.threading = mode;
+  l.min_parallel_flops = min_flops;
+  constexpr std::size_t xs = L::input_shape::size, ys = L::output_shape::size;
+  const auto x = random(n * xs, 62);
+  const auto dy = random(n * ys, 63);
+  Run r{std::vector<double>(n * ys, 0.0), std::vector<double>(n * xs, 0.0), {}};
+  std::fill(b.grads.begin(), b.grads.end(), 0.0);
+  if (count == 0) {
+    l.forward(x.data(), r.y.data(), n);
+    l.backward(x.data(), r.y.data(), dy.data(), r.dx.data(), n);
+  } else {  // samples one call at a time: the per-sample reference
+    for (std::size_t i = first; i < first + count; ++i) {
+      l.forward(x.data() + i * xs, r.y.data() + i * ys, 1);
+      l.backward(x.data() + i * xs, r.y.data() + i * ys, dy.data() + i * ys, r.dx.data() + i * xs, 1);
+    }
+  }
+  r.grads = b.grads;
+  return r;
+}
+
+template <class L>
+void check_batching() {
+  // 13 samples: several GEMM chunks of L::NB samples, a short last chunk, an uneven thread split.
+  constexpr std::size_t n = 13;
+  static_assert(L::NB > 1 && L::NB < n);
+  const Run one = run_layer<L>(n, cpu::Threading::batch, 0.0, 0, n);     // one sample per call
+  const Run thr = run_layer<L>(n, cpu::Threading::batch, 0.0);           // threads over the batch
+  const Run gem = run_layer<L>(n, cpu::Threading::gemm, 0.0);            // one thread, GEMM threads
+  const Run big = run_layer<L>(n, cpu::Threading::batch, 1e300);         // never threaded
+  for (const Run* r : {&thr, &gem, &big}) {
+    CHECK(max_abs_diff(one.y, r->y) < 1e-12);
+    CHECK(max_abs_diff(one.dx, r->dx) < 1e-12);
+    CHECK(max_abs_diff(one.grads, r->grads) < 1e-11);
+  }
+}
+
+TEST_CASE("batched, chunked and threaded runs equal one sample at a time") {
+  check_batching<bind_t<Conv2d<8, 3, 2, 1, 1, 2>, double, Shape<4, 19, 19>>>();   // P = 100
+  check_batching<bind_t<Conv2d<6, 3, 3, 1>, double, Shape<2, 28, 28>>>();         // the seed's
+  check_batching<bind_t<Conv2d<3, 3, 1, 1, 1, 1, false>, double, Shape<2, 12, 12>>>();
+  check_batching<bind_t<ConvTranspose2d<3, 4, 2, 1>, double, Shape<4, 10, 10>>>();  // H·W = 100
+  check_batching<bind_t<ConvTranspose2d<2, 2, 2, 1, 0, false>, double, Shape<3, 9, 9>>>();
+  // The 1×1 path is one sample per GEMM; it must still split over threads correctly.
+  using P = bind_t<Conv2d<5, 1>, double, Shape<3, 4, 4>>;
+  static_assert(P::NB == 1);
+  const Run one = run_layer<P>(9, cpu::Threading::batch, 0.0, 0, 9);
+  const Run thr = run_layer<P>(9, cpu::Threading::batch, 0.0);
+  CHECK(max_abs_diff(one.y, thr.y) < 1e-12);
+  CHECK(max_abs_diff(one.dx, thr.dx) < 1e-12);
+  CHECK(max_abs_diff(one.grads, thr.grads) < 1e-11);
 }

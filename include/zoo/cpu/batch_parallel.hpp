@@ -46,16 +46,31 @@ struct ThreadScratch {
   T* slice(int t) { return data.data() + per_thread * static_cast<std::size_t>(t); }
 };
 
-// Number of threads a batch of n samples is split into.
-inline int batch_threads(std::size_t n, Threading mode, int scratch_threads) {
+// Below this many FLOPs per call a layer stays on one thread: waking a second
+// thread costs microseconds on an idle machine and milliseconds on a busy one
+// (a descheduled thread holds the barrier for a time slice).
+inline constexpr double kMinParallelFlops = 4e6;
+
+// Number of threads a batch of n samples is split into; flops: the call's work.
+inline int batch_threads(std::size_t n, Threading mode, int scratch_threads, double flops,
+                         double min_flops = kMinParallelFlops) {
 #if defined(_OPENMP)
-  if (mode != Threading::batch || n < 2 || omp_in_parallel()) return 1;
+  if (mode != Threading::batch || n < 2 || flops < min_flops || omp_in_parallel())
+    return 1;
   return static_cast<int>(std::min<std::size_t>(
       n, static_cast<std::size_t>(std::min(omp_get_max_threads(), scratch_threads))));
 #else
-  (void)n, (void)mode, (void)scratch_threads;
+  (void)n, (void)mode, (void)scratch_threads, (void)flops, (void)min_flops;
   return 1;
 #endif
+}
+
+// Samples per GEMM: enough that one GEMM has about kGemmColumns columns, so
+// layers with small outputs do not pay a GEMM's fixed cost per sample.
+inline constexpr std::size_t kGemmColumns = 512;
+constexpr std::size_t samples_per_gemm(std::size_t positions) {
+  const std::size_t k = kGemmColumns / (positions ? positions : 1);
+  return k < 1 ? 1 : (k > 64 ? 64 : k);
 }
 
 // Calls f(t, begin, end) for contiguous sample ranges, one per thread t < nt.

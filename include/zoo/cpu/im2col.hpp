@@ -39,10 +39,11 @@ inline void valid_range(index_t off, index_t S, index_t W, index_t OW, index_t& 
 }
 }  // namespace detail
 
-// col (C·KH·KW, OH·OW) ← unfold(x (C, H, W)).
+// col (C·KH·KW, OH·OW) ← unfold(x (C, H, W)). Rows of col lie ld apart (ld ≥ OH·OW;
+// 0 means OH·OW), so several samples can sit side by side in one wider matrix.
 template <class T>
-void im2col(const T* ZOO_RESTRICT x, const ConvGeom& g, T* ZOO_RESTRICT col) {
-  const index_t P = g.OH * g.OW;
+void im2col(const T* ZOO_RESTRICT x, const ConvGeom& g, T* ZOO_RESTRICT col, index_t ld = 0) {
+  const index_t P = ld > 0 ? ld : g.OH * g.OW;
   for (index_t c = 0; c < g.C; ++c)
     for (index_t kh = 0; kh < g.KH; ++kh)
       for (index_t kw = 0; kw < g.KW; ++kw) {
@@ -68,10 +69,10 @@ void im2col(const T* ZOO_RESTRICT x, const ConvGeom& g, T* ZOO_RESTRICT col) {
       }
 }
 
-// x (C, H, W) += fold(col (C·KH·KW, OH·OW)): the adjoint of im2col.
+// x (C, H, W) += fold(col (C·KH·KW, OH·OW)): the adjoint of im2col (rows ld apart).
 template <class T>
-void col2im_add(const T* ZOO_RESTRICT col, const ConvGeom& g, T* ZOO_RESTRICT x) {
-  const index_t P = g.OH * g.OW;
+void col2im_add(const T* ZOO_RESTRICT col, const ConvGeom& g, T* ZOO_RESTRICT x, index_t ld = 0) {
+  const index_t P = ld > 0 ? ld : g.OH * g.OW;
   for (index_t c = 0; c < g.C; ++c)
     for (index_t kh = 0; kh < g.KH; ++kh)
       for (index_t kw = 0; kw < g.KW; ++kw) {

@@ -8,11 +8,14 @@
 // Per sample and group g, with col = im2col(x) (C/G·KH·KW, OH·OW):
 //   forward   y_g  = W_g · col                      (Out/G, OH·OW)
 //   backward  dW_g += dy_g · colᵀ,  db += Σ dy,  dx += col2im(W_gᵀ · dy_g)
+// When OH·OW is small, NB samples share one GEMM: their cols sit side by side
+// (C/G·KH·KW, NB·OH·OW) and y/dy are copied between (Out, NB·OH·OW) and (N, Out, OH·OW).
 // A 1×1 stride-1 unpadded kernel skips im2col: x itself is col.
 // Caches nothing: backward recomputes im2col from x (cheaper than keeping an
 // N·C·KH·KW·OH·OW matrix alive between forward and backward).
 // docs/convolution.md explains the layout, the threading and its measurements.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -94,10 +97,15 @@ struct Conv2dLayer {
   T* dbias = nullptr;
   bool frozen = false;
   cpu::Threading threading = cpu::Threading::batch;
-  // Per thread: the im2col matrix (C·KH·KW, OH·OW), then a partial dW and db.
+  double min_parallel_flops = cpu::kMinParallelFlops;  // smaller calls stay on one thread
+  // Samples side by side in one GEMM: (C·KH·KW, NB·P) columns instead of P, for
+  // layers whose outputs are too small to keep a GEMM busy on their own.
+  static constexpr std::size_t NB = pointwise ? 1 : cpu::samples_per_gemm(P);
+  // Per thread: col (C·KH·KW, NB·P), ycat (Out, NB·P) when NB > 1, partial dW and db.
   cpu::ThreadScratch<T> scratch;
-  static constexpr std::size_t col_size = pointwise ? 0 : C * KH * KW * P;
-  static constexpr std::size_t scratch_size = col_size + num_params;
+  static constexpr std::size_t col_size = pointwise ? 0 : C * KH * KW * NB * P;
+  static constexpr std::size_t cat_size = NB > 1 ? Out * NB * P : 0;
+  static constexpr std::size_t scratch_size = col_size + cat_size + num_params;
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
@@ -118,18 +126,30 @@ struct Conv2dLayer {
 
   void forward(const T* x, T* y, std::size_t n) {
     scratch.reserve(scratch_size);
-    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    const int nt =
+        cpu::batch_threads(n, threading, scratch.threads, n * flops, min_parallel_flops);
     cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
-      for (std::size_t i = b; i < e; ++i) {
-        const T* xi = x + i * In::size;        // (C, H, W)
-        T* yi = y + i * output_shape::size;    // (Out, OH, OW)
-        if constexpr (!pointwise) cpu::im2col(xi, geom, col);
-        const T* cols = pointwise ? xi : col;  // (C·KH·KW, P)
+      T* ycat = col + col_size;
+      for (std::size_t i0 = b; i0 < e; i0 += NB) {
+        const std::size_t nb = std::min(NB, e - i0);
+        const std::size_t ld = nb * P;  // columns of this chunk's GEMM
+        const T* xi = x + i0 * In::size;  // (C, H, W)
+        if constexpr (!pointwise)
+          for (std::size_t j = 0; j < nb; ++j)
+            cpu::im2col(xi + j * In::size, geom, col + j * P, static_cast<index_t>(ld));
+        const T* cols = pointwise ? xi : col;       // (C·KH·KW, nb·P)
+        T* out = nb > 1 ? ycat : y + i0 * output_shape::size;  // (Out, nb·P)
         for (std::size_t g = 0; g < G; ++g)
-          gemm<T>(false, false, Og, P, K, T(1), weight + g * Og * K, K, cols + g * K * P, P, T(0),
-                  yi + g * Og * P, P);  // (Out/G, P)
-        if constexpr (Bias) detail::add_bias_rows(yi, bias, Out, P);
+          gemm<T>(false, false, Og, ld, K, T(1), weight + g * Og * K, K, cols + g * K * ld, ld,
+                  T(0), out + g * Og * ld, ld);  // (Out/G, nb·P)
+        for (std::size_t j = 0; j < nb; ++j) {
+          T* yi = y + (i0 + j) * output_shape::size;  // (Out, OH, OW)
+          if (nb > 1)
+            for (std::size_t o = 0; o < Out; ++o)
+              std::copy_n(ycat + o * ld + j * P, P, yi + o * P);
+          if constexpr (Bias) detail::add_bias_rows(yi, bias, Out, P);
+        }
       }
     });
   }
@@ -138,39 +158,53 @@ struct Conv2dLayer {
     const bool grads = !frozen;
     if (!grads && !dx) return;
     scratch.reserve(scratch_size);
-    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    const int nt =
+        cpu::batch_threads(n, threading, scratch.threads, 2 * n * flops, min_parallel_flops);
     for (int t = 1; t < nt; ++t) {  // partial parameter gradients of threads 1…
-      T* part = scratch.slice(t) + col_size;
+      T* part = scratch.slice(t) + col_size + cat_size;
       std::fill(part, part + num_params, T(0));
     }
     cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
-      T* dw = t == 0 ? dweight : col + col_size;        // (Out, C/G, KH, KW)
-      T* db = t == 0 ? dbias : col + col_size + weight_size;  // (Out)
-      for (std::size_t i = b; i < e; ++i) {
-        const T* xi = x + i * In::size;
-        const T* dyi = dy + i * output_shape::size;  // (Out, P)
+      T* dycat = col + col_size;
+      T* dw = t == 0 ? dweight : dycat + cat_size;            // (Out, C/G, KH, KW)
+      T* db = t == 0 ? dbias : dycat + cat_size + weight_size;  // (Out)
+      for (std::size_t i0 = b; i0 < e; i0 += NB) {
+        const std::size_t nb = std::min(NB, e - i0);
+        const std::size_t ld = nb * P;
+        const T* xi = x + i0 * In::size;
+        const T* d = dy + i0 * output_shape::size;  // (Out, P), or gathered (Out, nb·P)
+        if (nb > 1) {
+          for (std::size_t j = 0; j < nb; ++j)
+            for (std::size_t o = 0; o < Out; ++o)
+              std::copy_n(d + j * output_shape::size + o * P, P, dycat + o * ld + j * P);
+          d = dycat;
+        }
         if (grads) {
-          if constexpr (!pointwise) cpu::im2col(xi, geom, col);
+          if constexpr (!pointwise)
+            for (std::size_t j = 0; j < nb; ++j)
+              cpu::im2col(xi + j * In::size, geom, col + j * P, static_cast<index_t>(ld));
           const T* cols = pointwise ? xi : col;
           for (std::size_t g = 0; g < G; ++g)
-            gemm<T>(false, true, Og, K, P, T(1), dyi + g * Og * P, P, cols + g * K * P, P, T(1),
+            gemm<T>(false, true, Og, K, ld, T(1), d + g * Og * ld, ld, cols + g * K * ld, ld, T(1),
                     dw + g * Og * K, K);  // (Out/G, K)
-          if constexpr (Bias) detail::add_row_sums(dyi, db, Out, P);
+          if constexpr (Bias) detail::add_row_sums(d, db, Out, ld);
         }
         if (!dx) continue;
-        T* dxi = dx + i * In::size;
+        T* dxi = dx + i0 * In::size;
         // pointwise: dx_g += W_gᵀ dy_g straight into dx; else through col and col2im.
         T* dcol = pointwise ? dxi : col;
         for (std::size_t g = 0; g < G; ++g)
-          gemm<T>(true, false, K, P, Og, T(1), weight + g * Og * K, K, dyi + g * Og * P, P,
-                  pointwise ? T(1) : T(0), dcol + g * K * P, P);  // (K, P)
-        if constexpr (!pointwise) cpu::col2im_add(col, geom, dxi);
+          gemm<T>(true, false, K, ld, Og, T(1), weight + g * Og * K, K, d + g * Og * ld, ld,
+                  pointwise ? T(1) : T(0), dcol + g * K * ld, ld);  // (K, nb·P)
+        if constexpr (!pointwise)
+          for (std::size_t j = 0; j < nb; ++j)
+            cpu::col2im_add(col + j * P, geom, dxi + j * In::size, static_cast<index_t>(ld));
       }
     });
     if (grads)
       for (int t = 1; t < nt; ++t) {
-        const T* part = scratch.slice(t) + col_size;
+        const T* part = scratch.slice(t) + col_size + cat_size;
         for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
         if constexpr (Bias)
           for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];

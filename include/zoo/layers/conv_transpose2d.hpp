@@ -9,9 +9,11 @@
 // conv that maps (Out, OH, OW) back onto (H, W):
 //   forward   y   = col2im(Wᵀ · x) + b                 col: (Out·KH·KW, H·W)
 //   backward  col = im2col(dy),  dW += x · colᵀ,  dx += W · col,  db += Σ dy
+// When H·W is small, NB samples share one GEMM (x gathered to (C, NB·H·W)).
 // A 1×1 stride-1 unpadded kernel is a plain GEMM (no col2im).
 // Caches nothing: backward reads x and dy.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -75,10 +77,14 @@ struct ConvTranspose2dLayer {
   T* dbias = nullptr;
   bool frozen = false;
   cpu::Threading threading = cpu::Threading::batch;
-  // Per thread: col (Out·KH·KW, H·W), then a partial dW and db.
+  double min_parallel_flops = cpu::kMinParallelFlops;  // smaller calls stay on one thread
+  // Samples side by side in one GEMM when H·W is small (x: (C, NB·H·W), col: (R, NB·H·W)).
+  static constexpr std::size_t NB = pointwise ? 1 : cpu::samples_per_gemm(HW);
+  // Per thread: col (Out·KH·KW, NB·H·W), xcat (C, NB·H·W) when NB > 1, partial dW and db.
   cpu::ThreadScratch<T> scratch;
-  static constexpr std::size_t col_size = pointwise ? 0 : R * HW;
-  static constexpr std::size_t scratch_size = col_size + num_params;
+  static constexpr std::size_t col_size = pointwise ? 0 : R * NB * HW;
+  static constexpr std::size_t cat_size = NB > 1 ? C * NB * HW : 0;
+  static constexpr std::size_t scratch_size = col_size + cat_size + num_params;
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
@@ -98,22 +104,39 @@ struct ConvTranspose2dLayer {
   void set_frozen(bool f) { frozen = f; }
   void resize(std::size_t) { scratch.reserve(scratch_size); }
 
+  // (C, H·W) of samples i0… side by side into xcat (C, nb·H·W).
+  static void gather(const T* x, std::size_t nb, T* xcat) {
+    for (std::size_t j = 0; j < nb; ++j)
+      for (std::size_t c = 0; c < C; ++c)
+        std::copy_n(x + j * In::size + c * HW, HW, xcat + c * nb * HW + j * HW);
+  }
+
   void forward(const T* x, T* y, std::size_t n) {
     scratch.reserve(scratch_size);
-    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    const int nt =
+        cpu::batch_threads(n, threading, scratch.threads, n * flops, min_parallel_flops);
     cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
-      for (std::size_t i = b; i < e; ++i) {
-        const T* xi = x + i * In::size;      // (C, H·W)
-        T* yi = y + i * output_shape::size;  // (Out, OH, OW)
+      T* xcat = col + col_size;
+      for (std::size_t i0 = b; i0 < e; i0 += NB) {
+        const std::size_t nb = std::min(NB, e - i0);
+        const std::size_t ld = nb * HW;
+        const T* xi = x + i0 * In::size;     // (C, H·W)
+        T* yi = y + i0 * output_shape::size;  // (Out, OH, OW)
+        if (nb > 1) gather(xi, nb, xcat);
+        const T* xs = nb > 1 ? xcat : xi;  // (C, nb·H·W)
         if constexpr (pointwise) {
-          gemm<T>(true, false, R, HW, C, T(1), weight, R, xi, HW, T(0), yi, HW);
+          gemm<T>(true, false, R, HW, C, T(1), weight, R, xs, HW, T(0), yi, HW);
         } else {
-          gemm<T>(true, false, R, HW, C, T(1), weight, R, xi, HW, T(0), col, HW);  // (R, H·W)
-          std::fill(yi, yi + output_shape::size, T(0));
-          cpu::col2im_add(col, geom, yi);
+          gemm<T>(true, false, R, ld, C, T(1), weight, R, xs, ld, T(0), col, ld);  // (R, nb·H·W)
+          std::fill(yi, yi + nb * output_shape::size, T(0));
+          for (std::size_t j = 0; j < nb; ++j)
+            cpu::col2im_add(col + j * HW, geom, yi + j * output_shape::size,
+                            static_cast<index_t>(ld));
         }
-        if constexpr (Bias) detail::add_bias_rows(yi, bias, Out, OH * OW);
+        if constexpr (Bias)
+          for (std::size_t j = 0; j < nb; ++j)
+            detail::add_bias_rows(yi + j * output_shape::size, bias, Out, OH * OW);
       }
     });
   }
@@ -122,32 +145,52 @@ struct ConvTranspose2dLayer {
     const bool grads = !frozen;
     if (!grads && !dx) return;
     scratch.reserve(scratch_size);
-    const int nt = cpu::batch_threads(n, threading, scratch.threads);
+    const int nt =
+        cpu::batch_threads(n, threading, scratch.threads, 2 * n * flops, min_parallel_flops);
     for (int t = 1; t < nt; ++t) {
-      T* part = scratch.slice(t) + col_size;
+      T* part = scratch.slice(t) + col_size + cat_size;
       std::fill(part, part + num_params, T(0));
     }
     cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
-      T* dw = t == 0 ? dweight : col + col_size;              // (C, Out·KH·KW)
-      T* db = t == 0 ? dbias : col + col_size + weight_size;  // (Out)
-      for (std::size_t i = b; i < e; ++i) {
-        const T* xi = x + i * In::size;
-        const T* dyi = dy + i * output_shape::size;  // (Out, OH, OW)
-        if constexpr (!pointwise) cpu::im2col(dyi, geom, col);
-        const T* cols = pointwise ? dyi : col;  // (R, H·W)
+      T* xcat = col + col_size;
+      T* dw = t == 0 ? dweight : xcat + cat_size;              // (C, Out·KH·KW)
+      T* db = t == 0 ? dbias : xcat + cat_size + weight_size;  // (Out)
+      for (std::size_t i0 = b; i0 < e; i0 += NB) {
+        const std::size_t nb = std::min(NB, e - i0);
+        const std::size_t ld = nb * HW;
+        const T* xi = x + i0 * In::size;
+        const T* dyi = dy + i0 * output_shape::size;  // (Out, OH, OW)
+        if constexpr (!pointwise)
+          for (std::size_t j = 0; j < nb; ++j)
+            cpu::im2col(dyi + j * output_shape::size, geom, col + j * HW, static_cast<index_t>(ld));
+        const T* cols = pointwise ? dyi : col;  // (R, nb·H·W)
         if (grads) {
-          gemm<T>(false, true, C, R, HW, T(1), xi, HW, cols, HW, T(1), dw, R);  // (C, R)
-          if constexpr (Bias) detail::add_row_sums(dyi, db, Out, OH * OW);
+          if (nb > 1) gather(xi, nb, xcat);
+          const T* xs = nb > 1 ? xcat : xi;
+          gemm<T>(false, true, C, R, ld, T(1), xs, ld, cols, ld, T(1), dw, R);  // (C, R)
+          if constexpr (Bias)
+            for (std::size_t j = 0; j < nb; ++j)
+              detail::add_row_sums(dyi + j * output_shape::size, db, Out, OH * OW);
         }
-        if (dx)
-          gemm<T>(false, false, C, HW, R, T(1), weight, R, cols, HW, T(1), dx + i * In::size,
-                  HW);  // (C, H·W)
+        if (!dx) continue;
+        T* dxi = dx + i0 * In::size;
+        if (nb == 1) {
+          gemm<T>(false, false, C, HW, R, T(1), weight, R, cols, HW, T(1), dxi, HW);  // (C, H·W)
+        } else {
+          gemm<T>(false, false, C, ld, R, T(1), weight, R, cols, ld, T(0), xcat, ld);  // (C, nb·H·W)
+          for (std::size_t j = 0; j < nb; ++j)
+            for (std::size_t c = 0; c < C; ++c) {
+              const T* s = xcat + c * ld + j * HW;
+              T* o = dxi + j * In::size + c * HW;
+              for (std::size_t k = 0; k < HW; ++k) o[k] += s[k];
+            }
+        }
       }
     });
     if (grads)
       for (int t = 1; t < nt; ++t) {
-        const T* part = scratch.slice(t) + col_size;
+        const T* part = scratch.slice(t) + col_size + cat_size;
         for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
         if constexpr (Bias)
           for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];
