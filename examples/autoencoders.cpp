@@ -6,6 +6,8 @@
 //   autoencoders --model vae_bce --data mnist --epochs 10 --out runs/vae_bce
 //   autoencoders --model mlp_ae --data fashion --epochs 5
 //   autoencoders --model conv_ae --data /path/to/idx/dir     # {train,t10k}-{images,labels}-...
+//   autoencoders --model vae_bce --resume                    # continue runs/vae_bce/checkpoint.safetensors
+//   autoencoders --model vae_mse --load weights.pt --epochs 0  # PyTorch weights (.pt or .safetensors)
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +15,9 @@
 #include <string>
 #include <zoo/data/loader.hpp>
 #include <zoo/io/png.hpp>
+#include <zoo/io/progress.hpp>
+#include <zoo/io/safetensors.hpp>
+#include <zoo/io/torch_pt.hpp>
 #include <zoo/models/ae_training.hpp>
 #include <zoo/models/autoencoder.hpp>
 #include <zoo/models/vae.hpp>
@@ -29,13 +34,15 @@ struct Args {
   double lr = 1e-3;
   std::uint64_t seed = 1;
   double minutes = 0;  // stop after this many minutes (0: no limit)
+  bool resume = false;
+  std::string load;  // initial weights: .safetensors or a torch.save(state_dict) .pt
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "%s\nusage: autoencoders [--model mlp_ae|conv_ae|vae_mse|vae_bce] [--data mnist|fashion|DIR]\n"
                "       [--epochs N] [--batch B] [--lr LR] [--seed S] [--out DIR] [--sample-every N]\n"
-               "       [--threads T] [--minutes M]\n",
+               "       [--threads T] [--minutes M] [--resume] [--load WEIGHTS.safetensors|.pt]\n",
                why.c_str());
   std::exit(2);
 }
@@ -59,6 +66,8 @@ Args parse(int argc, char** argv) {
       else if (k == "--sample-every") a.sample_every = std::stoi(val());
       else if (k == "--threads") a.threads = std::stoi(val());
       else if (k == "--minutes") a.minutes = std::stod(val());
+      else if (k == "--resume") a.resume = true;
+      else if (k == "--load") a.load = val();
       else if (k == "--help" || k == "-h") usage("");
       else usage("unknown option " + k);
     } catch (const std::logic_error&) {
@@ -145,14 +154,35 @@ int run(const Args& a) {
   io::Series train_curve{"train", {}, {}}, test_curve{"test", {}, {}};
   data::Batch b;
   std::int64_t global_step = 0;
+  int first_epoch = 1;
+  const std::string ckpt = a.out + "/checkpoint.safetensors";
+  if (!a.load.empty()) {
+    const bool pt = a.load.size() > 3 && a.load.substr(a.load.size() - 3) == ".pt";
+    if (pt) load_pt(a.load, m);
+    else load_safetensors(a.load, m);
+    std::printf("loaded weights from %s\n", a.load.c_str());
+  }
+  if (a.resume) {
+    // Model, Adam state, step counters and the noise stream: the run continues
+    // exactly as if it had not stopped (the data order is a function of seed and epoch).
+    const TrainState st = load_checkpoint(ckpt, m, opt);
+    if (st.rng) m.noise_rng().set_state(st.rng->data());
+    first_epoch = static_cast<int>(st.epoch) + 1;
+    global_step = st.step;
+    csv.close();
+    csv.open(a.out + "/loss.csv", std::ios::app);
+    std::printf("resumed from %s at epoch %d, step %lld\n", ckpt.c_str(), first_epoch,
+                static_cast<long long>(global_step));
+  }
   const auto t_start = std::chrono::steady_clock::now();
   auto minutes = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60;
   };
 
-  for (int epoch = 1; epoch <= a.epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch <= a.epochs; ++epoch) {
     m.train();
     loader.start_epoch(static_cast<std::uint64_t>(epoch));
+    io::Progress bar(loader.num_batches(), {.epoch = epoch, .epochs = a.epochs, .desc = Kind::name});
     double sum = 0;
     std::size_t seen = 0;
     const auto t0 = std::chrono::steady_clock::now();
@@ -164,7 +194,9 @@ int run(const Args& a) {
       train_curve.x.push_back(static_cast<double>(global_step));
       train_curve.y.push_back(l);
       csv << epoch << "," << global_step << "," << l << ",\n";
+      bar.update(l);
     }
+    bar.close();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Held-out loss per image, in eval mode (the VAEs still sample ε, as the originals do).
     m.eval();
@@ -214,6 +246,13 @@ int run(const Args& a) {
                        {.nrow = 16, .padding = 2, .normalize = true, .value_range = g.value_range});
       }
     }
+    // Saved after everything that draws noise this epoch, so --resume continues exactly.
+    TrainState st{.epoch = epoch, .step = global_step};
+    std::array<std::uint64_t, 4> noise{};
+    std::copy_n(m.noise_rng().state(), 4, noise.begin());
+    st.rng = noise;
+    st.extra = {{"model", Kind::name}, {"data", dir}};
+    save_checkpoint(ckpt, m, opt, st);  // atomic: a crash keeps the previous epoch's file
     if (last) break;
   }
 
@@ -244,7 +283,8 @@ int run(const Args& a) {
   }
   io::save_line_plot(a.out + "/loss.png", {train_curve, test_curve},
                      {.title = std::string(Kind::name) + " loss per image", .xlabel = "step", .ylabel = "loss"});
-  std::printf("wrote %s/{loss.csv,loss.png,reconstructions_epoch*.png%s}\n", a.out.c_str(),
+  save_safetensors(a.out + "/" + Kind::name + ".safetensors", m);  // weights only, PyTorch names
+  std::printf("wrote %s/{loss.csv,loss.png,reconstructions_epoch*.png,checkpoint.safetensors%s}\n", a.out.c_str(),
               Kind::vae ? ",samples_epoch*.png" : (std::is_same_v<Kind, MlpAe> ? ",codes.csv,codes.png" : ""));
   return 0;
 }

@@ -11,7 +11,7 @@ TEST_CASE("forward draws ε from its own stream and applies z = μ + σ·ε") {
   L layer;
   layer.resize(2);
   Rng replay(0);
-  replay.set_state(layer.rng.state());
+  replay.set_state(layer.rng->state());
   std::vector<double> mu(10), lv(10), z(10);
   for (int i = 0; i < 10; ++i) mu[i] = 0.1 * i, lv[i] = -1.0 + 0.2 * i;
   layer.forward({mu.data(), lv.data()}, z.data(), 2);
@@ -25,14 +25,14 @@ TEST_CASE("backward matches finite differences and adds into the gradients") {
   L layer;
   layer.resize(2);
   std::uint64_t saved[4];
-  std::copy(layer.rng.state(), layer.rng.state() + 4, saved);
+  std::copy(layer.rng->state(), layer.rng->state() + 4, saved);
   std::vector<double> mu(10), lv(10), z(10), dz(10);
   Rng r(3);
   r.fill_uniform(mu.data(), 10, -1, 1);
   r.fill_uniform(lv.data(), 10, -1, 1);
   r.fill_uniform(dz.data(), 10, -1, 1);
   auto f = [&] {
-    layer.rng.set_state(saved);
+    layer.rng->set_state(saved);
     layer.forward({mu.data(), lv.data()}, z.data(), 2);
     double s = 0;
     for (int i = 0; i < 10; ++i) s += z[i] * dz[i];

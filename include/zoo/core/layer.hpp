@@ -22,7 +22,7 @@
 // Optional members, called when present:
 //   static constexpr std::size_t num_buffers;   // non-trainable state (running stats)
 //   void bind_params(T*& p, T*& g);  void bind_buffers(T*& b);   // take views of flat storage
-//   void init(Rng&);  void resize(std::size_t n);  void set_training(bool);  void set_frozen(bool);
+//   void init(Rng&);  void bind_rng(Rng*);  void resize(std::size_t n);  void set_training(bool);  void set_frozen(bool);
 //   void visit_params(const std::string& prefix, F&& f);   // f(name, shape, data, grad, count)
 //   void visit_buffers(const std::string& prefix, F&& f);  // f(name, shape, data, count)
 //   void summary(const std::string& prefix, std::vector<SummaryRow>& rows) const;
@@ -158,6 +158,12 @@ void bind_params(L& l, T*& p, T*& g) {
 template <class L, class T>
 void bind_buffers(L& l, T*& b) {
   if constexpr (requires { l.bind_buffers(b); }) l.bind_buffers(b);
+}
+// Layers that draw noise (Reparameterize, dropout) take the model's noise stream,
+// so a checkpoint that saves that one stream resumes them exactly.
+template <class L>
+void bind_rng(L& l, Rng* r) {
+  if constexpr (requires { l.bind_rng(r); }) l.bind_rng(r);
 }
 template <class L>
 void init(L& l, Rng& r) {

@@ -262,6 +262,9 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   void init(Rng& r) {
     each([&](auto& l) { layer_ops::init(l, r); });
   }
+  void bind_rng(Rng* r) {
+    each([&](auto& l) { layer_ops::bind_rng(l, r); });
+  }
   void set_training(bool t) {
     each([&](auto& l) { layer_ops::set_training(l, t); });
   }

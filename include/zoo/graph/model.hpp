@@ -12,6 +12,7 @@
 #pragma once
 #include <array>
 #include <cstdio>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -78,8 +79,13 @@ class BasicModel {
   void reset_parameters(std::uint64_t seed) {
     Rng rng(seed);
     layer_ops::init(net_, rng);
+    noise_ = std::make_unique<Rng>(rng.next_u64());
+    layer_ops::bind_rng(net_, noise_.get());
     zero_grad();
   }
+  // The stream that noise-drawing layers (Reparameterize) use; its state goes
+  // into checkpoints so a resumed run draws the same noise.
+  Rng& noise_rng() { return *noise_; }
 
   // ------------------------------------------------------------------ running
   template <class... X>
@@ -288,6 +294,7 @@ class BasicModel {
 
   net_type net_;
   Buffer<T> params_, grads_, buffers_;
+  std::unique_ptr<Rng> noise_;  // heap: layers hold its address across moves
   std::array<Tensor<T>, num_inputs> inputs_, input_grads_;
   std::array<Tensor<T>, num_outputs> outputs_;
   std::size_t n_ = 0;

@@ -72,6 +72,9 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   void init(Rng& r) {
     each([&](auto& l) { layer_ops::init(l, r); });
   }
+  void bind_rng(Rng* r) {
+    each([&](auto& l) { layer_ops::bind_rng(l, r); });
+  }
   void set_training(bool t) {
     each([&](auto& l) { layer_ops::set_training(l, t); });
   }

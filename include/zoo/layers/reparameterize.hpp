@@ -3,9 +3,9 @@
 //   z = μ + exp(½·lv)·ε,  ε ~ N(0, I)        inputs μ, lv: (N, D); z: (N, D)
 //   dμ += dz,   dlv += dz·½·exp(½·lv)·ε
 //
-// ε is drawn from the layer's own seeded stream on every forward (as the
-// PyTorch originals do, in training and evaluation alike) and cached for
-// backward. `sample = false` makes z = μ (a deterministic encoder).
+// ε is drawn on every forward (as the PyTorch originals do, in training and
+// evaluation alike) from the model's noise stream (Model::noise_rng(), saved in
+// checkpoints), and cached for backward. `sample = false` makes z = μ.
 #pragma once
 #include <array>
 #include <cmath>
@@ -26,12 +26,13 @@ struct ReparameterizeLayer {
   static constexpr double flops = 3.0 * D;
   static constexpr const char* name() { return "Reparameterize"; }
 
-  Rng rng{0x5eed};
+  Rng own{0x5eed};     // used until a model binds its stream
+  Rng* rng = &own;
   bool sample = true;
   Buffer<T> eps;  // (N, D)
   Buffer<T> sd;   // (N, D): exp(½·lv)
 
-  void init(Rng& r) { rng.reseed(r.next_u64()); }
+  void bind_rng(Rng* r) { rng = r ? r : &own; }
   void resize(std::size_t n) {
     eps.resize(n * D);
     sd.resize(n * D);
@@ -40,7 +41,7 @@ struct ReparameterizeLayer {
     const T* mu = x[0];
     const T* lv = x[1];
     for (std::size_t i = 0; i < n * D; ++i) {
-      eps[i] = sample ? static_cast<T>(rng.normal()) : T(0);
+      eps[i] = sample ? static_cast<T>(rng->normal()) : T(0);
       sd[i] = std::exp(T(0.5) * lv[i]);
       z[i] = mu[i] + sd[i] * eps[i];
     }
