@@ -360,7 +360,7 @@ inline Image scatter_plot(const Tensor<float>& codes, const std::vector<int>& la
     if (!(x1 >= x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
     const double mx = std::max((x1 - x0) * 0.05, 1e-6), my = std::max((y1 - y0) * 0.05, 1e-6);
     draw::Axes ax{p * pw + 80, 40, (p + 1) * pw - 15, H - 50, x0 - mx, x1 + mx, y0 - my, y1 + my};
-    std::string xl = "z", yl = "z";  // built in place: GCC 12 warns falsely on "lit" + string
+    std::string xl = "code ", yl = "code ";  // "z" would read as "2" in the 3x5 font
     xl += std::to_string(a);
     yl += std::to_string(b);
     ax.draw(im, xl, yl);
