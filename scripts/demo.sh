@@ -14,6 +14,7 @@ bash scripts/fetch_data.sh
 cmake --preset release >/dev/null
 case "$model" in
   mlp_ae|conv_ae|vae_mse|vae_bce) program=autoencoders ;;
+  dcgan|cdcgan|vanilla_gan|ls_gan) program=gan ;;
   *) echo "demo: unknown model '$model' (mlp_ae conv_ae vae_mse vae_bce)" >&2; exit 2 ;;
 esac
 cmake --build --preset release --target "$program" -j "$(nproc)"
