@@ -105,7 +105,13 @@ def markdown(path):
     print("| name | batch | threads | zoo ms | PyTorch ms (BLAS) | ratio | ratio (CPU time) "
           "| zoo GFLOP/s | % peak | % peak (CPU time) |")
     print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|")
+    peak = d.get("peak_gflops", {})
     for r in d["rows"]:
+        if r.get("pct_peak") is None and r["zoo_gflops"]:  # a run cut short: not yet computed
+            p, pc = peak.get(str(r["threads"])), peak.get("cpu")
+            r["pct_peak"] = 100 * r["zoo_gflops"] / p if p else None
+            if r["threads"] == 1 and pc and r.get("zoo_gflops_cpu"):
+                r["pct_peak_cpu"] = 100 * r["zoo_gflops_cpu"] / pc
         torch = (f"{r['torch_ms']:.3f} ({r['torch_blas']})" if "torch_ms" in r else "-")
         print(f"| {r['name']} | {r['batch'] or '-'} | {r['threads']} | {r['zoo_ms']:.3f} | {torch} "
               f"| {fmt(r.get('ratio'), '.2f')} | {fmt(r.get('ratio_cpu'), '.2f')} "
