@@ -31,7 +31,6 @@
 #include "../core/layer.hpp"
 #include "../core/shape.hpp"
 #include "../core/tensor.hpp"
-#include "../cpu/batch_parallel.hpp"
 #include "../kernels/akconv_gather.hpp"
 #include "activations.hpp"
 #include "batch_norm.hpp"
@@ -75,7 +74,7 @@ struct AKConvLayer {
   T* weight = nullptr;   // conv.0.weight (Out, C, N, 1) = (Out, K)
   T* dweight = nullptr;
   bool frozen = false;
-  cpu::Threading threading = cpu::Threading::batch;
+  bool batch_threads = true;  // split the per-sample GEMMs over threads by samples
 
   Buffer<T> offset;                    // (B, 2N, OH, OW)
   Buffer<kernels::AKConvTap<T>> taps;  // (B, N, P)
@@ -85,7 +84,7 @@ struct AKConvLayer {
   Buffer<T> da, dz;                    // (B, Out, P)
   Buffer<T> dcol;                      // (B, C·N, P)
   Buffer<T> doffset;                   // (B, 2N, P)
-  cpu::ThreadScratch<T> scratch;       // per-thread partial dW
+  Buffer<T> dweight_parts;             // (threads − 1, Out, K): partial dW of threads 1…
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
@@ -129,8 +128,7 @@ struct AKConvLayer {
     check_offsets(n);
     kernels::akconv_gather_forward<T, Mode>(kernels::CpuRun{}, geom, index_t(n), x, offset.data(),
                                             taps.data(), col.data());  // (B, C·N, P)
-    const int nt = sample_threads(n);
-    cpu::for_sample_ranges(n, nt, [&](int, std::size_t b, std::size_t e) {
+    for_samples(n, sample_threads(n), [&](int, std::size_t b, std::size_t e) {
       for (std::size_t i = b; i < e; ++i)
         gemm<T>(false, false, Out, P, K, T(1), weight, K, col.data() + i * K * P, P, T(0),
                 z.data() + i * Out * P, P);  // (Out, P)
@@ -147,11 +145,11 @@ struct AKConvLayer {
     bn.backward(z.data(), a.data(), da.data(), dz.data(), n);
 
     // dW += dz·colᵀ (per-thread partials, summed in thread order), dcol = Wᵀ·dz.
-    scratch.reserve(weight_size);
-    const int nt = std::min(sample_threads(n), scratch.threads);
-    for (int t = 1; t < nt; ++t) std::fill(scratch.slice(t), scratch.slice(t) + weight_size, T(0));
-    cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
-      T* dw = t == 0 ? dweight : scratch.slice(t);
+    const int nt = sample_threads(n);
+    if (dweight_parts.size() < (nt - 1) * weight_size) dweight_parts.resize((nt - 1) * weight_size);
+    std::fill(dweight_parts.begin(), dweight_parts.begin() + (nt - 1) * weight_size, T(0));
+    for_samples(n, nt, [&](int t, std::size_t b, std::size_t e) {
+      T* dw = t == 0 ? dweight : dweight_parts.data() + (t - 1) * weight_size;
       for (std::size_t i = b; i < e; ++i) {
         const T* dzi = dz.data() + i * Out * P;
         if (!frozen)
@@ -162,7 +160,7 @@ struct AKConvLayer {
     });
     if (!frozen)
       for (int t = 1; t < nt; ++t) {
-        const T* part = scratch.slice(t);
+        const T* part = dweight_parts.data() + (t - 1) * weight_size;
         for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
       }
 
@@ -188,7 +186,7 @@ struct AKConvLayer {
   // one thread when the batch is too small to pay for waking a second one.
   int sample_threads(std::size_t n) const {
 #if defined(_OPENMP)
-    if (threading != cpu::Threading::batch || n < 2 || omp_in_parallel() ||
+    if (!batch_threads || n < 2 || omp_in_parallel() ||
         2.0 * Out * K * P * n < 4e6)
       return 1;
     return static_cast<int>(std::min<std::size_t>(n, std::size_t(omp_get_max_threads())));
@@ -196,6 +194,24 @@ struct AKConvLayer {
     (void)n;
     return 1;
 #endif
+  }
+  // f(t, begin, end) over contiguous sample ranges, one per thread t < nt; partial
+  // gradients are summed in thread order afterwards, so results do not depend on timing.
+  template <class F>
+  static void for_samples(std::size_t n, int nt, F&& f) {
+#if defined(_OPENMP)
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+      {
+        const int t = omp_get_thread_num(), k = omp_get_num_threads();
+        const std::size_t b = n * t / k, e = n * (t + 1) / k;
+        if (b < e) f(t, b, e);
+      }
+      return;
+    }
+#endif
+    (void)nt;
+    f(0, std::size_t{0}, n);
   }
   // The reference turns a NaN/Inf offset into an out-of-range gather index (CUDA's
   // "device-side assert"); here it is a clear error naming where it happened.
