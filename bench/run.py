@@ -258,6 +258,9 @@ def main():
               f"{fmt(r['pct_peak'], '>6.1f')} {fmt(r.get('pct_peak_cpu'), '>7.1f')}")
     print()
     checks = []
+    if load_before and load_before > (os.cpu_count() or 1):
+        print(f"WARNING: load average {load_before:.1f} > {os.cpu_count()} cores: multi-thread "
+              f"rows and the checks below are not valid measurements; rerun on a quiet machine")
     for name, t, want, issue in TARGETS:
         r = next((r for r in rows if r["name"] == name and r["threads"] == t), None)
         if r and "ratio" in r:
