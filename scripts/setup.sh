@@ -3,7 +3,8 @@
 # Idempotent and quick when all is present: the README's commands and .ci/run call it.
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build libeigen3-dev xtensor-dev libxsimd-dev xtl-dev
-      doctest-dev libstb-dev zlib1g-dev libbenchmark-dev nodejs npm dataset-fashion-mnist)
+      doctest-dev libstb-dev zlib1g-dev libbenchmark-dev libopenblas-dev libopenblas0-openmp
+      nodejs npm dataset-fashion-mnist)
 # PyTorch is only for golden-value regeneration and benchmarks; opt in with ZOO_WITH_TORCH=1.
 if [[ "${ZOO_WITH_TORCH:-0}" == 1 ]]; then PKGS+=(python3-torch libopenblas0-openmp); fi
 missing=()
