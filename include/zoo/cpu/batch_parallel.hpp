@@ -74,8 +74,11 @@ constexpr std::size_t samples_per_gemm(std::size_t positions) {
 }
 
 // Calls f(t, begin, end) for contiguous sample ranges, one per thread t < nt.
+// With serial_gemm, a run on one thread also keeps the GEMMs inside f on one
+// thread (Eigen asks omp_get_max_threads()), so a call judged too small to
+// thread is not threaded behind our back either.
 template <class F>
-void for_sample_ranges(std::size_t n, int nt, F&& f) {
+void for_sample_ranges(std::size_t n, int nt, bool serial_gemm, F&& f) {
 #if defined(_OPENMP)
   if (nt > 1) {
 #pragma omp parallel num_threads(nt)
@@ -87,8 +90,17 @@ void for_sample_ranges(std::size_t n, int nt, F&& f) {
     }
     return;
   }
+  if (serial_gemm && !omp_in_parallel()) {
+    struct Restore {
+      int threads;
+      ~Restore() { omp_set_num_threads(threads); }
+    } restore{omp_get_max_threads()};
+    omp_set_num_threads(1);
+    f(0, std::size_t{0}, n);
+    return;
+  }
 #endif
-  (void)nt;
+  (void)nt, (void)serial_gemm;
   f(0, std::size_t{0}, n);
 }
 

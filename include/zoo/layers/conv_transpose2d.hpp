@@ -115,7 +115,7 @@ struct ConvTranspose2dLayer {
     scratch.reserve(scratch_size);
     const int nt =
         cpu::batch_threads(n, threading, scratch.threads, n * flops, min_parallel_flops);
-    cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
+    cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
       T* xcat = col + col_size;
       for (std::size_t i0 = b; i0 < e; i0 += NB) {
@@ -151,7 +151,7 @@ struct ConvTranspose2dLayer {
       T* part = scratch.slice(t) + col_size + cat_size;
       std::fill(part, part + num_params, T(0));
     }
-    cpu::for_sample_ranges(n, nt, [&](int t, std::size_t b, std::size_t e) {
+    cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
       T* xcat = col + col_size;
       T* dw = t == 0 ? dweight : xcat + cat_size;              // (C, Out·KH·KW)
