@@ -2,17 +2,22 @@
 // noise predictor on MNIST digits (default) or Fashion-MNIST, conditioned on the
 // class, and samples from it with DDPM (T = 500 steps) and DDIM (n steps).
 //
-//   diffusion --data mnist --n-feat 64 --epochs 20 --out runs/ddpm        # train
+//   diffusion --data mnist --n-feat 16 --epochs 8 --out runs/ddpm         # train (CPU budget)
+//   diffusion --data mnist --n-feat 64 --epochs 20 --out runs/ddpm64     # the course's size
 //   diffusion --resume --out runs/ddpm --epochs 30                        # continue
-//   diffusion --sample --checkpoint runs/ddpm/checkpoint.safetensors \
+//   diffusion --sample --checkpoint runs/ddpm/checkpoint.safetensors
 //             --sampler ddim --steps 25 --guidance 0                      # pictures
 //
 // Training writes <out>/loss.csv, loss.png, checkpoint.safetensors (every epoch,
 // atomically, with the Adam state and the RNG, so --resume continues the same run),
 // and samples_epoch<E>.png (DDIM, a row per class). Sampling writes one grid per
-// sampler (samples_<sampler>.png, a row per class) and frames_<sampler>.png, a
-// strip per class of x_t from noise (left) to the digit (right).
+// sampler (samples_ddpm.png, samples_ddim<n>.png: a row per class), the samples as
+// IDX files for `classifier --score` (samples_<sampler>-images-idx3-ubyte, and
+// -labels-idx1-ubyte with the classes asked for), and samples_<sampler>_frames.png,
+// a strip per class of x_t from noise (left) to the digit (right).
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -31,11 +36,12 @@ using namespace zoo::models::diffusion;
 
 struct Args {
   std::string data = "mnist", out = "runs/ddpm", checkpoint, sampler = "both", model = "ddpm";
-  int n_feat = 64, epochs = 20, sample_every = 1, threads = 0, steps = 25, per_class = 8;
+  int n_feat = 16, epochs = 20, sample_every = 1, threads = 0, steps = 25, per_class = 8;
   std::size_t batch = 100;
   double lr = 1e-3, guidance = 0, minutes = 0, context_drop = 0.1;
   std::uint64_t seed = 1;
-  bool resume = false, sample = false, unconditional = false;
+  bool resume = false, sample = false, unconditional = false, time = false;
+  int reps = 5;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -44,7 +50,8 @@ struct Args {
                "         [--batch B] [--lr LR] [--seed S] [--out DIR] [--resume] [--unconditional]\n"
                "         [--minutes M] [--sample-every N] [--threads T] [--model ddpm]\n"
                "       diffusion --sample --checkpoint FILE [--sampler ddpm|ddim|both] [--steps N]\n"
-               "         [--guidance W] [--per-class K] [--seed S] [--out DIR]\n",
+               "         [--guidance W] [--per-class K] [--seed S] [--out DIR]\n"
+               "       diffusion --time [--n-feat N] [--batch B] [--reps R] [--threads T]\n",
                why.c_str());
   std::exit(2);
 }
@@ -77,6 +84,8 @@ Args parse(int argc, char** argv) {
       else if (k == "--resume") a.resume = true;
       else if (k == "--sample") a.sample = true;
       else if (k == "--unconditional") a.unconditional = true;
+      else if (k == "--time") a.time = true;
+      else if (k == "--reps") a.reps = std::stoi(val());
       else if (k == "--help" || k == "-h") usage("");
       else usage("unknown option " + k);
     } catch (const std::logic_error&) {
@@ -85,7 +94,7 @@ Args parse(int argc, char** argv) {
   }
   if (a.model != "ddpm" && a.model != "diffusion") usage("unknown model " + a.model + " (ddpm)");
   if (a.sampler != "ddpm" && a.sampler != "ddim" && a.sampler != "both") usage("unknown sampler " + a.sampler);
-  if (a.steps < 1 || a.per_class < 1 || a.batch < 1 || a.epochs < 1) usage("counts must be positive");
+  if (a.steps < 1 || a.per_class < 1 || a.batch < 1 || a.epochs < 1 || a.reps < 1) usage("counts must be positive");
   return a;
 }
 
@@ -120,6 +129,16 @@ void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int 
   io::GridOptions g = kGrid;
   g.nrow = k;
   io::save_image(x, prefix + ".png", g);
+  // The samples as IDX bytes (round(127.5·(x + 1))) and the classes asked for, for
+  // `classifier --score <prefix>` (conditional accuracy and FID, include/zoo/metrics).
+  std::vector<std::uint8_t> bytes(x.size()), asked;
+  for (std::size_t i = 0; i < x.size(); ++i)
+    bytes[i] = static_cast<std::uint8_t>(std::lround(std::clamp((x[i] + 1.0f) * 127.5f, 0.0f, 255.0f)));
+  data::write_idx_images(prefix + "-images-idx3-ubyte", {n, kHeight, kHeight, std::move(bytes)});
+  if (conditional) {
+    for (int l : labels) asked.push_back(static_cast<std::uint8_t>(l));
+    data::write_idx_labels(prefix + "-labels-idx1-ubyte", asked);
+  }
   std::printf("  %s: %d network calls for %zu images, %.1f s -> %s.png\n", sampler.c_str(), calls, n, secs,
               prefix.c_str());
   if (!frames_too || frames.x.empty()) return;
@@ -137,7 +156,7 @@ void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int 
 }
 
 template <std::size_t NF>
-int train(const Args& a) {
+int train(const Args& a, bool conditional) {
   using M = ContextUnetModel<1, kHeight, NF, kClasses>;
   const std::string dir = data_dir(a.data);
   const data::Dataset ds = data::load_mnist(dir, "train");
@@ -146,7 +165,6 @@ int train(const Args& a) {
                              ", the model is built for 28x28");
   fs::create_directories(a.out);
   const std::string ckpt = a.out + "/checkpoint.safetensors";
-  const bool conditional = !a.unconditional;
   M m(a.seed);
   Adam opt(m.parameters(), {.lr = a.lr});
   const auto s = NoiseSchedule::linear();
@@ -185,7 +203,8 @@ int train(const Args& a) {
     double sum = 0;
     std::size_t seen = 0, batches = 0;
     const auto t0 = std::chrono::steady_clock::now();
-    while (loader.next(b)) {
+    bool out_of_time = false;
+    while (!out_of_time && loader.next(b)) {
       opt.lr = lr(global_step);
       const float l = step.step(m, opt, b.x, conditional ? &b.y : nullptr, rng);
       sum += static_cast<double>(l) * b.size();
@@ -197,6 +216,8 @@ int train(const Args& a) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::fprintf(stderr, "\repoch %d/%d [%zu/%zu] loss %.4f  %.2f s/step  ", epoch, a.epochs, batches,
                    loader.num_batches(), sum / static_cast<double>(seen), el / static_cast<double>(batches));
+      // --minutes ends a run mid-epoch (a demo of a few minutes may not see a whole epoch).
+      out_of_time = a.minutes > 0 && minutes() >= a.minutes;
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::fprintf(stderr, "\n");
@@ -208,7 +229,7 @@ int train(const Args& a) {
     std::copy_n(rng.state(), 4, st.rng->begin());
     st.extra = {{"n_feat", std::to_string(NF)}, {"conditional", conditional ? "1" : "0"}, {"data", dir}};
     save_checkpoint(ckpt, m, opt, st);
-    const bool last = epoch == a.epochs || (a.minutes > 0 && minutes() >= a.minutes);
+    const bool last = epoch == a.epochs || out_of_time;
     if (epoch % a.sample_every == 0 || last)
       sample_grids(m, s, "ddim", 25, 0.0, 4, conditional, a.seed + 7,
                    a.out + "/samples_epoch" + std::to_string(epoch), false);
@@ -238,19 +259,76 @@ int sample(const Args& a, bool conditional) {
   return 0;
 }
 
+// Wall time of one training step and one sampling step (a network call in eval
+// mode plus the DDPM update) on random data; median and min of --reps runs, after
+// a warm-up that sizes every buffer. scripts/pytorch/train_diffusion.py --time is the twin.
+template <std::size_t NF>
+int time_steps(const Args& a) {
+  using M = ContextUnetModel<1, kHeight, NF, kClasses>;
+  M m(a.seed);
+  Adam opt(m.parameters(), {.lr = a.lr});
+  const auto s = NoiseSchedule::linear();
+  DiffusionStep<M> step{&s};
+  Rng rng(a.seed);
+  Tensor<float> x0({a.batch, 1, kHeight, kHeight});
+  rng.fill_uniform(x0.data(), x0.size(), -1, 1);
+  std::vector<int> labels(a.batch);
+  for (auto& l : labels) l = static_cast<int>(rng.below(kClasses));
+  const Tensor<float> c = one_hot(labels, kClasses);
+  using clock = std::chrono::steady_clock;
+  auto stats = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return std::pair{v[v.size() / 2] * 1e3, v.front() * 1e3};
+  };
+  // CPU time of the process: on a loaded machine a 1-thread step often waits for a core.
+  auto cpu = [] { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; };
+  double tr_cpu = 0, sa_cpu = 0;
+  m.train();
+  step.step(m, opt, x0, &c, rng);
+  std::vector<double> tr, sa;
+  for (int r = 0; r < a.reps; ++r) {
+    const auto t0 = clock::now();
+    const double c0 = cpu();
+    step.step(m, opt, x0, &c, rng);
+    tr_cpu += (cpu() - c0) / a.reps;
+    tr.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+  }
+  m.eval();
+  UnetDenoiser<M> eps_fn{&m, &s, c, 0.0};
+  Tensor<float> x = x0, eps, z(x0.shape());
+  eps_fn(x, 250, eps);
+  for (int r = 0; r < a.reps; ++r) {
+    const auto t0 = clock::now();
+    const double c0 = cpu();
+    eps_fn(x, 250, eps);
+    rng.fill_normal(z.data(), z.size());
+    ddpm_step(s, x, eps, 250, &z, x);
+    sa_cpu += (cpu() - c0) / a.reps;
+    sa.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+  }
+  const auto [tm, tmin] = stats(tr);
+  const auto [sm, smin] = stats(sa);
+  std::printf("zoo threads %d n_feat %zu batch %zu: train step median %.0f ms (min %.0f, CPU %.0f), "
+              "sampling step median %.0f ms (min %.0f, CPU %.0f)\n",
+              num_threads(), NF, a.batch, tm, tmin, tr_cpu * 1e3, sm, smin, sa_cpu * 1e3);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);
   try {
     int nf = a.n_feat;
     bool conditional = !a.unconditional;
-    if (a.sample) {
-      if (a.checkpoint.empty()) usage("--sample needs --checkpoint FILE");
-      const auto f = io::read_safetensors(a.checkpoint);
+    if (a.sample && a.checkpoint.empty()) usage("--sample needs --checkpoint FILE");
+    if (a.sample || a.resume) {  // the checkpoint knows the model's size and kind
+      const auto f = io::read_safetensors(a.sample ? a.checkpoint : a.out + "/checkpoint.safetensors");
       if (const auto v = f.meta("n_feat")) nf = std::stoi(*v);
       if (const auto v = f.meta("conditional")) conditional = *v == "1";
     }
-    auto go = [&]<std::size_t NF>() { return a.sample ? sample<NF>(a, conditional) : train<NF>(a); };
+    auto go = [&]<std::size_t NF>() {
+      return a.time ? time_steps<NF>(a) : a.sample ? sample<NF>(a, conditional) : train<NF>(a, conditional);
+    };
     switch (nf) {
       case 16: return go.template operator()<16>();
       case 32: return go.template operator()<32>();

@@ -15,6 +15,7 @@ cmake --preset release >/dev/null
 case "$model" in
   mlp_ae|conv_ae|vae_mse|vae_bce) program=autoencoders ;;
   dcgan|cdcgan|vanilla_gan|ls_gan) program=gan ;;
+  ddpm|diffusion) program=diffusion ;;
   *) echo "demo: unknown model '$model' (mlp_ae conv_ae vae_mse vae_bce)" >&2; exit 2 ;;
 esac
 cmake --build --preset release --target "$program" -j "$(nproc)"
