@@ -1,4 +1,6 @@
-// zoo/zoo.hpp — everything in the core, the layers, losses and optimizers.
+// zoo/zoo.hpp — the core, every layer, the losses and the optimizers.
+// Models (zoo/models), data (zoo/data), IO (zoo/io) and metrics are included
+// separately: they pull in zlib and stb, which a user of the core need not link.
 #pragma once
 #include "core/config.hpp"
 #include "core/fixed_string.hpp"
@@ -13,16 +15,18 @@
 #include "graph/model.hpp"
 #include "graph/sequential.hpp"
 #include "layers/activations.hpp"
+#include "layers/akconv.hpp"
 #include "layers/batch_norm.hpp"
 #include "layers/concat.hpp"
+#include "layers/conv2d.hpp"
+#include "layers/conv_transpose2d.hpp"
 #include "layers/elementwise.hpp"
+#include "layers/group_norm.hpp"
 #include "layers/linear.hpp"
+#include "layers/pool.hpp"
+#include "layers/reparameterize.hpp"
 #include "layers/reshape.hpp"
+#include "layers/upsample.hpp"
 #include "losses/losses.hpp"
 #include "optim/optimizers.hpp"
 #include "optim/schedule.hpp"
-#include "layers/conv2d.hpp"
-#include "layers/conv_transpose2d.hpp"
-#include "layers/group_norm.hpp"
-#include "layers/pool.hpp"
-#include "layers/upsample.hpp"

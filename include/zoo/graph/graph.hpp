@@ -161,10 +161,18 @@ struct output_indices<Names, Outputs<O...>> {
     return i < static_cast<std::ptrdiff_t>(Names::K) ? 0 : static_cast<std::size_t>(i) - Names::K;
   }
   static constexpr std::array<std::size_t, sizeof...(O)> value{node_index<O>()...};
+  static constexpr bool unique() {
+    for (std::size_t i = 0; i < value.size(); ++i)
+      for (std::size_t k = i + 1; k < value.size(); ++k)
+        if (value[i] == value[k]) return false;
+    return true;
+  }
+  static_assert(unique(), "zoo::Graph: Outputs<...> names the same node twice");
 };
 template <class Names>
 struct output_indices<Names, void> {
   static constexpr std::array<std::size_t, 1> value{Names::J - 1};
+  static constexpr bool unique() { return true; }
 };
 
 template <class T, class InShapes, class... Items>

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <stdexcept>
 #include <vector>
 
 #include <xsimd/xsimd.hpp>
@@ -33,6 +34,8 @@ class SGD {
  public:
   SGD(ParamSpan<T> p, SGDOptions o = {}) : SGD({p}, o) {}
   SGD(std::initializer_list<ParamSpan<T>> ps, SGDOptions o = {}) : opt(o), lr(o.lr), spans_(ps) {
+    if (o.nesterov && (o.momentum <= 0 || o.dampening != 0))
+      throw std::invalid_argument("zoo::SGD: Nesterov momentum requires a momentum and zero dampening");
     for (auto& s : spans_) momentum_.emplace_back(s.size, T(0));
   }
 
