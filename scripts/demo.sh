@@ -21,7 +21,7 @@ esac
 cmake --build --preset release --target "$program" -j "$(nproc)"
 out=runs/$model
 ./build/release/examples/$program --model "$model" --data "$data" --epochs 1000 \
-  --minutes "$minutes" --sample-every 5 --out "$out"
+  --minutes "$minutes" --sample-every 25 --out "$out"
 echo
 echo "demo: $model trained for up to $minutes minutes; its pictures and logs are in $out/:"
 ls -1 "$out" | sed 's/^/  /'
