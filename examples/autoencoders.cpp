@@ -78,12 +78,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-std::string data_dir(const std::string& d) {
-  if (d == "mnist") return "data/mnist";
-  if (d == "fashion") return "data/fashion-mnist";
-  return d;
-}
-
 // What differs between the four models.
 struct MlpAe {
   using net = models::MlpAutoencoder;
@@ -124,7 +118,7 @@ struct VaeBce {
 
 template <class Kind>
 int run(const Args& a) {
-  const std::string dir = data_dir(a.data);
+  const std::string dir = data::dataset_dir(a.data);
   const data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "t10k");
   fs::create_directories(a.out);
   const std::size_t batch = a.batch ? a.batch : Kind::batch;

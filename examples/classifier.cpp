@@ -60,18 +60,13 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-std::string data_dir(const std::string& d) {
-  if (d == "mnist") return "data/mnist";
-  if (d == "fashion") return "data/fashion-mnist";
-  return d;
-}
 std::string data_name(const std::string& d) { return std::filesystem::path(d).filename().string(); }
 
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);
   try {
-    const std::string dir = data_dir(a.data);
+    const std::string dir = data::dataset_dir(a.data);
     const auto train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "t10k");
     const std::string path = a.out + "/" + data_name(a.data) + ".safetensors";
     models::LeNetModel clf(a.seed);

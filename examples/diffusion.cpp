@@ -98,12 +98,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-std::string data_dir(const std::string& d) {
-  if (d == "mnist") return "data/mnist";
-  if (d == "fashion") return "data/fashion-mnist";
-  return d;
-}
-
 constexpr std::size_t kClasses = 10, kHeight = 28;
 const io::GridOptions kGrid{.nrow = 8, .padding = 2, .normalize = true, .value_range = std::pair{-1.f, 1.f}};
 
@@ -158,7 +152,7 @@ void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int 
 template <std::size_t NF>
 int train(const Args& a, bool conditional) {
   using M = ContextUnetModel<1, kHeight, NF, kClasses>;
-  const std::string dir = data_dir(a.data);
+  const std::string dir = data::dataset_dir(a.data);
   const data::Dataset ds = data::load_mnist(dir, "train");
   if (ds.rows != kHeight || ds.cols != kHeight)
     throw std::runtime_error(dir + ": images are " + std::to_string(ds.rows) + "x" + std::to_string(ds.cols) +

@@ -85,12 +85,6 @@ Args parse(int argc, char** argv) {
   return a;
 }
 
-std::string data_dir(const std::string& d) {
-  if (d == "mnist") return "data/mnist";
-  if (d == "fashion") return "data/fashion-mnist";
-  return d;
-}
-
 // What differs between the four variants.
 struct Vanilla {
   using G = models::MlpGenerator;
@@ -123,7 +117,7 @@ int run(const Args& a) {
                                 Model<typename Kind::G, Noise>>;
   using DM = std::conditional_t<Kind::conditional, Model<typename Kind::D, typename Kind::image, Label>,
                                 Model<typename Kind::D, typename Kind::image>>;
-  const std::string dir = data_dir(a.data);
+  const std::string dir = data::dataset_dir(a.data);
   const data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "t10k");
   fs::create_directories(a.out);
 

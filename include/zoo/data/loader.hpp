@@ -50,6 +50,14 @@ inline Dataset load_idx_dataset(const std::string& images_path, const std::strin
   return {im.count, im.rows, im.cols, std::move(im.pixels), std::move(lb), num_classes};
 }
 
+// The directory of a data set named on a command line: "mnist" and "fashion" are
+// where scripts/fetch_data.sh puts them; anything else is taken as a path.
+inline std::string dataset_dir(const std::string& name) {
+  if (name == "mnist") return "data/mnist";
+  if (name == "fashion") return "data/fashion-mnist";
+  return name;
+}
+
 // `dir`/{split}-images-idx3-ubyte(.gz) and labels; split is "train" or "t10k".
 inline Dataset load_mnist(const std::string& dir, const std::string& split) {
   auto pick = [&](const std::string& stem) {
