@@ -6,11 +6,18 @@
 // Default: Eigen's GEMM (OpenMP-threaded when built with -fopenmp). With
 // ZOO_USE_CBLAS defined, float/double go to cblas_sgemm/dgemm instead (link a
 // BLAS such as OpenBLAS); docs/performance.md says which measured faster.
+//
+// Threading: a call below kGemmParallelFlops runs on the calling thread
+// (SerialScope), whatever the thread count; above it, the GEMM library splits
+// it over zoo's OpenMP threads. Called inside a parallel region, every GEMM is
+// serial (both libraries check omp_in_parallel / omp_get_num_threads).
 #pragma once
 #include <Eigen/Core>
 #include <cstddef>
+#include <optional>
 
 #include "config.hpp"
+#include "parallel.hpp"
 
 #if defined(ZOO_USE_CBLAS)
 #include <cblas.h>
@@ -45,6 +52,13 @@ void gemm_eigen(index_t M, index_t N, T alpha, const LA& a, const LB& b, T beta,
 }
 }  // namespace detail
 
+// 2·M·N·K from which a GEMM may use more than one thread: ~60 µs of work on one
+// core of this machine (~100 GFLOP/s). Below it, waking a second thread costs
+// as much as it saves on an idle machine, and a scheduler slice on a busy one;
+// OpenBLAS's own cut-off (M·N·K > 262144, 0.5 MFLOP) would thread the MLP
+// autoencoder's 128×64×128 layers, each a separate parallel region.
+inline constexpr double kGemmParallelFlops = 6.0e6;
+
 template <class T>
 void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
           index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
@@ -55,6 +69,10 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, 
     else c *= beta;
     return;
   }
+  std::optional<SerialScope> serial;
+  if (2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) <
+      kGemmParallelFlops)
+    serial.emplace();
 #if defined(ZOO_USE_CBLAS)
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     const auto ta = trans_a ? CblasTrans : CblasNoTrans;

@@ -6,6 +6,7 @@
 //   dW += dyᵀ x,  db += Σₙ dy,  dx += dy W.
 // Caches nothing: backward reads x, which the container keeps.
 #pragma once
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -50,14 +51,14 @@ struct LinearLayer {
   }
   void set_frozen(bool f) { frozen = f; }
 
+  // The bias rows are written first and the GEMM adds onto them (β = 1): one
+  // pass over y, where β = 0 and a bias loop after would be two (BLAS clears C
+  // for β = 0 in a pass of its own).
   void forward(const T* x, T* y, std::size_t n) {
-    gemm<T>(false, true, n, Out, in_features, T(1), x, in_features, weight, in_features, T(0), y,
-            Out);  // (N, Out)
     if constexpr (Bias)
-      for (std::size_t i = 0; i < n; ++i) {
-        T* yr = y + i * Out;
-        for (std::size_t o = 0; o < Out; ++o) yr[o] += bias[o];
-      }
+      for (std::size_t i = 0; i < n; ++i) std::copy(bias, bias + Out, y + i * Out);
+    gemm<T>(false, true, n, Out, in_features, T(1), x, in_features, weight, in_features,
+            Bias ? T(1) : T(0), y, Out);  // (N, Out)
   }
 
   void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {

@@ -17,12 +17,6 @@ struct AeLoss {
   float total = 0, recon = 0, kl = 0;
 };
 
-namespace detail {
-inline void scale(Tensor<float>& t, float s) {
-  for (auto& v : t) v *= s;
-}
-}  // namespace detail
-
 // Autoencoders with outputs (reconstruction[, code]).
 template <class M>
 struct AutoencoderStep {
@@ -31,13 +25,10 @@ struct AutoencoderStep {
 
   float loss(M& m, const Tensor<float>& x, bool with_grad) {
     const auto& y = m.forward(x);
-    const float n = static_cast<float>(x.batch());
-    float l = mse_loss(y, x, with_grad ? &dy : nullptr, reduction);
-    if (reduction == Reduction::sum) {
-      l /= n;
-      if (with_grad) detail::scale(dy, 1.0f / n);
-    }
-    return l;
+    // sum/N: the 1/N rides in the loss's own pass (no second pass over dy).
+    const float per_image =
+        reduction == Reduction::sum ? 1.0f / static_cast<float>(x.batch()) : 1.0f;
+    return mse_loss(y, x, with_grad ? &dy : nullptr, reduction, per_image);
   }
   template <class Opt>
   float step(M& m, Opt& opt, const Tensor<float>& x) {
@@ -61,18 +52,12 @@ struct VaeStep {
     const auto& y = m.forward(x);
     const float inv_n = 1.0f / static_cast<float>(x.batch());
     AeLoss l;
-    l.recon = (recon == Recon::bce ? bce_loss(y, x, with_grad ? &drecon : nullptr, Reduction::sum)
-                                   : mse_loss(y, x, with_grad ? &drecon : nullptr, Reduction::sum)) *
-              inv_n;
+    l.recon = recon == Recon::bce
+                  ? bce_loss(y, x, with_grad ? &drecon : nullptr, Reduction::sum, inv_n)
+                  : mse_loss(y, x, with_grad ? &drecon : nullptr, Reduction::sum, inv_n);
     l.kl = kl_normal_loss(m.output(1), m.output(2), with_grad ? &dmu : nullptr,
-                          with_grad ? &dlogvar : nullptr, Reduction::sum) *
-           inv_n;
+                          with_grad ? &dlogvar : nullptr, Reduction::sum, inv_n);
     l.total = l.recon + l.kl;
-    if (with_grad) {
-      detail::scale(drecon, inv_n);
-      detail::scale(dmu, inv_n);
-      detail::scale(dlogvar, inv_n);
-    }
     return l;
   }
   template <class Opt>
