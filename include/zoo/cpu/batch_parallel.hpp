@@ -73,6 +73,11 @@ constexpr std::size_t samples_per_gemm(std::size_t positions) {
   return k < 1 ? 1 : (k > 64 ? 64 : k);
 }
 
+// From this many samples per GEMM on, conv layers pack them sample-minor
+// (im2col.hpp's im2col_nb): runs of ≥ 4 values copy faster than row segments of
+// OW ≤ 11 values (what 512 / OH·OW ≥ 4 leaves).
+inline constexpr std::size_t kSampleMinorMin = 4;
+
 // Calls f(t, begin, end) for contiguous sample ranges, one per thread t < nt.
 // With serial_gemm, a run on one thread also keeps the GEMMs inside f on one
 // thread (Eigen asks omp_get_max_threads()), so a call judged too small to

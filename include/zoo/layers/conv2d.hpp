@@ -8,8 +8,10 @@
 // Per sample and group g, with col = im2col(x) (C/G·KH·KW, OH·OW):
 //   forward   y_g  = W_g · col                      (Out/G, OH·OW)
 //   backward  dW_g += dy_g · colᵀ,  db += Σ dy,  dx += col2im(W_gᵀ · dy_g)
-// When OH·OW is small, NB samples share one GEMM: their cols sit side by side
-// (C/G·KH·KW, NB·OH·OW) and y/dy are copied between (Out, NB·OH·OW) and (N, Out, OH·OW).
+// When OH·OW is small, NB samples share one GEMM. With NB ≥ 4 they are packed
+// sample-minor: xT (C·H·W, NB), col (C/G·KH·KW, OH·OW·NB), y (Out, OH·OW·NB), moved
+// to and from (N, ·) by pack/unpack (the bias added on the way out); with NB = 2, 3
+// their cols sit side by side (C/G·KH·KW, NB·OH·OW).
 // A 1×1 stride-1 unpadded kernel skips im2col: x itself is col.
 // Caches nothing: backward recomputes im2col from x (cheaper than keeping an
 // N·C·KH·KW·OH·OW matrix alive between forward and backward).
@@ -103,9 +105,12 @@ struct Conv2dLayer {
   static constexpr std::size_t NB = pointwise ? 1 : cpu::samples_per_gemm(P);
   // Per thread: col (C·KH·KW, NB·P), ycat (Out, NB·P) when NB > 1, partial dW and db.
   cpu::ThreadScratch<T> scratch;
+  static constexpr bool minor = NB >= cpu::kSampleMinorMin;  // sample-minor packing
   static constexpr std::size_t col_size = pointwise ? 0 : C * KH * KW * NB * P;
   static constexpr std::size_t cat_size = NB > 1 ? Out * NB * P : 0;
-  static constexpr std::size_t scratch_size = col_size + cat_size + num_params;
+  static constexpr std::size_t xt_size = minor ? C * H * W * NB : 0;  // xT, then dxT
+  static constexpr std::size_t work_size = col_size + cat_size + xt_size;
+  static constexpr std::size_t scratch_size = work_size + num_params;
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
@@ -131,6 +136,20 @@ struct Conv2dLayer {
     cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
       T* ycat = col + col_size;
+      if constexpr (minor) {
+        T* xT = ycat + cat_size;
+        for (std::size_t i0 = b; i0 < e; i0 += NB) {
+          const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
+          const std::size_t ld = static_cast<std::size_t>(nb) * P;
+          cpu::pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xT);
+          cpu::im2col_nb(xT, geom, nb, col);  // (C·KH·KW, P·nb)
+          for (std::size_t g = 0; g < G; ++g)
+            gemm<T>(false, false, Og, ld, K, T(1), weight + g * Og * K, K, col + g * K * ld, ld,
+                    T(0), ycat + g * Og * ld, ld);  // (Out/G, P·nb)
+          unpack_bias(ycat, nb, y + i0 * output_shape::size);
+        }
+        return;
+      }
       for (std::size_t i0 = b; i0 < e; i0 += NB) {
         const std::size_t nb = std::min(NB, e - i0);
         const std::size_t ld = nb * P;  // columns of this chunk's GEMM
@@ -154,6 +173,19 @@ struct Conv2dLayer {
     });
   }
 
+  // y (nb, Out, P) = ycat (Out·P, nb) + b: the sample-minor GEMM output, unpacked.
+  static void unpack_bias_impl(const T* ycat, index_t nb, T* y, const T* b) {
+    for (std::size_t o = 0; o < Out; ++o) {
+      const T bo = Bias ? b[o] : T(0);
+      for (index_t j = 0; j < nb; ++j) {
+        T* d = y + static_cast<std::size_t>(j) * output_shape::size + o * P;
+        const T* s = ycat + o * P * nb + j;
+        for (std::size_t p = 0; p < P; ++p) d[p] = s[p * nb] + bo;
+      }
+    }
+  }
+  void unpack_bias(const T* ycat, index_t nb, T* y) const { unpack_bias_impl(ycat, nb, y, bias); }
+
   void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
     const bool grads = !frozen;
     if (!grads && !dx) return;
@@ -161,14 +193,40 @@ struct Conv2dLayer {
     const int nt =
         cpu::batch_threads(n, threading, scratch.threads, 2 * n * flops, min_parallel_flops);
     for (int t = 1; t < nt; ++t) {  // partial parameter gradients of threads 1…
-      T* part = scratch.slice(t) + col_size + cat_size;
+      T* part = scratch.slice(t) + work_size;
       std::fill(part, part + num_params, T(0));
     }
     cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
       T* dycat = col + col_size;
-      T* dw = t == 0 ? dweight : dycat + cat_size;            // (Out, C/G, KH, KW)
-      T* db = t == 0 ? dbias : dycat + cat_size + weight_size;  // (Out)
+      T* dw = t == 0 ? dweight : col + work_size;                // (Out, C/G, KH, KW)
+      T* db = t == 0 ? dbias : col + work_size + weight_size;  // (Out)
+      if constexpr (minor) {
+        T* xT = dycat + cat_size;
+        for (std::size_t i0 = b; i0 < e; i0 += NB) {
+          const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
+          const std::size_t ld = static_cast<std::size_t>(nb) * P;
+          cpu::pack_samples(dy + i0 * output_shape::size, nb, index_t{output_shape::size},
+                            index_t{output_shape::size}, dycat);  // (Out, P·nb)
+          if (grads) {
+            cpu::pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xT);
+            cpu::im2col_nb(xT, geom, nb, col);
+            for (std::size_t g = 0; g < G; ++g)
+              gemm<T>(false, true, Og, K, ld, T(1), dycat + g * Og * ld, ld, col + g * K * ld, ld,
+                      T(1), dw + g * Og * K, K);  // (Out/G, K)
+            if constexpr (Bias) detail::add_row_sums(dycat, db, Out, ld);
+          }
+          if (!dx) continue;
+          for (std::size_t g = 0; g < G; ++g)
+            gemm<T>(true, false, K, ld, Og, T(1), weight + g * Og * K, K, dycat + g * Og * ld, ld,
+                    T(0), col + g * K * ld, ld);  // dcol (K, P·nb)
+          std::fill(xT, xT + In::size * static_cast<std::size_t>(nb), T(0));
+          cpu::col2im_nb_add(col, geom, nb, xT);  // dxT (C·H·W, nb)
+          cpu::unpack_samples<true>(xT, nb, index_t{In::size}, index_t{In::size},
+                                    dx + i0 * In::size);
+        }
+        return;
+      }
       for (std::size_t i0 = b; i0 < e; i0 += NB) {
         const std::size_t nb = std::min(NB, e - i0);
         const std::size_t ld = nb * P;
@@ -204,7 +262,7 @@ struct Conv2dLayer {
     });
     if (grads)
       for (int t = 1; t < nt; ++t) {
-        const T* part = scratch.slice(t) + col_size + cat_size;
+        const T* part = scratch.slice(t) + work_size;
         for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
         if constexpr (Bias)
           for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];

@@ -9,7 +9,10 @@
 // conv that maps (Out, OH, OW) back onto (H, W):
 //   forward   y   = col2im(Wᵀ · x) + b                 col: (Out·KH·KW, H·W)
 //   backward  col = im2col(dy),  dW += x · colᵀ,  dx += W · col,  db += Σ dy
-// When H·W is small, NB samples share one GEMM (x gathered to (C, NB·H·W)).
+// When H·W is small, NB samples share one GEMM. With NB ≥ 4 they are packed
+// sample-minor: x as (C·H·W, NB), col (R, H·W·NB), y as yT (Out·OH·OW, NB), so col2im
+// and im2col move runs of NB values (cpu::im2col_nb); with NB = 2, 3 x is gathered
+// to (C, NB·H·W).
 // A 1×1 stride-1 unpadded kernel is a plain GEMM (no col2im).
 // Caches nothing: backward reads x and dy.
 #pragma once
@@ -82,9 +85,12 @@ struct ConvTranspose2dLayer {
   static constexpr std::size_t NB = pointwise ? 1 : cpu::samples_per_gemm(HW);
   // Per thread: col (Out·KH·KW, NB·H·W), xcat (C, NB·H·W) when NB > 1, partial dW and db.
   cpu::ThreadScratch<T> scratch;
+  static constexpr bool minor = NB >= cpu::kSampleMinorMin;  // sample-minor packing
   static constexpr std::size_t col_size = pointwise ? 0 : R * NB * HW;
   static constexpr std::size_t cat_size = NB > 1 ? C * NB * HW : 0;
-  static constexpr std::size_t scratch_size = col_size + cat_size + num_params;
+  static constexpr std::size_t yt_size = minor ? output_shape::size * NB : 0;  // yT, dyT
+  static constexpr std::size_t work_size = col_size + cat_size + yt_size;
+  static constexpr std::size_t scratch_size = work_size + num_params;
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
@@ -118,6 +124,24 @@ struct ConvTranspose2dLayer {
     cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
       T* xcat = col + col_size;
+      if constexpr (minor) {
+        T* yT = xcat + cat_size;
+        constexpr auto M = static_cast<index_t>(output_shape::size);
+        for (std::size_t i0 = b; i0 < e; i0 += NB) {
+          const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
+          const std::size_t ld = static_cast<std::size_t>(nb) * HW;
+          cpu::pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xcat);
+          gemm<T>(true, false, R, ld, C, T(1), weight, R, xcat, ld, T(0), col, ld);  // (R, H·W·nb)
+          std::fill(yT, yT + M * nb, T(0));
+          cpu::col2im_nb_add(col, geom, nb, yT);  // (Out·OH·OW, nb)
+          T* yi = y + i0 * output_shape::size;
+          cpu::unpack_samples<false>(yT, nb, M, M, yi);
+          if constexpr (Bias)
+            for (index_t j = 0; j < nb; ++j)
+              detail::add_bias_rows(yi + j * M, bias, Out, OH * OW);
+        }
+        return;
+      }
       for (std::size_t i0 = b; i0 < e; i0 += NB) {
         const std::size_t nb = std::min(NB, e - i0);
         const std::size_t ld = nb * HW;
@@ -148,14 +172,35 @@ struct ConvTranspose2dLayer {
     const int nt =
         cpu::batch_threads(n, threading, scratch.threads, 2 * n * flops, min_parallel_flops);
     for (int t = 1; t < nt; ++t) {
-      T* part = scratch.slice(t) + col_size + cat_size;
+      T* part = scratch.slice(t) + work_size;
       std::fill(part, part + num_params, T(0));
     }
     cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
       T* xcat = col + col_size;
-      T* dw = t == 0 ? dweight : xcat + cat_size;              // (C, Out·KH·KW)
-      T* db = t == 0 ? dbias : xcat + cat_size + weight_size;  // (Out)
+      T* dw = t == 0 ? dweight : col + work_size;              // (C, Out·KH·KW)
+      T* db = t == 0 ? dbias : col + work_size + weight_size;  // (Out)
+      if constexpr (minor) {
+        T* dyT = xcat + cat_size;
+        constexpr auto M = static_cast<index_t>(output_shape::size);
+        for (std::size_t i0 = b; i0 < e; i0 += NB) {
+          const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
+          const std::size_t ld = static_cast<std::size_t>(nb) * HW;
+          cpu::pack_samples(dy + i0 * output_shape::size, nb, M, M, dyT);  // (Out·OH·OW, nb)
+          cpu::im2col_nb(dyT, geom, nb, col);                              // (R, H·W·nb)
+          if (grads) {
+            cpu::pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xcat);
+            gemm<T>(false, true, C, R, ld, T(1), xcat, ld, col, ld, T(1), dw, R);  // (C, R)
+            if constexpr (Bias)
+              detail::add_row_sums(dyT, db, Out, static_cast<std::size_t>(nb) * OH * OW);
+          }
+          if (!dx) continue;
+          gemm<T>(false, false, C, ld, R, T(1), weight, R, col, ld, T(0), xcat, ld);  // (C, H·W·nb)
+          cpu::unpack_samples<true>(xcat, nb, index_t{In::size}, index_t{In::size},
+                                    dx + i0 * In::size);
+        }
+        return;
+      }
       for (std::size_t i0 = b; i0 < e; i0 += NB) {
         const std::size_t nb = std::min(NB, e - i0);
         const std::size_t ld = nb * HW;
@@ -190,7 +235,7 @@ struct ConvTranspose2dLayer {
     });
     if (grads)
       for (int t = 1; t < nt; ++t) {
-        const T* part = scratch.slice(t) + col_size + cat_size;
+        const T* part = scratch.slice(t) + work_size;
         for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
         if constexpr (Bias)
           for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];
