@@ -142,7 +142,43 @@ void check_adjoint() {
                 "<Ax, y> = " << lhs << " but <x, A^T y> = " << rhs);
 }
 
+// The weight gradient of a bias-free layer, y = A_x·w: ⟨dW, w⟩ = ⟨A_x w, dy⟩ = ⟨y, dy⟩.
+template <class Spec, class In>
+void check_weight_grad(std::size_t n) {
+  using L = bind_t<Spec, double, In>;
+  L l;
+  auto b = bind_random(l, 35);
+  l.resize(n);
+  const auto x = random(n * In::size, 36);
+  const auto dy = random(n * L::output_shape::size, 37);
+  std::vector<double> y(dy.size());
+  l.forward(x.data(), y.data(), n);
+  l.backward(x.data(), y.data(), dy.data(), nullptr, n);
+  double wdw = 0;
+  for (std::size_t j = 0; j < L::weight_size; ++j) wdw += l.weight[j] * l.dweight[j];
+  const double ydy = dot(y, dy);
+  CHECK_MESSAGE(std::abs(wdw - ydy) <= 1e-11 * std::max(1.0, std::abs(ydy)),
+                "<dW, W> = " << wdw << " but <y, dy> = " << ydy);
+}
+
 }  // namespace
+
+TEST_CASE("im2col in blocks of output rows (large maps) and sample-minor packing (small maps)") {
+  using Blocked = bind_t<Conv2d<4, 3, 1, 1>, double, Shape<64, 30, 30>>;  // 576·30 values a row
+  using BlockedG = bind_t<Conv2d<6, 3, 2, 1, 1, 2>, double, Shape<64, 40, 40>>;
+  using Minor = bind_t<Conv2d<8, 3, 2, 1>, double, Shape<16, 5, 5>>;  // 3×3 out: 56 per GEMM
+  static_assert(Blocked::blocked && BlockedG::blocked && Blocked::RB < Blocked::OH);
+  static_assert(Minor::minor && !Minor::blocked);
+  check_against_naive<Conv2d<4, 3, 1, 1>, Shape<64, 30, 30>>();
+  check_against_naive<Conv2d<6, 3, 2, 1, 1, 2>, Shape<64, 40, 40>>();  // strided, 2 groups
+  check_adjoint<Conv2d<4, 3, 1, 1, 1, 1, false>, Shape<64, 30, 30>>();
+  check_adjoint<Conv2d<6, 3, 2, 1, 1, 2, false>, Shape<64, 40, 40>>();
+  check_weight_grad<Conv2d<4, 3, 1, 1, 1, 1, false>, Shape<64, 30, 30>>(3);
+  check_weight_grad<Conv2d<6, 3, 2, 1, 1, 2, false>, Shape<64, 40, 40>>(2);
+  // 130 samples: chunks of 56, 56 and 18 in the sample-minor layout.
+  check_weight_grad<Conv2d<8, 3, 2, 1, 1, 1, false>, Shape<16, 5, 5>>(130);
+  check_weight_grad<ConvTranspose2d<8, 5, 3, 1, 0, false>, Shape<16, 5, 5>>(45);
+}
 
 TEST_CASE("im2col conv equals the naive conv") {
   check_against_naive<Conv2d<4, 3>, Shape<3, 6, 7>>();
