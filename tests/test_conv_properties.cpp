@@ -163,12 +163,11 @@ void check_weight_grad(std::size_t n) {
 
 }  // namespace
 
-TEST_CASE("im2col in blocks of output rows (large maps) and sample-minor packing (small maps)") {
-  using Blocked = bind_t<Conv2d<4, 3, 1, 1>, double, Shape<64, 30, 30>>;  // 576·30 values a row
-  using BlockedG = bind_t<Conv2d<6, 3, 2, 1, 1, 2>, double, Shape<64, 40, 40>>;
+TEST_CASE("large maps (one sample per GEMM) and sample-minor packing (small maps)") {
+  using Large = bind_t<Conv2d<4, 3, 1, 1>, double, Shape<64, 30, 30>>;
   using Minor = bind_t<Conv2d<8, 3, 2, 1>, double, Shape<16, 5, 5>>;  // 3×3 out: 56 per GEMM
-  static_assert(Blocked::blocked && BlockedG::blocked && Blocked::RB < Blocked::OH);
-  static_assert(Minor::minor && !Minor::blocked);
+  using MinorT = bind_t<ConvTranspose2d<8, 5, 3, 1>, double, Shape<16, 5, 5>>;
+  static_assert(Large::NB == 1 && !Large::minor && Minor::minor && MinorT::minor);
   check_against_naive<Conv2d<4, 3, 1, 1>, Shape<64, 30, 30>>();
   check_against_naive<Conv2d<6, 3, 2, 1, 1, 2>, Shape<64, 40, 40>>();  // strided, 2 groups
   check_adjoint<Conv2d<4, 3, 1, 1, 1, 1, false>, Shape<64, 30, 30>>();

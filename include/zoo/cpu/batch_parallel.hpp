@@ -78,13 +78,6 @@ constexpr std::size_t samples_per_gemm(std::size_t positions) {
 // OW ≤ 11 values (what 512 / OH·OW ≥ 4 leaves).
 inline constexpr std::size_t kSampleMinorMin = 4;
 
-// A one-sample im2col matrix larger than this many values is built a block of
-// output rows at a time, so it is still in L2 when the GEMM packs it.
-#ifndef ZOO_CONV_COL_BLOCK
-#define ZOO_CONV_COL_BLOCK 65536
-#endif
-inline constexpr std::size_t kColBlock = ZOO_CONV_COL_BLOCK;
-
 // Calls f(t, begin, end) for contiguous sample ranges, one per thread t < nt.
 // With serial_gemm, a run on one thread also keeps the GEMMs inside f on one
 // thread (Eigen asks omp_get_max_threads()), so a call judged too small to

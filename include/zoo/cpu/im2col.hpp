@@ -56,13 +56,9 @@ inline void valid_range(index_t off, index_t S, index_t W, index_t OW, index_t& 
 
 // col (C·KH·KW, OH·OW) ← unfold(x (C, H, W)). Rows of col lie ld apart (ld ≥ OH·OW;
 // 0 means OH·OW), so several samples can sit side by side in one wider matrix.
-// With [oh0, oh1) only those output rows: col (C·KH·KW, (oh1 − oh0)·OW), a block
-// that stays in cache while the GEMM reads it.
 template <class T>
-ZOO_INLINE_COPIES void im2col(const T* ZOO_RESTRICT x, const ConvGeom& g, T* ZOO_RESTRICT col,
-                              index_t ld = 0, index_t oh0 = 0, index_t oh1 = -1) {
-  if (oh1 < 0) oh1 = g.OH;
-  const index_t P = ld > 0 ? ld : (oh1 - oh0) * g.OW;
+ZOO_INLINE_COPIES void im2col(const T* ZOO_RESTRICT x, const ConvGeom& g, T* ZOO_RESTRICT col, index_t ld = 0) {
+  const index_t P = ld > 0 ? ld : g.OH * g.OW;
   for (index_t c = 0; c < g.C; ++c)
     for (index_t kh = 0; kh < g.KH; ++kh)
       for (index_t kw = 0; kw < g.KW; ++kw) {
@@ -70,8 +66,8 @@ ZOO_INLINE_COPIES void im2col(const T* ZOO_RESTRICT x, const ConvGeom& g, T* ZOO
         const index_t woff = kw * g.DW - g.PW;
         index_t lo, hi;
         detail::valid_range(woff, g.SW, g.W, g.OW, lo, hi);
-        for (index_t oh = oh0; oh < oh1; ++oh) {
-          T* d = row + (oh - oh0) * g.OW;
+        for (index_t oh = 0; oh < g.OH; ++oh) {
+          T* d = row + oh * g.OW;
           const index_t ih = oh * g.SH - g.PH + kh * g.DH;
           if (ih < 0 || ih >= g.H) {
             for (index_t ow = 0; ow < g.OW; ++ow) d[ow] = T(0);
@@ -88,13 +84,10 @@ ZOO_INLINE_COPIES void im2col(const T* ZOO_RESTRICT x, const ConvGeom& g, T* ZOO
       }
 }
 
-// x (C, H, W) += fold(col (C·KH·KW, OH·OW)): the adjoint of im2col (rows ld apart,
-// output rows [oh0, oh1) as im2col).
+// x (C, H, W) += fold(col (C·KH·KW, OH·OW)): the adjoint of im2col (rows ld apart).
 template <class T>
-ZOO_INLINE_COPIES void col2im_add(const T* ZOO_RESTRICT col, const ConvGeom& g, T* ZOO_RESTRICT x,
-                                  index_t ld = 0, index_t oh0 = 0, index_t oh1 = -1) {
-  if (oh1 < 0) oh1 = g.OH;
-  const index_t P = ld > 0 ? ld : (oh1 - oh0) * g.OW;
+ZOO_INLINE_COPIES void col2im_add(const T* ZOO_RESTRICT col, const ConvGeom& g, T* ZOO_RESTRICT x, index_t ld = 0) {
+  const index_t P = ld > 0 ? ld : g.OH * g.OW;
   for (index_t c = 0; c < g.C; ++c)
     for (index_t kh = 0; kh < g.KH; ++kh)
       for (index_t kw = 0; kw < g.KW; ++kw) {
@@ -102,10 +95,10 @@ ZOO_INLINE_COPIES void col2im_add(const T* ZOO_RESTRICT col, const ConvGeom& g, 
         const index_t woff = kw * g.DW - g.PW;
         index_t lo, hi;
         detail::valid_range(woff, g.SW, g.W, g.OW, lo, hi);
-        for (index_t oh = oh0; oh < oh1; ++oh) {
+        for (index_t oh = 0; oh < g.OH; ++oh) {
           const index_t ih = oh * g.SH - g.PH + kh * g.DH;
           if (ih < 0 || ih >= g.H) continue;
-          const T* s = row + (oh - oh0) * g.OW;
+          const T* s = row + oh * g.OW;
           T* d = x + (c * g.H + ih) * g.W;  // writes d[ow·SW + woff], in [0, W)
           if (g.SW == 1)
             for (index_t ow = lo; ow < hi; ++ow) d[ow + woff] += s[ow];

@@ -106,13 +106,7 @@ struct Conv2dLayer {
   // Per thread: col (C·KH·KW, NB·P), ycat (Out, NB·P) when NB > 1, partial dW and db.
   cpu::ThreadScratch<T> scratch;
   static constexpr bool minor = NB >= cpu::kSampleMinorMin;  // sample-minor packing
-  // One sample, large map: im2col and the GEMMs go RB output rows at a time.
-  static constexpr std::size_t RB =
-      NB == 1 && !pointwise ? std::clamp<std::size_t>(cpu::kColBlock / (C * KH * KW * OW), 1, OH)
-                            : OH;
-  static constexpr bool blocked = RB < OH;
-  static constexpr std::size_t col_size =
-      pointwise ? 0 : blocked ? C * KH * KW * RB * OW : C * KH * KW * NB * P;
+  static constexpr std::size_t col_size = pointwise ? 0 : C * KH * KW * NB * P;
   static constexpr std::size_t cat_size = NB > 1 ? Out * NB * P : 0;
   static constexpr std::size_t xt_size = minor ? C * H * W * NB : 0;  // xT, then dxT
   static constexpr std::size_t work_size = col_size + cat_size + xt_size;
@@ -153,22 +147,6 @@ struct Conv2dLayer {
             gemm<T>(false, false, Og, ld, K, T(1), weight + g * Og * K, K, col + g * K * ld, ld,
                     T(0), ycat + g * Og * ld, ld);  // (Out/G, P·nb)
           unpack_bias(ycat, nb, y + i0 * output_shape::size);
-        }
-        return;
-      }
-      if constexpr (blocked) {
-        for (std::size_t i = b; i < e; ++i) {
-          const T* xi = x + i * In::size;           // (C, H, W)
-          T* yi = y + i * output_shape::size;       // (Out, OH·OW)
-          for (std::size_t oh0 = 0; oh0 < OH; oh0 += RB) {
-            const std::size_t oh1 = std::min(OH, oh0 + RB), pb = (oh1 - oh0) * OW;
-            cpu::im2col(xi, geom, col, static_cast<index_t>(pb), static_cast<index_t>(oh0),
-                        static_cast<index_t>(oh1));  // (C·KH·KW, pb)
-            for (std::size_t g = 0; g < G; ++g)
-              gemm<T>(false, false, Og, pb, K, T(1), weight + g * Og * K, K, col + g * K * pb, pb,
-                      T(0), yi + g * Og * P + oh0 * OW, P);  // (Out/G, pb) of (Out/G, P)
-          }
-          if constexpr (Bias) detail::add_bias_rows(yi, bias, Out, P);
         }
         return;
       }
@@ -246,31 +224,6 @@ struct Conv2dLayer {
           cpu::col2im_nb_add(col, geom, nb, xT);  // dxT (C·H·W, nb)
           cpu::unpack_samples<true>(xT, nb, index_t{In::size}, index_t{In::size},
                                     dx + i0 * In::size);
-        }
-        return;
-      }
-      if constexpr (blocked) {
-        for (std::size_t i = b; i < e; ++i) {
-          const T* xi = x + i * In::size;
-          const T* d = dy + i * output_shape::size;  // (Out, P)
-          if constexpr (Bias)
-            if (grads) detail::add_row_sums(d, db, Out, P);
-          for (std::size_t oh0 = 0; oh0 < OH; oh0 += RB) {
-            const std::size_t oh1 = std::min(OH, oh0 + RB), pb = (oh1 - oh0) * OW;
-            if (grads) {
-              cpu::im2col(xi, geom, col, static_cast<index_t>(pb), static_cast<index_t>(oh0),
-                          static_cast<index_t>(oh1));
-              for (std::size_t g = 0; g < G; ++g)
-                gemm<T>(false, true, Og, K, pb, T(1), d + g * Og * P + oh0 * OW, P,
-                        col + g * K * pb, pb, T(1), dw + g * Og * K, K);  // (Out/G, K)
-            }
-            if (!dx) continue;
-            for (std::size_t g = 0; g < G; ++g)
-              gemm<T>(true, false, K, pb, Og, T(1), weight + g * Og * K, K,
-                      d + g * Og * P + oh0 * OW, P, T(0), col + g * K * pb, pb);  // dcol (K, pb)
-            cpu::col2im_add(col, geom, dx + i * In::size, static_cast<index_t>(pb),
-                            static_cast<index_t>(oh0), static_cast<index_t>(oh1));
-          }
         }
         return;
       }
