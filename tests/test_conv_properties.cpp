@@ -4,6 +4,7 @@
 //   • ⟨conv(x), y⟩ = ⟨x, conv_backward(y)⟩ (backward is the adjoint of the linear map x ↦ conv(x));
 //   • ⟨convT(y), x⟩ = ⟨y, conv(x)⟩ with the same weights: transposed conv IS conv's adjoint;
 //   • ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩;
+//   • ⟨dW, W⟩ = ⟨y, dy⟩ for a bias-free layer (y is linear in W), on every GEMM layout;
 //   • batched (several samples per GEMM), threaded and one-sample-at-a-time runs agree.
 #include <doctest/doctest.h>
 
