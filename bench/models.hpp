@@ -4,6 +4,7 @@
 // benchmark measures exactly what examples/ and users execute:
 //   AE   zoo::models::MlpAutoencoder + AutoencoderStep (MSE(sum)/N), Adam 1e-3
 //   VAE  zoo::models::VaeMse + VaeStep (recon MSE), Adam 1e-3
+//   VAE_BCE  zoo::models::VaeBce + VaeStep (recon BCE, inputs in [0, 1]), Adam 1e-3, batch 64
 //   GAN  zoo::models::MlpGenerator / MlpDiscriminator + GanTrainer (vanilla,
 //        Adam 3e-4, betas (0.5, 0.999)): one D step then one G step
 // Each mirrors its PyTorch twin in bench/pytorch/torch_bench.py. The AE and VAE
@@ -59,18 +60,23 @@ struct AE {
   void infer() { model.forward(x); }
 };
 
-// ------------------------------------------------------------------ VAE (MSE)
-struct VAE {
-  using M = zoo::Model<zoo::models::VaeMse, Shape<784>>;
+// ------------------------------------------------------------------ VAE (MSE), and the BCE VAE
+template <class Net, zoo::models::Recon R>
+struct VaeBench {
+  using M = zoo::Model<Net, Shape<784>>;
   M model{1};
   zoo::Adam<float> adam{model.parameters(), {.lr = 1e-3}};
-  zoo::models::VaeStep<M> steps{.recon = zoo::models::Recon::mse};
+  zoo::models::VaeStep<M> steps{.recon = R};
   zoo::Tensor<float> x;  // (N, 784)
   zoo::Rng rng{7};
   std::size_t n;
   float loss = 0;
 
-  explicit VAE(std::size_t batch) : x({batch, 784}), n(batch) { uniform(x, rng); }
+  explicit VaeBench(std::size_t batch) : x({batch, 784}), n(batch) {
+    // MSE: images in [-1, 1] (Tanh output); BCE: in [0, 1] (Sigmoid output).
+    if constexpr (R == zoo::models::Recon::bce) uniform(x, rng, 0, 1);
+    else uniform(x, rng);
+  }
   double step_flops() const { return 3.0 * M::flops * n; }
   double infer_flops() const { return M::flops * n; }
   void fwd() { loss = steps.loss(model, x, true).total; }
@@ -85,6 +91,9 @@ struct VAE {
   // same GEMMs plus one pass over (N, 20).
   void infer() { model.forward(x); }
 };
+
+using VAE = VaeBench<zoo::models::VaeMse, zoo::models::Recon::mse>;
+using VAE_BCE = VaeBench<zoo::models::VaeBce, zoo::models::Recon::bce>;
 
 // ------------------------------------------------------------------ vanilla GAN (MLPs)
 struct GAN {

@@ -103,6 +103,29 @@ class VAE(nn.Module):  # pytorch/examples vae, with MSE and a Tanh output
         return self.decode(z), mu, logvar
 
 
+class VAEBCE(nn.Module):  # the seed BCE VAE: Sigmoid output, inputs in [0, 1]
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU())
+        self.fc_mu = nn.Linear(256, 20)
+        self.fc_logvar = nn.Linear(256, 20)
+        self.decoder = nn.Sequential(nn.Linear(20, 256), nn.ReLU(), nn.Linear(256, 512), nn.ReLU(),
+                                     nn.Linear(512, 784), nn.Sigmoid())
+
+    def encode(self, x):
+        h = self.encoder(x)
+        return self.fc_mu(h), self.fc_logvar(h)
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def forward(self, x):
+        mu, logvar = self.encode(x)
+        std = torch.exp(0.5 * logvar)
+        z = mu + torch.randn_like(std) * std
+        return self.decode(z), mu, logvar
+
+
 class Steps:
     """fwd / fwdbwd / opt / train / infer of one model, as bench/models.hpp."""
 
@@ -137,15 +160,29 @@ def vae_loss(m, x):
     return (F.mse_loss(recon, x, reduction="sum") + kl) / x.shape[0]
 
 
-def _data():
+def vae_bce_loss(m, x):
+    recon, mu, logvar = m(x)
+    kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+    return (F.binary_cross_entropy(recon, x, reduction="sum") + kl) / x.shape[0]
+
+
+def _data(batch=None):
     torch.manual_seed(0)
-    return torch.rand(BATCH, 784) * 2 - 1
+    return torch.rand(batch or BATCH, 784) * 2 - 1
 
 
-def _model_steps(prefix, make_model, loss_fn):
+def _data01(batch):
+    torch.manual_seed(0)
+    return torch.rand(batch, 784)
+
+
+VAE_BCE_BATCH = 64  # the seed's batch (bench/bench_models.cpp uses the same)
+
+
+def _model_steps(prefix, make_model, loss_fn, data=_data):
     def steps():
         m = make_model()
-        return Steps(m, m.parameters(), loss_fn, _data(), 1e-3)
+        return Steps(m, m.parameters(), loss_fn, data(), 1e-3)
 
     REGISTRY[prefix + "_train"] = lambda: steps().train
     REGISTRY[prefix + "_fwd"] = lambda: steps().fwd
@@ -155,6 +192,7 @@ def _model_steps(prefix, make_model, loss_fn):
 
 _model_steps("ae", AE, ae_loss)
 _model_steps("vae", VAE, vae_loss)
+_model_steps("vae_bce", VAEBCE, vae_bce_loss, lambda: _data01(VAE_BCE_BATCH))
 
 
 @bench("ae_infer")
@@ -170,6 +208,16 @@ def ae_infer():
 @bench("vae_infer")
 def vae_infer():
     m, x = VAE().eval(), _data()
+
+    def step():
+        with torch.inference_mode():
+            return m.decode(m.encode(x)[0])
+    return step
+
+
+@bench("vae_bce_infer")
+def vae_bce_infer():
+    m, x = VAEBCE().eval(), _data01(VAE_BCE_BATCH)
 
     def step():
         with torch.inference_mode():
