@@ -2,7 +2,7 @@
 # The main job: on a fresh machine, installs what is missing, gets the default
 # data, builds, trains a model for a few minutes and writes its pictures.
 #   scripts/demo.sh                 # the BCE VAE on MNIST digits, ~3 minutes
-#   scripts/demo.sh mlp_ae          # any model of the zoo: mlp_ae conv_ae vae_mse vae_bce
+#   scripts/demo.sh dcgan           # any model of the zoo: mlp_ae conv_ae vae_mse vae_bce vanilla_gan ls_gan dcgan cdcgan ddpm
 #   MINUTES=10 DATA=fashion scripts/demo.sh vae_mse
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +16,7 @@ case "$model" in
   mlp_ae|conv_ae|vae_mse|vae_bce) program=autoencoders ;;
   dcgan|cdcgan|vanilla_gan|ls_gan) program=gan ;;
   ddpm|diffusion) program=diffusion ;;
-  *) echo "demo: unknown model '$model' (mlp_ae conv_ae vae_mse vae_bce)" >&2; exit 2 ;;
+  *) echo "demo: unknown model '$model' (mlp_ae conv_ae vae_mse vae_bce vanilla_gan ls_gan dcgan cdcgan ddpm)" >&2; exit 2 ;;
 esac
 cmake --build --preset release --target "$program" -j "$(nproc)"
 out=runs/$model
