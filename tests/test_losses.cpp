@@ -118,6 +118,34 @@ TEST_CASE("bce_loss matches F.binary_cross_entropy, including the −100 log cla
   CHECK(std::isfinite(lf));
 }
 
+TEST_CASE_TEMPLATE("bce_loss in SIMD lanes equals the per-element double formula", T, float, double) {
+  // 1000 values (many full lanes plus a tail), p spread over [0, 1] with the ends
+  // themselves (the −100 clamp), targets in [0, 1] as the BCE VAE's pixels.
+  const std::size_t n = 1000;
+  Tensor<T> p({n}), y({n});
+  zoo::Rng rng(7);
+  rng.fill_uniform(p.data(), n, 0.0, 1.0);
+  rng.fill_uniform(y.data(), n, 0.0, 1.0);
+  p[3] = 0, p[17] = 1, p[n - 1] = 1, y[3] = 1, y[17] = 0.25;
+  double want = 0;
+  std::vector<double> gw(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double pi = p[i], yi = y[i];
+    want -= yi * std::max(std::log(pi), -100.0) + (1 - yi) * std::max(std::log1p(-pi), -100.0);
+    gw[i] = (pi - yi) / std::max(pi * (1 - pi), 1e-12) / 2;
+  }
+  Tensor<T> g;
+  const T got = bce_loss(p, y, &g, Reduction::sum, T(0.5));
+  const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-12;
+  CHECK(got == doctest::Approx(want / 2).epsilon(tol));
+  for (std::size_t i = 0; i < n; ++i) CHECK(g[i] == doctest::Approx(gw[i]).epsilon(tol));
+  // One bad value inside the lanes is found and named.
+  p[40] = T(1.5);
+  CHECK_THROWS_WITH_AS(bce_loss(p, y), doctest::Contains("at 40"), std::invalid_argument);
+  p[40] = std::numeric_limits<T>::quiet_NaN();
+  CHECK_THROWS_WITH_AS(bce_loss(p, y), doctest::Contains("at 40"), std::invalid_argument);
+}
+
 TEST_CASE_TEMPLATE("bce_with_logits_loss matches PyTorch, stable at |x| up to 800", T, float, double) {
   const double tol = std::is_same_v<T, double> ? 1e-12 : 2e-6;
   const auto x = tensor<T>("bcel.logits"), y = tensor<T>("bcel.target");

@@ -91,6 +91,45 @@ T mse_loss(const Tensor<T>& pred, const Tensor<T>& target, detail::no_deduce<Ten
   return static_cast<T>(sum * s);
 }
 
+namespace detail {
+// Σ −[y log p + (1−y) log(1−p)] over [0, n), logs clamped at −100, and
+// g = gs·(p − y)/max(p(1−p), 1e−12) when G; in SIMD lanes (the scalar logs were
+// most of the BCE VAE's loss time), block sums folded into double as above.
+// Returns false, having summed garbage, when some p lies outside [0, 1] or is NaN.
+template <bool G, class T>
+bool bce_sum(const T* ZOO_RESTRICT p, const T* ZOO_RESTRICT y, T* ZOO_RESTRICT g, T gs,
+             std::size_t n, double& total) {
+  using B = xsimd::batch<T>;
+  const B zero(T(0)), one(T(1)), lo(T(-100)), eps(T(1e-12));
+  auto ok = xsimd::batch_bool<T>(true);
+  bool tail_ok = true;
+  total = 0;
+  for (std::size_t b = 0; b < n; b += kSumBlock) {
+    const std::size_t e = std::min(n, b + kSumBlock);
+    B acc(T(0));
+    std::size_t i = b;
+    for (; i + B::size <= e; i += B::size) {
+      const B pv = B::load_unaligned(p + i), yv = B::load_unaligned(y + i);
+      ok = ok & (pv >= zero) & (pv <= one);  // NaN fails both
+      const B lp = xsimd::max(xsimd::log(pv), lo), l1p = xsimd::max(xsimd::log1p(-pv), lo);
+      acc = acc - xsimd::fma(yv, lp - l1p, l1p);  // y·lp + (1−y)·l1p
+      if constexpr (G) (B(gs) * (pv - yv) / xsimd::max(pv * (one - pv), eps)).store_unaligned(g + i);
+    }
+    double part = static_cast<double>(xsimd::hadd(acc));
+    for (; i < e; ++i) {
+      const T pi = p[i], yi = y[i];
+      tail_ok = tail_ok && pi >= T(0) && pi <= T(1);
+      const double lp = std::max(std::log(static_cast<double>(pi)), -100.0);
+      const double l1p = std::max(std::log1p(-static_cast<double>(pi)), -100.0);
+      part -= yi * lp + (1 - yi) * l1p;
+      if constexpr (G) g[i] = static_cast<T>(gs * (pi - yi) / std::max(static_cast<double>(pi) * (1 - pi), 1e-12));
+    }
+    total += part;
+  }
+  return tail_ok && xsimd::all(ok);
+}
+}  // namespace detail
+
 template <class T>
 T bce_loss(const Tensor<T>& pred, const Tensor<T>& target, detail::no_deduce<Tensor<T>>* grad = nullptr,
            Reduction r = Reduction::mean, detail::no_deduce<T> extra_scale = T(1)) {
@@ -99,17 +138,14 @@ T bce_loss(const Tensor<T>& pred, const Tensor<T>& target, detail::no_deduce<Ten
   const std::size_t n = pred.size();
   const T scale = (r == Reduction::mean ? T(1) / T(n) : T(1)) * extra_scale;
   double s = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const T p = pred[i], y = target[i];
-    if (!(p >= T(0) && p <= T(1)))
-      throw std::invalid_argument("zoo::bce_loss: predictions must lie in [0, 1] (got " +
-                                  std::to_string(p) + " at " + std::to_string(i) +
-                                  "); use bce_with_logits_loss on logits");
-    const double lp = std::max(std::log(static_cast<double>(p)), -100.0);
-    const double l1p = std::max(std::log1p(-static_cast<double>(p)), -100.0);
-    s += -(y * lp + (1 - y) * l1p);
-    if (g) g[i] = static_cast<T>((p - y) / std::max(static_cast<double>(p) * (1 - p), 1e-12)) * scale;
-  }
+  const bool ok = g ? detail::bce_sum<true>(pred.data(), target.data(), g, scale, n, s)
+                    : detail::bce_sum<false>(pred.data(), target.data(), g, scale, n, s);
+  if (!ok)
+    for (std::size_t i = 0; i < n; ++i)
+      if (const T p = pred[i]; !(p >= T(0) && p <= T(1)))
+        throw std::invalid_argument("zoo::bce_loss: predictions must lie in [0, 1] (got " +
+                                    std::to_string(p) + " at " + std::to_string(i) +
+                                    "); use bce_with_logits_loss on logits");
   return static_cast<T>(s * scale);
 }
 
