@@ -4,6 +4,7 @@
     python3 bench/run.py [--build build/bench] [--threads 1 2] [--filter REGEX]
                          [--torch-blas reference openblas-openmp openblas-pthread]
                          [--min-time 0.15] [--reps 5] [--out bench/results/DATE.json]
+                         [--openblas-coretype auto|keep|NAME]
     python3 bench/run.py --markdown bench/results/DATE.json   # the table as Markdown
 
 Plain python3 (no torch here): the PyTorch side runs in worker processes, one per
@@ -29,6 +30,7 @@ LIBDIR = "/usr/lib/x86_64-linux-gnu"
 BLAS_DIRS = {"reference": f"{LIBDIR}/blas", "openblas-openmp": f"{LIBDIR}/openblas-openmp",
              "openblas-pthread": f"{LIBDIR}/openblas-pthread"}
 TORCH_PY = "/usr/bin/python3"
+SLOW = r"ddpm_"  # benchmarks whose one step takes seconds
 
 # Targets from the model issues: (name regex, threads, minimum PyTorch/zoo ratio, issue).
 # Each benchmark whose name matches is checked; where a zoo program was built both ways,
@@ -37,6 +39,23 @@ TARGETS = [(r"(conv_ae|vae|vae_bce|ae)_train", 2, 2.0, "issue 5"),
            (r"gan_train", 2, 1.5, "issue 6"), (r"dcgan_train", 2, 1.2, "issue 6"),
            (r"conv_.*_fwdbwd", 1, 1.0, "issue 4"),
            (r"ddpm_(train|sample)", 2, 1.0, "issue 7")]
+
+
+def choose_openblas_core(want):
+    """OpenBLAS's kernel for both sides. OpenBLAS picks it from the CPU when the library
+    loads unless OPENBLAS_CORETYPE names one; an environment that pins an older kernel
+    (this workplace's sets OPENBLAS_CORETYPE=Haswell: AVX2, half of a Zen 5's 512-bit FMA
+    rate) would measure zoo and PyTorch below their best. Default: unset it for every
+    process of the run; --openblas-coretype keep leaves the environment's value, NAME sets one."""
+    inherited = os.environ.get("OPENBLAS_CORETYPE")
+    if want == "keep":
+        chosen = inherited
+    elif want == "auto":
+        os.environ.pop("OPENBLAS_CORETYPE", None)
+        chosen = None
+    else:
+        os.environ["OPENBLAS_CORETYPE"] = chosen = want
+    return {"inherited": inherited, "used": chosen or "OpenBLAS's own detection"}
 
 
 def target_rows(rows, pattern, t):
@@ -146,6 +165,9 @@ def main():
     ap.add_argument("--min-time", type=float, default=0.15)
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--openblas-coretype", default="auto",
+                    help="auto: OpenBLAS detects the CPU (an inherited OPENBLAS_CORETYPE is "
+                         "removed); keep: the environment's; or a kernel name such as Haswell")
     a = ap.parse_args()
 
     bindir = os.path.join(a.build, "bench")
@@ -174,11 +196,16 @@ def main():
                     suites.append((p, name, t, extra, cblas_env if extra else None))
 
     started = time.time()
+    core = choose_openblas_core(a.openblas_coretype)
+    print(f"# OpenBLAS kernel: {core['used']} (OPENBLAS_CORETYPE in the environment: "
+          f"{core['inherited'] or 'unset'})", flush=True)
     workers = [TorchWorker(b) for b in a.torch_blas]
     for w in workers:
         print(f"# PyTorch {w.info['torch']} worker: BLAS {w.info['blas']} ({w.info['libblas']}), "
               f"oneDNN {'loaded' if w.info['onednn'] else 'not loaded'}, "
-              f"sgemm 256³ {w.info['sgemm256_gflops_1t']} GFLOP/s on 1 thread", flush=True)
+              f"sgemm 256³ {w.info['sgemm256_gflops_1t']} GFLOP/s on 1 thread"
+              + (f", OpenBLAS kernel {w.info['openblas_core']}" if w.info.get("openblas_core") else ""),
+              flush=True)
 
     rows, peak, torch_cache = [], {}, {}
     load_before = load()
@@ -197,6 +224,7 @@ def main():
         with open(out, "w") as f:
             json.dump({"date": stamp, "complete": complete, "cpu": cpu, "nproc": os.cpu_count(),
                        "threads": a.threads, "min_time": a.min_time, "reps": a.reps,
+                       "openblas_coretype": core,
                        "elapsed_s": elapsed if elapsed is not None else time.time() - started,
                        "load_before": load_before, "load_after": load(),
                        "peak_gflops": {str(k): v for k, v in peak.items()},  # "cpu": 1 thread, CPU time
@@ -205,7 +233,10 @@ def main():
 
     for t in a.threads:
         for prog, name, _, extra, env in (s for s in suites if s[2] == t):
-            z = run_zoo(os.path.join(bindir, prog), name, t, a.min_time, a.reps, env)
+            # Multi-second steps (the diffusion UNet) get 3 repetitions, not 5: their spread is
+            # small next to their length, and they would otherwise take a fifth of the run.
+            reps = min(a.reps, 3) if re.match(SLOW, name) else a.reps
+            z = run_zoo(os.path.join(bindir, prog), name, t, a.min_time, reps, env)
             row = {"name": name + extra, "threads": t, "batch": z["batch"], "zoo_ms": z["ms"],
                    "zoo_cpu_ms": z["cpu_ms"],
                    "zoo_ms_min": z.get("ms_min"), "zoo_gflops": z["gflops"], "program": prog,
@@ -226,7 +257,7 @@ def main():
                             w.blas in first and first[w.blas]["ms"] >
                             2 * min(v["ms"] for v in first.values())):
                         continue
-                    r = w.run(name, t, a.min_time, a.reps)
+                    r = w.run(name, t, a.min_time, reps)
                     if "error" not in r:
                         res[w.blas] = r
                 torch_cache[(name, t)] = res

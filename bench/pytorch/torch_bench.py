@@ -346,7 +346,14 @@ def describe():
         torch.mm(a, b, out=c)
         k += 1
     rate = 2 * 256 ** 3 * k / (time.perf_counter() - t0) / 1e9
-    return {"torch": torch.__version__, "blas": kind, "libblas": blas,
+    core = None  # OpenBLAS's kernel (OPENBLAS_CORETYPE decides it; see bench/run.py)
+    if _openblas:
+        try:
+            _openblas.openblas_get_corename.restype = ctypes.c_char_p
+            core = _openblas.openblas_get_corename().decode()
+        except AttributeError:
+            pass
+    return {"torch": torch.__version__, "blas": kind, "libblas": blas, "openblas_core": core,
             "onednn": any("dnnl" in p for p in libs), "libs": libs,
             "sgemm256_gflops_1t": round(rate, 2)}
 
