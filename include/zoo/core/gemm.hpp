@@ -10,8 +10,8 @@
 // Threading: a call below kGemmParallelFlops runs on the calling thread
 // (SerialScope), whatever the thread count; above it, on OpenBLAS, zoo splits C
 // into one block per thread, each a serial sgemm (faster on 2 cores than
-// OpenBLAS's own threading, see below); on Eigen, Eigen splits it. Called inside a parallel region, every GEMM is
-// serial (both libraries check omp_in_parallel / omp_get_num_threads).
+// OpenBLAS's own threading, see below); on Eigen, Eigen splits it. Called inside
+// a parallel region, every GEMM is serial (both libraries check omp_in_parallel / omp_get_num_threads).
 #pragma once
 #include <Eigen/Core>
 #include <algorithm>
@@ -75,23 +75,23 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, 
   if (2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) <
       kGemmParallelFlops)
     serial.emplace();
-#if defined(ZOO_USE_CBLAS) && defined(_OPENMP)
+#if defined(ZOO_USE_CBLAS)
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-    const int nt = omp_get_max_threads();
-    if (!serial && nt > 1 && !omp_in_parallel() &&
-        K <= 8 * std::max(M, N)) {  // long-K (a conv's dW over batch×pixels): OpenBLAS's threading
-      // One block of C per thread, each a serial BLAS call (OpenBLAS's OpenMP build
-      // runs single-threaded inside a parallel region), split along the longer side,
-      // M on ties. Measured on 2 threads against OpenBLAS's own threading: sgemm 512³
-      // 307 → 348–379 GFLOP/s, 1024×1024×128 (Aᵀ) 250 → 366–378, the MLP shapes
-      // 5–25% faster, and no job-array malloc per call (docs/performance.md).
+#if defined(_OPENMP)
+    // One block of C per thread, each a serial BLAS call (OpenBLAS's OpenMP build
+    // runs single-threaded inside a parallel region), split along the longer side,
+    // M on ties; long-K GEMMs (a conv's dW over batch×pixels) keep OpenBLAS's own
+    // threading. Measured on 2 threads against OpenBLAS's threading: sgemm 512³
+    // 307 → 348–379 GFLOP/s, 1024×1024×128 (Aᵀ) 250 → 366–378, the MLP shapes
+    // 5–25% faster, and no job-array malloc per call (docs/performance.md).
+    if (!serial && omp_get_max_threads() > 1 && !omp_in_parallel() && K <= 8 * std::max(M, N)) {
       const bool by_n = N > M;
       const index_t len = by_n ? N : M;
-#pragma omp parallel num_threads(nt)
+#pragma omp parallel
       {
         const index_t t = omp_get_thread_num(), k = omp_get_num_threads();
         index_t b = len * t / k, e = len * (t + 1) / k;
-        if (by_n) b = b / 16 * 16, e = t + 1 == k ? len : e / 16 * 16;
+        if (by_n) b = b / 16 * 16, e = t + 1 == k ? len : e / 16 * 16;  // whole SIMD columns
         if (b < e) {
           if (by_n)
             gemm<T>(trans_a, trans_b, M, e - b, K, alpha, A, lda,
@@ -103,10 +103,7 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, 
       }
       return;
     }
-  }
 #endif
-#if defined(ZOO_USE_CBLAS)
-  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
     const auto ta = trans_a ? CblasTrans : CblasNoTrans;
     const auto tb = trans_b ? CblasTrans : CblasNoTrans;
     if constexpr (std::is_same_v<T, float>)
