@@ -13,6 +13,9 @@
 // to and from (N, ·) by pack/unpack (the bias added on the way out); with NB = 2, 3
 // their cols sit side by side (C/G·KH·KW, NB·OH·OW).
 // A 1×1 stride-1 unpadded kernel skips im2col: x itself is col.
+// Stride-1 ungrouped convolutions with ≥ 32 out- and ≥ 16 in-channels take the direct
+// path instead (cpu/direct_conv.hpp): the GEMM reads the padded image itself, and dx is
+// the same kernel run on the padded dy with the flipped weight.
 // Caches nothing: backward recomputes im2col from x (cheaper than keeping an
 // N·C·KH·KW·OH·OW matrix alive between forward and backward).
 // docs/convolution.md explains the layout, the threading and its measurements.
@@ -26,7 +29,12 @@
 #include "../core/layer.hpp"
 #include "../core/shape.hpp"
 #include "../cpu/batch_parallel.hpp"
+#include "../cpu/direct_conv.hpp"
 #include "../cpu/im2col.hpp"
+
+#ifndef ZOO_CONV_DIRECT
+#define ZOO_CONV_DIRECT 1
+#endif
 
 namespace zoo {
 
@@ -112,6 +120,54 @@ struct Conv2dLayer {
   static constexpr std::size_t work_size = col_size + cat_size + xt_size;
   static constexpr std::size_t scratch_size = work_size + num_params;
 
+  // ---- direct path (stride 1, no groups) ----
+  static constexpr bool direct_possible = SH == 1 && SW == 1 && G == 1 && !pointwise &&
+                                          PH <= DH * (KH - 1) && PW <= DW * (KW - 1);
+  // Where it measures faster (docs/convolution.md): enough channels on both sides to
+  // fill whole SIMD vectors of output (and, for dx, input) channels.
+  // -DZOO_CONV_DIRECT=0 keeps every layer on im2col + GEMM (for comparisons).
+  // dx as a stride-1 conv of the padded dy computes H·W·KH·KW·Out·C products where
+  // OH·OW·KH·KW·Out·C are needed (the rest meet dy's zero border): 2.25× for a valid 5×5
+  // on 12×12. Past 1.3× the GEMM path's Wᵀ·dy + col2im computes dx instead.
+  static constexpr bool dx_direct = 10 * H * W <= 13 * OH * OW;
+  static constexpr bool direct_default = ZOO_CONV_DIRECT && direct_possible && Out >= 32 && C >= 16;
+  // The path the next call takes; tests and benchmarks flip it to compare the two.
+  bool direct = direct_default;
+
+  static constexpr index_t r16(std::size_t n) { return static_cast<index_t>((n + 15) & ~std::size_t{15}); }
+  static constexpr index_t OutP = cpu::round_to_simd<T>(Out), CP = cpu::round_to_simd<T>(C);
+  static constexpr std::size_t Hp = H + 2 * PH, Wp = W + 2 * PW;  // padded input
+  static constexpr std::size_t QH = DH * (KH - 1) - PH, QW = DW * (KW - 1) - PW;
+  static constexpr std::size_t Hq = OH + 2 * QH, Wq = OW + 2 * QW;  // padded dy, for dx
+  static constexpr std::size_t KX = Out * KH * KW;                   // dx's GEMM inner size
+  // Per thread: padded x, yT or dyT, padded dy, dxT, dWt and db partials.
+  static constexpr index_t d_xp = r16(C * Hp * Wp), d_yt = r16(P * OutP),
+                           d_dyp = r16(Out * Hq * Wq), d_dxt = r16(H * W * CP),
+                           d_dwt = r16(K * OutP), d_db = r16(Out);
+  static constexpr std::size_t direct_size = d_xp + d_yt + d_dyp + d_dxt + d_dwt + d_db;
+  cpu::ThreadScratch<T> dscratch;
+  Buffer<T> wt_, wx_;  // Wt (K, OutP) and the flipped Wx (Out·KH·KW, CP)
+  std::vector<index_t> base_, off_, basex_, offx_;
+
+  void direct_tables() {
+    if (!base_.empty()) return;
+    base_.resize(P), off_.resize(K), basex_.resize(H * W), offx_.resize(KX);
+    for (std::size_t oh = 0; oh < OH; ++oh)
+      for (std::size_t ow = 0; ow < OW; ++ow) base_[oh * OW + ow] = static_cast<index_t>(oh * Wp + ow);
+    for (std::size_t c = 0; c < C; ++c)
+      for (std::size_t kh = 0; kh < KH; ++kh)
+        for (std::size_t kw = 0; kw < KW; ++kw)
+          off_[(c * KH + kh) * KW + kw] = static_cast<index_t>(c * Hp * Wp + kh * DH * Wp + kw * DW);
+    for (std::size_t h = 0; h < H; ++h)
+      for (std::size_t w = 0; w < W; ++w) basex_[h * W + w] = static_cast<index_t>(h * Wq + w);
+    for (std::size_t o = 0; o < Out; ++o)
+      for (std::size_t kh = 0; kh < KH; ++kh)
+        for (std::size_t kw = 0; kw < KW; ++kw)
+          offx_[(o * KH + kh) * KW + kw] = static_cast<index_t>(o * Hq * Wq + kh * DH * Wq + kw * DW);
+    wt_.assign(K * OutP, T(0));
+    wx_.assign(KX * CP, T(0));
+  }
+
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
     p += weight_size, g += weight_size;
@@ -130,6 +186,8 @@ struct Conv2dLayer {
   void resize(std::size_t) { scratch.reserve(scratch_size); }
 
   void forward(const T* x, T* y, std::size_t n) {
+    if constexpr (direct_possible)
+      if (direct) return forward_direct(x, y, n);
     scratch.reserve(scratch_size);
     const int nt =
         cpu::batch_threads(n, threading, scratch.threads, n * flops, min_parallel_flops);
@@ -189,6 +247,18 @@ struct Conv2dLayer {
   void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
     const bool grads = !frozen;
     if (!grads && !dx) return;
+    if constexpr (direct_possible)
+      if (direct) {
+        if constexpr (dx_direct) return backward_direct(x, dy, dx, n);
+        if (grads) backward_direct(x, dy, nullptr, n);
+        if (dx) backward_gemm(x, dy, dx, n, false);
+        return;
+      }
+    backward_gemm(x, dy, dx, n, grads);
+  }
+
+  // im2col + GEMM backward; grads = false computes dx alone.
+  void backward_gemm(const T* x, const T* dy, T* dx, std::size_t n, bool grads) {
     scratch.reserve(scratch_size);
     const int nt =
         cpu::batch_threads(n, threading, scratch.threads, 2 * n * flops, min_parallel_flops);
@@ -266,6 +336,89 @@ struct Conv2dLayer {
         for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
         if constexpr (Bias)
           for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];
+      }
+  }
+
+  void forward_direct(const T* x, T* y, std::size_t n) {
+    direct_tables();
+    dscratch.reserve(direct_size);
+    for (std::size_t k = 0; k < K; ++k)  // Wt = Wᵀ, zero columns past Out stay zero
+      for (std::size_t o = 0; o < Out; ++o) wt_[k * OutP + o] = weight[o * K + k];
+    const int nt =
+        cpu::batch_threads(n, threading, dscratch.threads, n * flops, min_parallel_flops);
+    cpu::for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
+      T* xp = dscratch.slice(t);
+      T* yT = xp + d_xp;
+      if constexpr (PH > 0 || PW > 0) std::fill(xp, xp + d_xp, T(0));
+      for (std::size_t i = b; i < e; ++i) {
+        const T* xi = x + i * In::size;
+        if constexpr (PH > 0 || PW > 0) cpu::pad_into<T>(xi, C, H, W, PH, PW, xp);
+        cpu::gather_gemm<T>(PH > 0 || PW > 0 ? xp : xi, base_.data(), P, off_.data(), K,
+                            wt_.data(), OutP, OutP, yT, OutP, false);
+        cpu::transpose_to<T>(yT, P, Out, OutP, y + i * output_shape::size, P,
+                             Bias ? bias : nullptr);
+      }
+    });
+  }
+
+  // dW and db (unless frozen) and dx (when asked) on the direct path.
+  void backward_direct(const T* x, const T* dy, T* dx, std::size_t n) {
+    const bool grads = !frozen;
+    if (!grads && !dx) return;
+    direct_tables();
+    dscratch.reserve(direct_size);
+    if (dx)  // Wx[(o, kh', kw')][c] = W[o][c][KH−1−kh'][KW−1−kw']
+      for (std::size_t o = 0; o < Out; ++o)
+        for (std::size_t c = 0; c < C; ++c)
+          for (std::size_t kh = 0; kh < KH; ++kh)
+            for (std::size_t kw = 0; kw < KW; ++kw)
+              wx_[((o * KH + kh) * KW + kw) * CP + c] =
+                  weight[((o * C + c) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)];
+    const int nt =
+        cpu::batch_threads(n, threading, dscratch.threads, 2 * n * flops, min_parallel_flops);
+    constexpr bool padx = PH > 0 || PW > 0;
+    if (grads)
+      for (int t = 0; t < nt; ++t) {  // each thread's dWt and db partials
+        T* dwt = dscratch.slice(t) + d_xp + d_yt + d_dyp + d_dxt;
+        std::fill(dwt, dwt + d_dwt + d_db, T(0));
+      }
+    cpu::for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
+      T* xp = dscratch.slice(t);
+      T* dyT = xp + d_xp;
+      T* dyp = dyT + d_yt;
+      T* dxT = dyp + d_dyp;
+      T* dwt = dxT + d_dxt;
+      T* db = dwt + d_dwt;
+      if (grads) {
+        std::fill(dyT, dyT + d_yt, T(0));  // columns past Out stay zero
+        if constexpr (padx) std::fill(xp, xp + d_xp, T(0));
+      }
+      if (dx) std::fill(dyp, dyp + d_dyp, T(0));
+      for (std::size_t i = b; i < e; ++i) {
+        const T* dyi = dy + i * output_shape::size;
+        if (grads) {
+          const T* xi = x + i * In::size;
+          if constexpr (padx) cpu::pad_into<T>(xi, C, H, W, PH, PW, xp);
+          cpu::transpose_to<T>(dyi, Out, P, P, dyT, OutP);
+          cpu::gather_gemm<T>(padx ? xp : xi, off_.data(), K, base_.data(), P, dyT, OutP, OutP,
+                              dwt, OutP, true);
+          if constexpr (Bias) detail::add_row_sums(dyi, db, Out, P);
+        }
+        if (dx) {
+          cpu::pad_into<T>(dyi, Out, OH, OW, QH, QW, dyp);
+          cpu::gather_gemm<T>(dyp, basex_.data(), H * W, offx_.data(), KX, wx_.data(), CP, CP,
+                              dxT, CP, false);
+          cpu::transpose_to<T, true>(dxT, H * W, C, CP, dx + i * In::size, H * W);
+        }
+      }
+    });
+    if (grads)
+      for (int t = 0; t < nt; ++t) {  // fixed order: results do not depend on scheduling
+        const T* dwt = dscratch.slice(t) + d_xp + d_yt + d_dyp + d_dxt;
+        for (std::size_t o = 0; o < Out; ++o)
+          for (std::size_t k = 0; k < K; ++k) dweight[o * K + k] += dwt[k * OutP + o];
+        if constexpr (Bias)
+          for (std::size_t o = 0; o < Out; ++o) dbias[o] += dwt[d_dwt + o];
       }
   }
 

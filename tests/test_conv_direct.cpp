@@ -1,0 +1,155 @@
+// The direct convolution path (cpu/direct_conv.hpp) against the im2col + GEMM path that
+// test_conv_properties checks against the definition: forward, dx, dW and db, in double
+// to rounding and in float to float rounding, for padding, dilation, non-square kernels
+// and images, channel counts that are not whole SIMD vectors (the zero-padded lanes),
+// no bias, threads over the batch, frozen weights and a missing dx. Backward must ADD
+// into dx and the gradients, on both paths.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+#include <zoo/zoo.hpp>
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "support/gradcheck.hpp"
+
+using namespace zoo;
+
+namespace {
+
+template <class T>
+std::vector<T> uniform(std::size_t n, std::uint64_t seed) {
+  std::vector<double> v(n);
+  Rng(seed).fill_uniform(v.data(), n, -1, 1);
+  return std::vector<T>(v.begin(), v.end());
+}
+
+template <class T>
+double max_rel_diff(const std::vector<T>& a, const std::vector<T>& b) {
+  double m = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    m = std::max(m, std::abs(double(a[i]) - double(b[i])) / (1.0 + std::abs(double(b[i]))));
+  return m;
+}
+
+struct Opts {
+  bool frozen = false, with_dx = true, threads = false;
+};
+
+template <class T>
+struct Out {
+  std::vector<T> y, dx, grads;
+};
+
+template <class L, class T>
+Out<T> run(bool direct, std::size_t n, Opts o) {
+  L l;
+  std::vector<T> params(num_params_of<L>() + 1), grads(num_params_of<L>() + 1);
+  T* p = params.data();
+  T* g = grads.data();
+  layer_ops::bind_params(l, p, g);
+  params = uniform<T>(params.size(), 5);  // same values for both paths
+  p = params.data(), g = grads.data();
+  layer_ops::bind_params(l, p, g);
+  l.direct = direct;
+  l.frozen = o.frozen;
+  l.min_parallel_flops = o.threads ? 0.0 : 1e300;
+  constexpr std::size_t xs = L::input_shape::size, ys = L::output_shape::size;
+  const auto x = uniform<T>(n * xs, 6), dy = uniform<T>(n * ys, 7);
+  Out<T> r{std::vector<T>(n * ys), uniform<T>(n * xs, 8), {}};  // dx starts non-zero: += is checked
+  std::fill(grads.begin(), grads.end(), T(0.25));
+  l.forward(x.data(), r.y.data(), n);
+  l.backward(x.data(), r.y.data(), dy.data(), o.with_dx ? r.dx.data() : nullptr, n);
+  r.grads = grads;
+  return r;
+}
+
+template <class Spec, class In, class T = double>
+void check_paths(Opts o = {}, std::size_t n = 5) {
+  using L = bind_t<Spec, T, In>;
+  static_assert(L::direct_possible);
+  const Out<T> a = run<L, T>(true, n, o), b = run<L, T>(false, n, o);
+  const double tol = std::is_same_v<T, double> ? 1e-12 : 2e-5;
+  CHECK_MESSAGE(max_rel_diff(a.y, b.y) < tol, "forward differs by " << max_rel_diff(a.y, b.y));
+  CHECK_MESSAGE(max_rel_diff(a.dx, b.dx) < tol, "dx differs by " << max_rel_diff(a.dx, b.dx));
+  CHECK_MESSAGE(max_rel_diff(a.grads, b.grads) < tol,
+                "parameter gradients differ by " << max_rel_diff(a.grads, b.grads));
+  if (o.frozen)  // frozen: the gradients keep their pre-filled value on the direct path too
+    for (std::size_t i = 0; i + 1 < a.grads.size(); ++i) REQUIRE(a.grads[i] == T(0.25));
+}
+
+}  // namespace
+
+TEST_CASE("direct conv equals im2col conv, double") {
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>();                   // the default path
+  check_paths<Conv2d<20, 3, 1, 2, 2>, Shape<5, 8, 9>>();                 // dilation, odd channels
+  check_paths<Conv2d<64, 5>, Shape<32, 12, 12>>({}, 3);                  // DCGAN D.3, valid
+  check_paths<Conv2dHW<17, 3, 5, 1, 1, 1, 2>, Shape<3, 6, 10>>();        // non-square kernel
+  check_paths<Conv2dHW<9, 1, 3, 1, 1, 0, 1>, Shape<4, 3, 5>>();          // 1×3
+  check_paths<Conv2d<40, 3, 1, 0, 1, 1, false>, Shape<19, 6, 6>>();      // no bias
+  check_paths<Conv2d<33, 5, 1, 1>, Shape<18, 8, 8>>();                   // less padding than K−1
+  check_paths<Conv2d<72, 3, 1, 1>, Shape<16, 5, 5>>();                   // several column blocks
+  check_paths<Conv2d<3, 3, 1, 1>, Shape<2, 4, 4>>();                     // fewer than a vector
+}
+
+TEST_CASE("direct conv: threads, frozen weights, no dx") {
+#if defined(_OPENMP)
+  omp_set_num_threads(2);  // CTest runs with 1; this case splits the batch
+#endif
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>({.threads = true}, 7);
+  check_paths<Conv2d<20, 3, 1, 2, 2>, Shape<5, 8, 9>>({.threads = true}, 3);
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>({.frozen = true});
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>({.with_dx = false});
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>({.frozen = true, .threads = true}, 4);
+}
+
+TEST_CASE("direct conv equals im2col conv, float") {
+  check_paths<Conv2d<64, 3, 1, 1>, Shape<64, 14, 14>, float>({}, 3);   // the UNet's 3×3
+  check_paths<Conv2d<64, 5>, Shape<32, 12, 12>, float>({.threads = true}, 4);
+  check_paths<Conv2d<40, 3, 1, 2, 2>, Shape<21, 7, 9>, float>();
+}
+
+TEST_CASE("direct conv: gradient check in double") {
+  using L = bind_t<Conv2d<32, 3, 1, 1>, double, Shape<16, 4, 3>>;
+  static_assert(L::direct_default, "this shape must take the direct path by default");
+  test::grad_check<L>({.batch = 2});
+}
+
+TEST_CASE("direct conv: which layers take it") {
+  static_assert(bind_t<Conv2d<64, 3, 1, 1>, float, Shape<64, 28, 28>>::direct_default);
+  static_assert(bind_t<Conv2d<64, 5>, float, Shape<32, 12, 12>>::direct_default);
+  // Strides, groups, 1×1 and padding past K−1 keep the GEMM path.
+  static_assert(!bind_t<Conv2d<64, 3, 2, 1>, float, Shape<64, 28, 28>>::direct_possible);
+  static_assert(!bind_t<Conv2d<64, 3, 1, 1, 1, 2>, float, Shape<64, 28, 28>>::direct_possible);
+  static_assert(!bind_t<Conv2d<64, 1>, float, Shape<64, 28, 28>>::direct_possible);
+  static_assert(!bind_t<Conv2d<64, 3, 1, 3>, float, Shape<64, 28, 28>>::direct_possible);
+  // Too few channels to fill SIMD vectors: possible, not the default.
+  static_assert(!bind_t<Conv2d<64, 3, 1, 1>, float, Shape<1, 28, 28>>::direct_default);
+  static_assert(!bind_t<Conv2d<16, 3, 1, 1>, float, Shape<64, 28, 28>>::direct_default);
+}
+
+TEST_CASE("transpose_to: blocks, edges, bias and add") {
+  for (auto [rows, cols] : {std::pair<index_t, index_t>{16, 16}, {49, 64}, {37, 21}, {5, 3}, {64, 196}}) {
+    const index_t lds = cols + 3, ldd = rows + 5;
+    const auto src = uniform<float>(static_cast<std::size_t>(rows * lds), 71);
+    const auto bias = uniform<float>(static_cast<std::size_t>(cols), 72);
+    const auto start = uniform<float>(static_cast<std::size_t>(cols * ldd), 73);
+    std::vector<float> put = start, add = start;
+    cpu::transpose_to<float>(src.data(), rows, cols, lds, put.data(), ldd, bias.data());
+    cpu::transpose_to<float, true>(src.data(), rows, cols, lds, add.data(), ldd);
+    for (index_t c = 0; c < cols; ++c)
+      for (index_t r = 0; r < ldd; ++r) {
+        const std::size_t i = static_cast<std::size_t>(c * ldd + r);
+        if (r < rows) {
+          const float s = src[static_cast<std::size_t>(r * lds + c)];
+          REQUIRE(put[i] == s + bias[static_cast<std::size_t>(c)]);
+          REQUIRE(add[i] == start[i] + s);
+        } else {  // past the rows: untouched
+          REQUIRE(put[i] == start[i]);
+          REQUIRE(add[i] == start[i]);
+        }
+      }
+  }
+}
