@@ -43,8 +43,10 @@ struct Out {
   std::vector<T> y, dx, grads;
 };
 
+enum class Path { gemm, direct, winograd };
+
 template <class L, class T>
-Out<T> run(bool direct, std::size_t n, Opts o) {
+Out<T> run(Path path, std::size_t n, Opts o) {
   L l;
   std::vector<T> params(num_params_of<L>() + 1), grads(num_params_of<L>() + 1);
   T* p = params.data();
@@ -53,7 +55,8 @@ Out<T> run(bool direct, std::size_t n, Opts o) {
   params = uniform<T>(params.size(), 5);  // same values for both paths
   p = params.data(), g = grads.data();
   layer_ops::bind_params(l, p, g);
-  l.direct = direct;
+  l.direct = path != Path::gemm;
+  l.winograd = path == Path::winograd;
   l.frozen = o.frozen;
   l.min_parallel_flops = o.threads ? 0.0 : 1e300;
   constexpr std::size_t xs = L::input_shape::size, ys = L::output_shape::size;
@@ -67,11 +70,13 @@ Out<T> run(bool direct, std::size_t n, Opts o) {
 }
 
 template <class Spec, class In, class T = double>
-void check_paths(Opts o = {}, std::size_t n = 5) {
+void check_paths(Opts o = {}, std::size_t n = 5, Path path = Path::direct) {
   using L = bind_t<Spec, T, In>;
   static_assert(L::direct_possible);
-  const Out<T> a = run<L, T>(true, n, o), b = run<L, T>(false, n, o);
-  const double tol = std::is_same_v<T, double> ? 1e-12 : 2e-5;
+  const Out<T> a = run<L, T>(path, n, o), b = run<L, T>(Path::gemm, n, o);
+  // float: sums of up to ~1600 products in another order (and Winograd's transforms)
+  const double tol = std::is_same_v<T, double> ? 1e-12 : 5e-5;
+  INFO("path " << int(path) << " y " << max_rel_diff(a.y, b.y) << " dx " << max_rel_diff(a.dx, b.dx) << " grads " << max_rel_diff(a.grads, b.grads));
   CHECK_MESSAGE(max_rel_diff(a.y, b.y) < tol, "forward differs by " << max_rel_diff(a.y, b.y));
   CHECK_MESSAGE(max_rel_diff(a.dx, b.dx) < tol, "dx differs by " << max_rel_diff(a.dx, b.dx));
   CHECK_MESSAGE(max_rel_diff(a.grads, b.grads) < tol,
@@ -111,6 +116,20 @@ TEST_CASE("direct conv equals im2col conv, float") {
   check_paths<Conv2d<40, 3, 1, 2, 2>, Shape<21, 7, 9>, float>();
 }
 
+TEST_CASE("Winograd F(2x2, 3x3) equals im2col conv") {
+  constexpr Path w = Path::winograd;
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>({}, 5, w);             // odd output: edge tiles
+  check_paths<Conv2d<20, 3, 1, 0>, Shape<5, 8, 9>>({}, 3, w);              // valid, odd channels
+  check_paths<Conv2d<40, 3, 1, 2, 1, 1, false>, Shape<19, 6, 5>>({}, 3, w);  // pad 2, no bias
+  check_paths<Conv2d<72, 3, 1, 1>, Shape<16, 5, 5>>({}, 3, w);             // column blocks
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>({.threads = true}, 7, w);
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>({.frozen = true}, 5, w);
+  check_paths<Conv2d<32, 3, 1, 1>, Shape<16, 9, 7>>({.with_dx = false}, 5, w);
+  check_paths<Conv2d<64, 3, 1, 1>, Shape<64, 14, 14>, float>({}, 3, w);  // the UNet's 3×3
+  check_paths<Conv2d<64, 3, 1, 1>, Shape<64, 28, 28>, float>({.threads = true}, 2, w);
+  check_paths<Conv2d<48, 3, 1, 1>, Shape<33, 7, 7>, float>({}, 3, w);
+}
+
 TEST_CASE("direct conv: gradient check in double") {
   using L = bind_t<Conv2d<32, 3, 1, 1>, double, Shape<16, 4, 3>>;
   static_assert(L::direct_default, "this shape must take the direct path by default");
@@ -120,6 +139,10 @@ TEST_CASE("direct conv: gradient check in double") {
 TEST_CASE("direct conv: which layers take it") {
   static_assert(bind_t<Conv2d<64, 3, 1, 1>, float, Shape<64, 28, 28>>::direct_default);
   static_assert(bind_t<Conv2d<64, 5>, float, Shape<32, 12, 12>>::direct_default);
+  static_assert(bind_t<Conv2d<64, 3, 1, 1>, float, Shape<64, 28, 28>>::winograd_default);
+  static_assert(!bind_t<Conv2d<64, 5, 1, 2>, float, Shape<64, 28, 28>>::winograd_possible);
+  static_assert(!bind_t<Conv2d<64, 3, 1, 2, 2>, float, Shape<64, 28, 28>>::winograd_possible);
+  static_assert(!bind_t<Conv2dHW<64, 3, 3, 1, 1, 1, 0>, float, Shape<64, 28, 28>>::winograd_possible);
   // Strides, groups, 1×1 and padding past K−1 keep the GEMM path.
   static_assert(!bind_t<Conv2d<64, 3, 2, 1>, float, Shape<64, 28, 28>>::direct_possible);
   static_assert(!bind_t<Conv2d<64, 3, 1, 1, 1, 2>, float, Shape<64, 28, 28>>::direct_possible);

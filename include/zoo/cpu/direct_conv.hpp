@@ -147,8 +147,8 @@ namespace detail {
 #endif
 // The 16 × 16 block at src (rows lds apart), transposed into dst (rows ldd apart), plus
 // bias[c] on dst row c (Add: added onto dst instead). Three rounds of lane shuffles.
-template <bool Add>
-inline void transpose16(const float* src, index_t lds, float* dst, index_t ldd, const float* bias) {
+template <bool Add, class Row>
+inline void transpose16(const float* src, index_t lds, Row dst_row, const float* bias) {
   __m512 r[16], t[16];
   for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src + i * lds);
   for (int i = 0; i < 8; ++i) {
@@ -174,7 +174,7 @@ inline void transpose16(const float* src, index_t lds, float* dst, index_t ldd, 
     t[12 + m] = _mm512_shuffle_f32x4(x1, y1, 0xdd);  // column 12 + m
   }
   for (int c = 0; c < 16; ++c) {
-    float* d = dst + c * ldd;
+    float* d = dst_row(c);
     if constexpr (Add)
       _mm512_storeu_ps(d, _mm512_add_ps(_mm512_loadu_ps(d), t[c]));
     else
@@ -187,13 +187,14 @@ inline void transpose16(const float* src, index_t lds, float* dst, index_t ldd, 
 #endif
 }  // namespace detail
 
-// dst[c][r] = src[r][c] (+ bias[c]) for r < rows, c < cols; src rows lds apart, dst rows
-// ldd apart. Add: dst[c][r] += src[r][c]. 16 × 16 blocks keep both sides in L1; in float
-// on AVX-512 a whole block is transposed in registers (a scalar transpose of a 64-channel
+// dst_row(c)[r] = src[r][c] (+ bias[c]) for r < rows, c < cols, src rows lds apart;
+// dst_row(c) is where column c of src goes (the caller's layout: padded, strided...).
+// Add: dst_row(c)[r] += src[r][c]. 16 × 16 blocks keep both sides in L1; in float on
+// AVX-512 a whole block is transposed in registers (a scalar transpose of a 64-channel
 // 28 × 28 output cost 15% of the direct conv's time).
-template <class T, bool Add = false>
-void transpose_to(const T* ZOO_RESTRICT src, index_t rows, index_t cols, index_t lds,
-                  T* ZOO_RESTRICT dst, index_t ldd, const T* bias = nullptr) {
+template <class T, bool Add = false, class Row>
+void transpose_rows(const T* ZOO_RESTRICT src, index_t rows, index_t cols, index_t lds,
+                    Row dst_row, const T* bias = nullptr) {
   constexpr index_t Bk = 16;
   for (index_t r0 = 0; r0 < rows; r0 += Bk) {
     const index_t re = std::min(rows, r0 + Bk);
@@ -202,14 +203,15 @@ void transpose_to(const T* ZOO_RESTRICT src, index_t rows, index_t cols, index_t
 #if defined(__AVX512F__)
       if constexpr (std::is_same_v<T, float>)
         if (re - r0 == Bk && ce - c0 == Bk) {
-          detail::transpose16<Add>(src + r0 * lds + c0, lds, dst + c0 * ldd + r0, ldd,
+          detail::transpose16<Add>(src + r0 * lds + c0, lds,
+                                   [&](int c) { return dst_row(c0 + c) + r0; },
                                    bias ? bias + c0 : nullptr);
           continue;
         }
 #endif
       for (index_t c = c0; c < ce; ++c) {
         const T b = bias ? bias[c] : T(0);
-        T* d = dst + c * ldd;
+        T* ZOO_RESTRICT d = dst_row(c);
         if constexpr (Add)
           for (index_t r = r0; r < re; ++r) d[r] += src[r * lds + c];
         else
@@ -217,6 +219,13 @@ void transpose_to(const T* ZOO_RESTRICT src, index_t rows, index_t cols, index_t
       }
     }
   }
+}
+
+// dst[c][r] = src[r][c] (+ bias[c]), dst rows ldd apart; Add: +=. See transpose_rows.
+template <class T, bool Add = false>
+void transpose_to(const T* ZOO_RESTRICT src, index_t rows, index_t cols, index_t lds,
+                  T* ZOO_RESTRICT dst, index_t ldd, const T* bias = nullptr) {
+  transpose_rows<T, Add>(src, rows, cols, lds, [=](index_t c) { return dst + c * ldd; }, bias);
 }
 
 // xp (C, H + 2·PH, W + 2·PW) ← x (C, H, W) in its interior; the border is left as it is
