@@ -132,7 +132,8 @@ struct Conv2dLayer {
   // -DZOO_CONV_DIRECT=0 keeps every layer on im2col + GEMM (for comparisons).
   // dx as a stride-1 conv of the padded dy computes H·W·KH·KW·Out·C products where
   // OH·OW·KH·KW·Out·C are needed (the rest meet dy's zero border): 2.25× for a valid 5×5
-  // on 12×12. Past 1.3× the GEMM path's Wᵀ·dy + col2im computes dx instead.
+  // on 12×12. Past 1.3× dx is computed exactly instead: dcolT (P, KH·KW·C) = dyᵀ·W on the
+  // same kernel, then folded onto a channel-last dx a vector of channels at a time.
   static constexpr bool dx_direct = 10 * H * W <= 13 * OH * OW;
   static constexpr bool direct_default = ZOO_CONV_DIRECT && direct_possible && Out >= 32 && C >= 16;
   // The path the next call takes; tests and benchmarks flip it to compare the two.
@@ -144,9 +145,10 @@ struct Conv2dLayer {
   static constexpr std::size_t QH = DH * (KH - 1) - PH, QW = DW * (KW - 1) - PW;
   static constexpr std::size_t Hq = OH + 2 * QH, Wq = OW + 2 * QW;  // padded dy, for dx
   static constexpr std::size_t KX = Out * KH * KW;                   // dx's GEMM inner size
-  // Per thread: padded x, yT or dyT, padded dy, dxT, dWt and db partials.
+  // Per thread: padded x, yT or dyT, padded dy (or dcolT), dxT, dWt and db partials.
   static constexpr index_t d_xp = r16(C * Hp * Wp), d_yt = r16(P * OutP),
-                           d_dyp = r16(Out * Hq * Wq), d_dxt = r16(H * W * CP),
+                           d_dyp = dx_direct ? r16(Out * Hq * Wq) : r16(P * KH * KW * CP),
+                           d_dxt = r16(H * W * CP),
                            d_dwt = r16(K * OutP), d_db = r16(Out);
   static constexpr std::size_t direct_size = d_xp + d_yt + d_dyp + d_dxt + d_dwt + d_db;
   cpu::ThreadScratch<T> dscratch;
@@ -165,7 +167,9 @@ struct Conv2dLayer {
   cpu::ThreadScratch<T> wscratch;
   Buffer<T> uf_, ux_;  // transformed weights: forward (16, C, Out), dx (16, Out, C)
   std::vector<index_t> wrows_f_, wsteps_f_, wrows_x_, wsteps_x_;
-  Buffer<T> wt_, wx_;  // Wt (K, OutP) and the flipped Wx (Out·KH·KW, CP)
+  // Wt (K, OutP); for dx the flipped Wx (Out·KH·KW, CP), or without dx_direct
+  // W reordered to (Out, KH·KW·CP).
+  Buffer<T> wt_, wx_;
   std::vector<index_t> base_, off_, basex_, offx_;
 
   void direct_tables() {
@@ -177,12 +181,19 @@ struct Conv2dLayer {
       for (std::size_t kh = 0; kh < KH; ++kh)
         for (std::size_t kw = 0; kw < KW; ++kw)
           off_[(c * KH + kh) * KW + kw] = static_cast<index_t>(c * Hp * Wp + kh * DH * Wp + kw * DW);
-    for (std::size_t h = 0; h < H; ++h)
-      for (std::size_t w = 0; w < W; ++w) basex_[h * W + w] = static_cast<index_t>(h * Wq + w);
-    for (std::size_t o = 0; o < Out; ++o)
-      for (std::size_t kh = 0; kh < KH; ++kh)
-        for (std::size_t kw = 0; kw < KW; ++kw)
-          offx_[(o * KH + kh) * KW + kw] = static_cast<index_t>(o * Hq * Wq + kh * DH * Wq + kw * DW);
+    if constexpr (dx_direct) {
+      for (std::size_t h = 0; h < H; ++h)
+        for (std::size_t w = 0; w < W; ++w) basex_[h * W + w] = static_cast<index_t>(h * Wq + w);
+      for (std::size_t o = 0; o < Out; ++o)
+        for (std::size_t kh = 0; kh < KH; ++kh)
+          for (std::size_t kw = 0; kw < KW; ++kw)
+            offx_[(o * KH + kh) * KW + kw] =
+                static_cast<index_t>(o * Hq * Wq + kh * DH * Wq + kw * DW);
+    } else {  // dcolT's rows are dy's pixels, its steps dy's channels
+      basex_.resize(P), offx_.resize(Out);
+      for (std::size_t p = 0; p < P; ++p) basex_[p] = static_cast<index_t>(p);
+      for (std::size_t o = 0; o < Out; ++o) offx_[o] = static_cast<index_t>(o * P);
+    }
     wt_.assign(K * OutP, T(0));
     wx_.assign(KX * CP, T(0));
   }
@@ -275,12 +286,7 @@ struct Conv2dLayer {
         return;
       }
     if constexpr (direct_possible)
-      if (direct) {
-        if constexpr (dx_direct) return backward_direct(x, dy, dx, n);
-        if (grads) backward_direct(x, dy, nullptr, n);
-        if (dx) backward_gemm(x, dy, dx, n, false);
-        return;
-      }
+      if (direct) return backward_direct(x, dy, dx, n);
     backward_gemm(x, dy, dx, n, grads);
   }
 
@@ -431,13 +437,19 @@ struct Conv2dLayer {
     if (!grads && !dx) return;
     direct_tables();
     dscratch.reserve(direct_size);
-    if (dx)  // Wx[(o, kh', kw')][c] = W[o][c][KH−1−kh'][KW−1−kw']
+    constexpr std::size_t KX2 = KH * KW * CP;  // dcolT's columns
+    if (dx)  // dx_direct: Wx[(o, kh', kw')][c] = W[o][c][KH−1−kh'][KW−1−kw'];
+             // else Wr[o][(kh, kw, c)] = W[o][c][kh][kw]
       for (std::size_t o = 0; o < Out; ++o)
         for (std::size_t c = 0; c < C; ++c)
           for (std::size_t kh = 0; kh < KH; ++kh)
-            for (std::size_t kw = 0; kw < KW; ++kw)
-              wx_[((o * KH + kh) * KW + kw) * CP + c] =
-                  weight[((o * C + c) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)];
+            for (std::size_t kw = 0; kw < KW; ++kw) {
+              if constexpr (dx_direct)
+                wx_[((o * KH + kh) * KW + kw) * CP + c] =
+                    weight[((o * C + c) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)];
+              else
+                wx_[o * KX2 + (kh * KW + kw) * CP + c] = weight[((o * C + c) * KH + kh) * KW + kw];
+            }
     const int nt =
         cpu::batch_threads(n, threading, dscratch.threads, 2 * n * flops, min_parallel_flops);
     constexpr bool padx = PH > 0 || PW > 0;
@@ -457,7 +469,8 @@ struct Conv2dLayer {
         std::fill(dyT, dyT + d_yt, T(0));  // columns past Out stay zero
         if constexpr (padx) std::fill(xp, xp + d_xp, T(0));
       }
-      if (dx) std::fill(dyp, dyp + d_dyp, T(0));
+      if constexpr (dx_direct)
+        if (dx) std::fill(dyp, dyp + d_dyp, T(0));
       for (std::size_t i = b; i < e; ++i) {
         const T* dyi = dy + i * output_shape::size;
         if (grads) {
@@ -469,9 +482,29 @@ struct Conv2dLayer {
           if constexpr (Bias) detail::add_row_sums(dyi, db, Out, P);
         }
         if (dx) {
-          cpu::pad_into<T>(dyi, Out, OH, OW, QH, QW, dyp);
-          cpu::gather_gemm<T>(dyp, basex_.data(), H * W, offx_.data(), KX, wx_.data(), CP, CP,
-                              dxT, CP, false);
+          if constexpr (dx_direct) {
+            cpu::pad_into<T>(dyi, Out, OH, OW, QH, QW, dyp);
+            cpu::gather_gemm<T>(dyp, basex_.data(), H * W, offx_.data(), KX, wx_.data(), CP, CP,
+                                dxT, CP, false);
+          } else {
+            T* dcol = dyp;  // (P, KH·KW·CP): dcolT[p][(kh, kw, c)] = Σ_o dy[o][p]·W[o][c][kh][kw]
+            cpu::gather_gemm<T>(dyi, basex_.data(), P, offx_.data(), Out, wx_.data(), KX2, KX2,
+                                dcol, KX2, false);
+            std::fill(dxT, dxT + H * W * CP, T(0));
+            for (std::size_t oh = 0; oh < OH; ++oh)
+              for (std::size_t kh = 0; kh < KH; ++kh) {
+                const std::size_t ih = oh + kh * DH;  // + PH: the padded row
+                if (ih < PH || ih >= H + PH) continue;
+                for (std::size_t ow = 0; ow < OW; ++ow)
+                  for (std::size_t kw = 0; kw < KW; ++kw) {
+                    const std::size_t iw = ow + kw * DW;
+                    if (iw < PW || iw >= W + PW) continue;
+                    T* ZOO_RESTRICT d = dxT + ((ih - PH) * W + (iw - PW)) * CP;
+                    const T* ZOO_RESTRICT sc = dcol + (oh * OW + ow) * KX2 + (kh * KW + kw) * CP;
+                    for (std::size_t c = 0; c < static_cast<std::size_t>(CP); ++c) d[c] += sc[c];
+                  }
+              }
+          }
           cpu::transpose_to<T, true>(dxT, H * W, C, CP, dx + i * In::size, H * W);
         }
       }
