@@ -213,7 +213,17 @@ struct Conv2dLayer {
     if constexpr (Bias) rng.fill_uniform(bias, Out, -bound, bound);
   }
   void set_frozen(bool f) { frozen = f; }
-  void resize(std::size_t) { scratch.reserve(scratch_size); }
+  // Scratch of the path this layer takes (im2col's col matrix is megabytes per thread).
+  void resize(std::size_t) {
+    if constexpr (direct_possible)
+      if (direct) {
+        dscratch.reserve(direct_size);
+        if (winograd_possible && winograd)
+          wscratch.reserve(static_cast<std::size_t>(std::max(wf.work_size(), wx.work_size())));
+        return;
+      }
+    scratch.reserve(scratch_size);
+  }
 
   void forward(const T* x, T* y, std::size_t n) {
     if constexpr (winograd_possible)
