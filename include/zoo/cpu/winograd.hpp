@@ -40,7 +40,7 @@ struct Winograd3x3 {
   // Scratch per thread, in elements: xq (Hq·Wq, CinP), V and M blocks, yT (OH·OW, CoutP),
   // each rounded to 16 values.
   static constexpr index_t r16(index_t n) { return (n + 15) / 16 * 16; }
-  index_t work_size() const {
+  constexpr index_t work_size() const {
     return r16(Hq * Wq * CinP) + r16(16 * TB * CinP) + r16(16 * TB * CoutP) + r16(OH * OW * CoutP);
   }
 

@@ -164,6 +164,8 @@ struct Conv2dLayer {
                                           index_t{Out}};
   static constexpr cpu::Winograd3x3<T> wx{index_t{Out}, index_t{OH}, index_t{OW},
                                           index_t{2 - static_cast<index_t>(PH)}, index_t{C}};
+  static constexpr std::size_t wino_size =
+      static_cast<std::size_t>(wf.work_size() > wx.work_size() ? wf.work_size() : wx.work_size());
   cpu::ThreadScratch<T> wscratch;
   Buffer<T> uf_, ux_;  // transformed weights: forward (16, C, Out), dx (16, Out, C)
   std::vector<index_t> wrows_f_, wsteps_f_, wrows_x_, wsteps_x_;
@@ -219,7 +221,7 @@ struct Conv2dLayer {
       if (direct) {
         dscratch.reserve(direct_size);
         if (winograd_possible && winograd)
-          wscratch.reserve(static_cast<std::size_t>(std::max(wf.work_size(), wx.work_size())));
+          wscratch.reserve(wino_size);
         return;
       }
     scratch.reserve(scratch_size);
@@ -405,39 +407,37 @@ struct Conv2dLayer {
   }
 
   void forward_winograd(const T* x, T* y, std::size_t n) {
-    if (uf_.empty()) {
-      uf_.resize(static_cast<std::size_t>(16 * wf.CinP * wf.CoutP));
-      wf.tables(wrows_f_, wsteps_f_);
-    }
-    wf.transform_weights(weight, false, uf_.data());
-    wscratch.reserve(static_cast<std::size_t>(std::max(wf.work_size(), wx.work_size())));
-    const int nt =
-        cpu::batch_threads(n, threading, wscratch.threads, n * flops, min_parallel_flops);
-    cpu::for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
-      T* work = wscratch.slice(t);
-      wf.clear(work);
-      for (std::size_t i = b; i < e; ++i)
-        wf.template run<false>(x + i * In::size, uf_.data(), wrows_f_.data(), wsteps_f_.data(),
-                               y + i * output_shape::size, Bias ? bias : nullptr, work);
-    });
+    winograd_batch<false>(wf, false, uf_, wrows_f_, wsteps_f_, x, In::size, y,
+                          output_shape::size, Bias ? bias : nullptr, n);
   }
 
   // dx += the 3×3 conv of dy, padded by 2 − P, with the flipped kernel (in/out swapped).
   void dx_winograd(const T* dy, T* dx, std::size_t n) {
-    if (ux_.empty()) {
-      ux_.resize(static_cast<std::size_t>(16 * wx.CinP * wx.CoutP));
-      wx.tables(wrows_x_, wsteps_x_);
+    winograd_batch<true>(wx, true, ux_, wrows_x_, wsteps_x_, dy, output_shape::size, dx, In::size,
+                         nullptr, n);
+  }
+
+  // dst_i = (Add: +=) geometry g's conv of src_i for n samples, threads over the batch;
+  // u, rows and steps are that geometry's transformed weights and tables (built once).
+  template <bool Add>
+  void winograd_batch(const cpu::Winograd3x3<T>& g, bool flip, Buffer<T>& u,
+                      std::vector<index_t>& rows, std::vector<index_t>& steps, const T* src,
+                      std::size_t src_size, T* dst, std::size_t dst_size, const T* b,
+                      std::size_t n) {
+    if (u.empty()) {
+      u.resize(static_cast<std::size_t>(16 * g.CinP * g.CoutP));
+      g.tables(rows, steps);
     }
-    wx.transform_weights(weight, true, ux_.data());
-    wscratch.reserve(static_cast<std::size_t>(std::max(wf.work_size(), wx.work_size())));
+    g.transform_weights(weight, flip, u.data());
+    wscratch.reserve(wino_size);
     const int nt =
         cpu::batch_threads(n, threading, wscratch.threads, n * flops, min_parallel_flops);
-    cpu::for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
+    cpu::for_sample_ranges(n, nt, true, [&](int t, std::size_t lo, std::size_t hi) {
       T* work = wscratch.slice(t);
-      wx.clear(work);
-      for (std::size_t i = b; i < e; ++i)
-        wx.template run<true>(dy + i * output_shape::size, ux_.data(), wrows_x_.data(),
-                              wsteps_x_.data(), dx + i * In::size, nullptr, work);
+      g.clear(work);
+      for (std::size_t i = lo; i < hi; ++i)
+        g.template run<Add>(src + i * src_size, u.data(), rows.data(), steps.data(),
+                            dst + i * dst_size, b, work);
     });
   }
 
@@ -522,8 +522,7 @@ struct Conv2dLayer {
     if (grads)
       for (int t = 0; t < nt; ++t) {  // fixed order: results do not depend on scheduling
         const T* dwt = dscratch.slice(t) + d_xp + d_yt + d_dyp + d_dxt;
-        for (std::size_t o = 0; o < Out; ++o)
-          for (std::size_t k = 0; k < K; ++k) dweight[o * K + k] += dwt[k * OutP + o];
+        cpu::transpose_to<T, true>(dwt, K, Out, OutP, dweight, K);  // dW += dWtᵀ
         if constexpr (Bias)
           for (std::size_t o = 0; o < Out; ++o) dbias[o] += dwt[d_dwt + o];
       }
