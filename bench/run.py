@@ -58,6 +58,38 @@ def choose_openblas_core(want):
     return {"inherited": inherited, "used": chosen or "OpenBLAS's own detection"}
 
 
+# glibc malloc kept from handing freed memory back to the kernel. PyTorch allocates every
+# output and temporary afresh; with glibc's defaults a freed block above the mmap/trim
+# thresholds goes back to the kernel and the next allocation faults its pages in again.
+# On a VM where a page fault costs ~10 µs (this workplace's, measured 9.7–10.5 µs with
+# a 256 MB touch loop; bare metal: ~0.1–0.3 µs) that is most of a small model's step:
+# PyTorch's vae_train went 16.3 → 3.8 ms and gan_train 40.4 → 14.2 ms (2 threads) with
+# these settings. zoo allocates nothing per step (see the malloc counts); it gets the
+# same environment so that both sides run alike. --malloc default leaves glibc as it is.
+MALLOC_TUNED = ("glibc.malloc.mmap_threshold=1073741824:glibc.malloc.trim_threshold=4294967296:"
+                "glibc.malloc.top_pad=268435456")
+
+
+def choose_malloc(want):
+    """GLIBC_TUNABLES for every process of the run (see MALLOC_TUNED)."""
+    if want == "tuned":
+        os.environ["GLIBC_TUNABLES"] = MALLOC_TUNED
+    return os.environ.get("GLIBC_TUNABLES", "glibc defaults")
+
+
+def page_fault_us():
+    """Microseconds per first-touch page fault here (a 64 MB anonymous map, touched once)."""
+    import mmap
+    n = 64 << 20
+    m = mmap.mmap(-1, n)
+    t = time.perf_counter()
+    for i in range(0, n, mmap.PAGESIZE):
+        m[i] = 1
+    dt = time.perf_counter() - t
+    m.close()
+    return round(dt / (n // mmap.PAGESIZE) * 1e6, 2)
+
+
 def target_rows(rows, pattern, t):
     """The rows a target checks: full-name matches at t threads, @openblas preferred."""
     picked = {}
@@ -168,6 +200,9 @@ def main():
     ap.add_argument("--openblas-coretype", default="auto",
                     help="auto: OpenBLAS detects the CPU (an inherited OPENBLAS_CORETYPE is "
                          "removed); keep: the environment's; or a kernel name such as Haswell")
+    ap.add_argument("--malloc", default="tuned", choices=["tuned", "default"],
+                    help="tuned: glibc malloc keeps freed memory (GLIBC_TUNABLES, see "
+                         "MALLOC_TUNED) in every process, PyTorch's best here; default: as is")
     a = ap.parse_args()
 
     bindir = os.path.join(a.build, "bench")
@@ -175,6 +210,13 @@ def main():
                       if p.startswith("bench_") and os.access(os.path.join(bindir, p), os.X_OK))
     if not programs:
         sys.exit(f"run.py: no bench_* programs in {bindir}; build with scripts/bench.sh")
+    # Both before any environment is copied for a child process.
+    core = choose_openblas_core(a.openblas_coretype)
+    print(f"# OpenBLAS kernel: {core['used']} (OPENBLAS_CORETYPE in the environment: "
+          f"{core['inherited'] or 'unset'})", flush=True)
+    malloc = {"glibc_tunables": choose_malloc(a.malloc), "page_fault_us": page_fault_us()}
+    print(f"# malloc: {malloc['glibc_tunables']}; a page fault costs {malloc['page_fault_us']} µs "
+          f"here", flush=True)
     # bench_gemm_cblas is zoo::gemm over OpenBLAS; run it with the OpenMP build.
     cblas_env = dict(os.environ, LD_LIBRARY_PATH=BLAS_DIRS["openblas-openmp"])
     suites = []  # (program, name, threads, label suffix, env), a name's twins adjacent
@@ -196,9 +238,6 @@ def main():
                     suites.append((p, name, t, extra, cblas_env if extra else None))
 
     started = time.time()
-    core = choose_openblas_core(a.openblas_coretype)
-    print(f"# OpenBLAS kernel: {core['used']} (OPENBLAS_CORETYPE in the environment: "
-          f"{core['inherited'] or 'unset'})", flush=True)
     workers = [TorchWorker(b) for b in a.torch_blas]
     for w in workers:
         print(f"# PyTorch {w.info['torch']} worker: BLAS {w.info['blas']} ({w.info['libblas']}), "
@@ -224,7 +263,7 @@ def main():
         with open(out, "w") as f:
             json.dump({"date": stamp, "complete": complete, "cpu": cpu, "nproc": os.cpu_count(),
                        "threads": a.threads, "min_time": a.min_time, "reps": a.reps,
-                       "openblas_coretype": core,
+                       "openblas_coretype": core, "malloc": malloc,
                        "elapsed_s": elapsed if elapsed is not None else time.time() - started,
                        "load_before": load_before, "load_after": load(),
                        "peak_gflops": {str(k): v for k, v in peak.items()},  # "cpu": 1 thread, CPU time
