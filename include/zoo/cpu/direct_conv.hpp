@@ -43,8 +43,9 @@ constexpr index_t round_to_simd(index_t n) {
 namespace detail {
 
 // C[r][0, NV·L) (+)= Σ_t src[rows[r] + toff[t]] · B[t][0, NV·L) for the first `mr` of MR
-// rows (the rest compute a copy of the last row and are not stored). B and C are
-// SIMD-aligned with row strides that are multiples of the SIMD width.
+// rows (the rest compute a copy of the last row and are not stored). Loads and stores are
+// unaligned ones: as fast as aligned ones on aligned addresses, and a Linear layer's W
+// (dx = dy·W) sits in the flat parameter buffer wherever the layers before it end.
 template <class T, int MR, int NV>
 inline void gather_tile(const T* ZOO_RESTRICT src, const index_t* rows, int mr,
                         const index_t* ZOO_RESTRICT toff, index_t steps, const T* ZOO_RESTRICT B,
@@ -59,13 +60,13 @@ inline void gather_tile(const T* ZOO_RESTRICT src, const index_t* rows, int mr,
   for (int r = 0; r < MR; ++r)
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v)
-      acc[r][v] = accumulate && r < mr ? V::load_aligned(C + r * ldc + v * L) : V(T(0));
+      acc[r][v] = accumulate && r < mr ? V::load_unaligned(C + r * ldc + v * L) : V(T(0));
   for (index_t t = 0; t < steps; ++t) {
     const T* b = B + t * ldb;
     const index_t o = toff[t];
     V bv[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bv[v] = V::load_aligned(b + v * L);
+    for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * L);
 #pragma GCC unroll 16
     for (int r = 0; r < MR; ++r) {
       const V a(s[r][o]);
@@ -77,7 +78,7 @@ inline void gather_tile(const T* ZOO_RESTRICT src, const index_t* rows, int mr,
   for (int r = 0; r < MR; ++r)
     if (r < mr)
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v].store_aligned(C + r * ldc + v * L);
+      for (int v = 0; v < NV; ++v) acc[r][v].store_unaligned(C + r * ldc + v * L);
 }
 
 // Rows per register tile for NV vectors of columns: about 24 accumulators on AVX-512's
@@ -106,7 +107,8 @@ void gather_block(const T* src, const index_t* rows, index_t R, const index_t* t
 
 // C (R, ncols) (+)= A · B, A[r][t] = src[rows[r] + toff[t]] (R × steps, gathered on the
 // fly), B (steps, ncols) with row stride ldb, C with row stride ldc. ncols, ldb and ldc
-// are multiples of simd_width<T>; B and C SIMD-aligned. accumulate = false overwrites C.
+// are multiples of simd_width<T> (aligned B and C are faster). accumulate = false
+// overwrites C.
 // Steps go in chunks whose B rows fit in L1 next to the image values they meet.
 template <class T>
 void gather_gemm(const T* src, const index_t* rows, index_t R, const index_t* toff,

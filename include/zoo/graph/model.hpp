@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/param.hpp"
 #include "../core/rng.hpp"
 #include "../core/tensor.hpp"
@@ -155,7 +156,14 @@ class BasicModel {
     return input_grads_.at(k);
   }
 
-  void zero_grad() { std::fill(grads_.begin(), grads_.end(), T(0)); }
+  // A memset of every gradient: on two threads when there is enough (the G of the MLP GAN
+  // has 2 M parameters, 8 MB; one core's stores do not saturate the memory).
+  void zero_grad() {
+    T* g = grads_.data();
+    parallel_for(grads_.size(), 2, [g](std::size_t lo, std::size_t hi) {
+      std::fill(g + lo, g + hi, T(0));
+    });
+  }
   void train(bool on = true) {
     training_ = on;
     layer_ops::set_training(net_, on);

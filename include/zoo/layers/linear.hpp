@@ -5,14 +5,25 @@
 // In-features are inferred from the input shape. Backward:
 //   dW += dyᵀ x,  db += Σₙ dy,  dx += dy W.
 // Caches nothing: backward reads x, which the container keeps.
+//
+// Large float layers (Out·In ≥ cpu::kDenseMinWeights, batch ≥ cpu::kDenseMinBatch) compute
+// y and dx on zoo's own register-tiled kernel instead of zoo::gemm (cpu/dense.hpp says why
+// and what it measured); `dense = false` on a layer, or -DZOO_DENSE_KERNEL=0 for the whole
+// program, keeps them on zoo::gemm.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "../core/gemm.hpp"
+#include "../cpu/dense.hpp"
 #include "../core/layer.hpp"
 #include "../core/shape.hpp"
+
+#ifndef ZOO_DENSE_KERNEL
+#define ZOO_DENSE_KERNEL 1
+#endif
 
 namespace zoo {
 
@@ -29,11 +40,29 @@ struct LinearLayer {
   static constexpr double flops = 2.0 * Out * in_features + (Bias ? Out : 0);
   static constexpr const char* name() { return "Linear"; }
 
+  static constexpr bool dense_possible = ZOO_DENSE_KERNEL && std::is_same_v<T, float> &&
+                                        Out * in_features >= cpu::kDenseMinWeights;
+  struct NoKernel {};
+
   T* weight = nullptr;  // (Out, In)
   T* bias = nullptr;    // (Out)
   T* dweight = nullptr;
   T* dbias = nullptr;
   bool frozen = false;
+  bool dense = dense_possible;  // y and dx on cpu::DenseKernel (large float layers only)
+  [[no_unique_address]] std::conditional_t<dense_possible, cpu::DenseKernel<T>, NoKernel> kernel =
+      make_kernel();
+
+  static auto make_kernel() {
+    if constexpr (dense_possible)
+      return cpu::DenseKernel<T>(static_cast<index_t>(in_features), static_cast<index_t>(Out));
+    else
+      return NoKernel{};
+  }
+  bool use_dense(std::size_t n) const {
+    if constexpr (dense_possible) return dense && n >= cpu::kDenseMinBatch;
+    else return false;
+  }
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
@@ -54,7 +83,15 @@ struct LinearLayer {
   // The bias rows are written first and the GEMM adds onto them (β = 1): one
   // pass over y, where β = 0 and a bias loop after would be two (BLAS clears C
   // for β = 0 in a pass of its own).
+  void resize(std::size_t n) {
+    if constexpr (dense_possible)
+      if (use_dense(n)) kernel.reserve(static_cast<index_t>(n));
+  }
+
   void forward(const T* x, T* y, std::size_t n) {
+    if constexpr (dense_possible)
+      if (use_dense(n))
+        return kernel.forward(x, weight, Bias ? bias : nullptr, y, static_cast<index_t>(n));
     if constexpr (Bias)
       for (std::size_t i = 0; i < n; ++i) std::copy(bias, bias + Out, y + i * Out);
     gemm<T>(false, true, n, Out, in_features, T(1), x, in_features, weight, in_features,
@@ -71,9 +108,12 @@ struct LinearLayer {
           for (std::size_t o = 0; o < Out; ++o) dbias[o] += dyr[o];
         }
     }
-    if (dx)
-      gemm<T>(false, false, n, in_features, Out, T(1), dy, Out, weight, in_features, T(1), dx,
-              in_features);  // (N, In)
+    if (!dx) return;
+    if constexpr (dense_possible)
+      if (use_dense(n) && kernel.dx_ok())
+        return kernel.backward_dx(dy, weight, dx, static_cast<index_t>(n));
+    gemm<T>(false, false, n, in_features, Out, T(1), dy, Out, weight, in_features, T(1), dx,
+            in_features);  // (N, In)
   }
 
   template <class F>
