@@ -13,25 +13,14 @@
 #include <omp.h>
 #endif
 
+#include "support/compare.hpp"
+
 using namespace zoo;
 
 namespace {
 
-template <class T>
-std::vector<T> uniform(std::size_t n, std::uint64_t seed) {
-  std::vector<double> v(n);
-  Rng(seed).fill_uniform(v.data(), n, -1, 1);
-  return std::vector<T>(v.begin(), v.end());
-}
-
-template <class T>
-double max_rel_diff(const std::vector<T>& a, const std::vector<T>& b) {
-  REQUIRE(a.size() == b.size());
-  double m = 0;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    m = std::max(m, std::abs(double(a[i]) - double(b[i])) / (1.0 + std::abs(double(b[i]))));
-  return m;
-}
+using zoo_test::max_rel_diff;
+using zoo_test::uniform;
 
 void set_threads(int t) {
 #if defined(_OPENMP)
