@@ -58,3 +58,44 @@ TEST_CASE_TEMPLATE("gemm equals the naive product on 1 and 2 threads", T, float,
         for (bool tb : {false, true})
           for (T beta : {T(0), T(0.5)}) check_gemm<T>(ta, tb, s[0], s[1], s[2], beta, threads);
 }
+
+TEST_CASE("gemm_blocks: every element of C sees `before` once, the product, then `after` once") {
+  // C = after(before(C) + A·Bᵀ) with before(c) = c + row + 1000·col, after(c) = 2c − 1,
+  // on the split path (along N, along M) and the serial one.
+  const zoo::index_t shapes[][3] = {{128, 400, 300}, {400, 128, 300}, {9, 11, 5}};
+  for (auto& s : shapes)
+    for (int threads : {1, 2}) {
+      const zoo::index_t M = s[0], N = s[1], K = s[2], ldc = N + 3;
+      std::vector<double> A(M * K), B(N * K), C(M * ldc);
+      zoo::Rng rng(static_cast<std::uint64_t>(M + N));
+      rng.fill_uniform(A.data(), A.size(), -1.0, 1.0);
+      rng.fill_uniform(B.data(), B.size(), -1.0, 1.0);
+      rng.fill_uniform(C.data(), C.size(), -1.0, 1.0);
+      std::vector<double> want = C;
+      for (zoo::index_t i = 0; i < M; ++i)
+        for (zoo::index_t j = 0; j < N; ++j) {
+          double p = 0;
+          for (zoo::index_t k = 0; k < K; ++k) p += A[i * K + k] * B[j * K + k];
+          want[i * ldc + j] = 2 * (C[i * ldc + j] + double(i) + 1000.0 * double(j) + p) - 1;
+        }
+      zoo::set_num_threads(threads);
+      zoo::gemm_blocks<double>(
+          false, true, M, N, K, 1.0, A.data(), K, B.data(), K, 1.0, C.data(), ldc,
+          [](double* c, zoo::index_t rows, zoo::index_t cols, zoo::index_t ld, zoo::index_t r0,
+             zoo::index_t c0) {
+            for (zoo::index_t i = 0; i < rows; ++i)
+              for (zoo::index_t j = 0; j < cols; ++j) c[i * ld + j] += double(r0 + i) + 1000.0 * double(c0 + j);
+          },
+          [](double* c, zoo::index_t rows, zoo::index_t cols, zoo::index_t ld, zoo::index_t,
+             zoo::index_t) {
+            for (zoo::index_t i = 0; i < rows; ++i)
+              for (zoo::index_t j = 0; j < cols; ++j) c[i * ld + j] = 2 * c[i * ld + j] - 1;
+          });
+      zoo::set_num_threads(1);
+      double worst = 0;
+      for (zoo::index_t i = 0; i < M; ++i)
+        for (zoo::index_t j = 0; j < ldc; ++j) worst = std::max(worst, std::abs(C[i * ldc + j] - want[i * ldc + j]));
+      INFO(M << "x" << N << "x" << K << " threads " << threads);
+      CHECK(worst < 1e-9);
+    }
+}

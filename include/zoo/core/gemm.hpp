@@ -61,23 +61,65 @@ void gemm_eigen(index_t M, index_t N, T alpha, const LA& a, const LB& b, T beta,
 // autoencoder's 128×64×128 layers, each a separate parallel region.
 inline constexpr double kGemmParallelFlops = 6.0e6;
 
+namespace detail {
+struct NoBlockHook {
+  template <class T>
+  void operator()(T*, index_t, index_t, index_t, index_t, index_t) const {}
+};
+
+// One GEMM on the calling thread: OpenBLAS's OpenMP build and Eigen both run
+// single-threaded inside a parallel region or a SerialScope.
 template <class T>
-void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
-          index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+void gemm_call(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
+               index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+#if defined(ZOO_USE_CBLAS)
+  if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
+    const auto ta = trans_a ? CblasTrans : CblasNoTrans;
+    const auto tb = trans_b ? CblasTrans : CblasNoTrans;
+    if constexpr (std::is_same_v<T, float>)
+      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    else
+      cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+#endif
+  const CMap<T> a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
+  const CMap<T> b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
+  if (!trans_a && !trans_b) gemm_eigen(M, N, alpha, a, b, beta, C, ldc);
+  else if (!trans_a && trans_b) gemm_eigen(M, N, alpha, a, b.transpose(), beta, C, ldc);
+  else if (trans_a && !trans_b) gemm_eigen(M, N, alpha, a.transpose(), b, beta, C, ldc);
+  else gemm_eigen(M, N, alpha, a.transpose(), b.transpose(), beta, C, ldc);
+}
+}  // namespace detail
+
+// gemm with a hook on each side of every block of C:
+//   before(Cb, rows, cols, ldc, row0, col0)   on the block, before the product is added
+//   after (Cb, rows, cols, ldc, row0, col0)   on the block, once it is final
+// called by the thread that computes the block, so a Linear layer writes its bias
+// rows and applies its activation while the block is still in that core's cache
+// (on this VM the two vCPUs share no cache: a pass by the other thread over the
+// same rows costs a transfer per line). On one thread the block is the whole of C.
+template <class T, class Before, class After>
+void gemm_blocks(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
+                 index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc, Before&& before,
+                 After&& after) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
-    detail::MMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
-    if (beta == T(0)) c.setZero();
-    else c *= beta;
+    before(C, M, N, ldc, index_t{0}, index_t{0});
+    if (beta != T(1)) {
+      detail::MMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
+      if (beta == T(0)) c.setZero();
+      else c *= beta;
+    }
+    after(C, M, N, ldc, index_t{0}, index_t{0});
     return;
   }
   std::optional<SerialScope> serial;
   if (2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) <
       kGemmParallelFlops)
     serial.emplace();
-#if defined(ZOO_USE_CBLAS)
+#if defined(ZOO_USE_CBLAS) && defined(_OPENMP)
   if constexpr (std::is_same_v<T, float> || std::is_same_v<T, double>) {
-#if defined(_OPENMP)
     // One block of C per thread, each a serial BLAS call (OpenBLAS's OpenMP build
     // runs single-threaded inside a parallel region), split along the longer side,
     // M on ties; long-K GEMMs (a conv's dW over batch×pixels) keep OpenBLAS's own
@@ -93,33 +135,34 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, 
         index_t b = len * t / k, e = len * (t + 1) / k;
         if (by_n) b = b / 16 * 16, e = t + 1 == k ? len : e / 16 * 16;  // whole SIMD columns
         if (b < e) {
-          if (by_n)
-            gemm<T>(trans_a, trans_b, M, e - b, K, alpha, A, lda,
-                    trans_b ? B + b * ldb : B + b, ldb, beta, C + b, ldc);
-          else
-            gemm<T>(trans_a, trans_b, e - b, N, K, alpha, trans_a ? A + b : A + b * lda, lda, B,
-                    ldb, beta, C + b * ldc, ldc);
+          if (by_n) {
+            before(C + b, M, e - b, ldc, index_t{0}, b);
+            detail::gemm_call<T>(trans_a, trans_b, M, e - b, K, alpha, A, lda,
+                                 trans_b ? B + b * ldb : B + b, ldb, beta, C + b, ldc);
+            after(C + b, M, e - b, ldc, index_t{0}, b);
+          } else {
+            before(C + b * ldc, e - b, N, ldc, b, index_t{0});
+            detail::gemm_call<T>(trans_a, trans_b, e - b, N, K, alpha,
+                                 trans_a ? A + b : A + b * lda, lda, B, ldb, beta, C + b * ldc,
+                                 ldc);
+            after(C + b * ldc, e - b, N, ldc, b, index_t{0});
+          }
         }
       }
       return;
     }
-#endif
-    const auto ta = trans_a ? CblasTrans : CblasNoTrans;
-    const auto tb = trans_b ? CblasTrans : CblasNoTrans;
-    if constexpr (std::is_same_v<T, float>)
-      cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    else
-      cblas_dgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    return;
   }
 #endif
-  using detail::CMap;
-  const CMap<T> a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
-  const CMap<T> b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
-  if (!trans_a && !trans_b) detail::gemm_eigen(M, N, alpha, a, b, beta, C, ldc);
-  else if (!trans_a && trans_b) detail::gemm_eigen(M, N, alpha, a, b.transpose(), beta, C, ldc);
-  else if (trans_a && !trans_b) detail::gemm_eigen(M, N, alpha, a.transpose(), b, beta, C, ldc);
-  else detail::gemm_eigen(M, N, alpha, a.transpose(), b.transpose(), beta, C, ldc);
+  before(C, M, N, ldc, index_t{0}, index_t{0});
+  detail::gemm_call<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  after(C, M, N, ldc, index_t{0}, index_t{0});
+}
+
+template <class T>
+void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
+          index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc) {
+  gemm_blocks<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc,
+                 detail::NoBlockHook{}, detail::NoBlockHook{});
 }
 
 }  // namespace zoo

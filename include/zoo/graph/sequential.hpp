@@ -90,9 +90,31 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     each([&](auto& l) { layer_ops::resize(l, n); });
   }
 
+  // Layer I computes layer I+1's output as well when I has forward_act (a Linear) and
+  // I+1 is an activation whose backward reads only its output (ReLU, Tanh, Sigmoid,
+  // LeakyReLU): the pre-activation a_I is then never written, and nothing reads it.
+  template <std::size_t I>
+  static constexpr bool fuses() {
+    if constexpr (I + 1 >= K) {
+      return false;
+    } else {
+      using A = layer_t<I + 1>;
+      if constexpr (requires { typename A::fn; A::y_only; }) {
+        if constexpr (A::y_only)
+          return requires(layer_t<I>& l, const T* in, T* out, std::size_t n) {
+            l.template forward_act<typename A::fn>(in, out, n);
+          };
+        else
+          return false;
+      } else {
+        return false;
+      }
+    }
+  }
+
   void forward(const T* x, T* y, std::size_t n) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (get<I>().forward(I == 0 ? x : act[I - 1].data(), I == K - 1 ? y : act[I].data(), n), ...);
+      (forward_one<I>(x, y, n), ...);
     }(std::make_index_sequence<K>{});
   }
 
@@ -122,17 +144,39 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
 
  private:
   template <std::size_t I>
+  void forward_one(const T* x, T* y, std::size_t n) {
+    if constexpr (I > 0) {
+      if constexpr (fuses<I - 1>()) return;  // layer I-1 wrote this layer's output
+    }
+    const T* in = I == 0 ? x : act[I - 1].data();
+    if constexpr (fuses<I>()) {
+      T* out;
+      if constexpr (I + 1 == K - 1) out = y;
+      else out = act[I + 1].data();
+      get<I>().template forward_act<typename layer_t<I + 1>::fn>(in, out, n);
+    } else {
+      get<I>().forward(in, I == K - 1 ? y : act[I].data(), n);
+    }
+  }
+
+  template <std::size_t I>
   void backward_one(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
     const T* in = I == 0 ? x : act[I - 1].data();
     const T* out = I == K - 1 ? y : act[I].data();
     const T* dout = I == K - 1 ? dy : grad[I].data();
-    T* din = nullptr;
-    if constexpr (I == 0) din = dx;
-    else {
-      din = grad[I - 1].data();
-      std::fill(din, din + n * layer_t<I>::input_shape::size, T(0));
+    if constexpr (I == 0) {
+      get<I>().backward(in, out, dout, dx, n);
+    } else {
+      // da_{I-1} is this chain's own: a layer that can write it outright (Linear,
+      // activations) does so; for the others it is cleared first, as backward adds.
+      T* din = grad[I - 1].data();
+      if constexpr (requires(layer_t<I>& l) { l.backward_overwrite(in, out, dout, din, n); }) {
+        get<I>().backward_overwrite(in, out, dout, din, n);
+      } else {
+        std::fill(din, din + n * layer_t<I>::input_shape::size, T(0));
+        get<I>().backward(in, out, dout, din, n);
+      }
     }
-    get<I>().backward(in, out, dout, din, n);
   }
 };
 }  // namespace detail

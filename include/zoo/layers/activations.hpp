@@ -8,6 +8,7 @@
 //   GELU      y = x·Φ(x)  (erf form)        dx += dy·(Φ(x) + x·φ(x))
 //
 // Shape-preserving; each caches nothing beyond the x and y its container keeps.
+// ReLU, LeakyReLU (slope > 0), Tanh and Sigmoid take their derivative from y alone.
 // One functor per activation (forward value, derivative from x and y) drives a
 // single loop template, so every activation is one vectorizable pass.
 #pragma once
@@ -48,21 +49,27 @@ V erf(V x) {
 
 struct relu {
   static constexpr const char* name = "ReLU";
+  static constexpr bool y_only = true;
   template <class V>
   static V f(V x) { return vm::select_pos(x, x, V(0)); }
   template <class V>
-  static V df(V x, V) { return vm::select_pos(x, V(1), V(0)); }
+  static V df(V, V y) { return vm::select_pos(y, V(1), V(0)); }  // y > 0 exactly when x > 0
 };
 template <double Slope>
 struct leaky_relu {
   static constexpr const char* name = "LeakyReLU";
+  static constexpr bool y_only = Slope > 0;  // then y > 0 exactly when x > 0
   template <class V>
   static V f(V x) { return vm::select_pos(x, x, V(Slope) * x); }
   template <class V>
-  static V df(V x, V) { return vm::select_pos(x, V(1), V(Slope)); }
+  static V df(V x, V y) {
+    if constexpr (Slope > 0) return vm::select_pos(y, V(1), V(Slope));
+    else return vm::select_pos(x, V(1), V(Slope));
+  }
 };
 struct tanh {
   static constexpr const char* name = "Tanh";
+  static constexpr bool y_only = true;
   template <class V>
   static V f(V x) { return vm::tanh(x); }
   template <class V>
@@ -70,6 +77,7 @@ struct tanh {
 };
 struct sigmoid {
   static constexpr const char* name = "Sigmoid";
+  static constexpr bool y_only = true;
   template <class V>
   static V f(V x) { return V(1) / (V(1) + vm::exp(-x)); }
   template <class V>
@@ -77,6 +85,7 @@ struct sigmoid {
 };
 struct silu {
   static constexpr const char* name = "SiLU";
+  static constexpr bool y_only = false;
   template <class V>
   static V f(V x) { return x / (V(1) + vm::exp(-x)); }
   template <class V>
@@ -87,6 +96,7 @@ struct silu {
 };
 struct gelu {
   static constexpr const char* name = "GELU";
+  static constexpr bool y_only = false;
   template <class V>
   static V f(V x) { return V(0.5) * x * (V(1) + vm::erf(x * V(0.70710678118654752440))); }
   template <class V>
@@ -96,6 +106,14 @@ struct gelu {
     return cdf + x * pdf;
   }
 };
+// y = f(x) in place over n values (a Linear layer's block, fused with its activation).
+template <class Fn, class T>
+void apply_inplace(T* ZOO_RESTRICT p, std::size_t n) {
+  using B = xsimd::batch<T>;
+  std::size_t i = 0;
+  for (; i + B::size <= n; i += B::size) Fn::f(B::load_unaligned(p + i)).store_unaligned(p + i);
+  for (; i < n; ++i) p[i] = Fn::f(p[i]);
+}
 }  // namespace act
 
 template <class T, class In, class Fn>
@@ -104,6 +122,10 @@ struct ActivationLayer {
   using output_shape = In;
   static constexpr double flops = In::size;
   static constexpr const char* name() { return Fn::name; }
+  // Whether backward reads only y: then a Linear before it may compute y directly
+  // (Sequential fuses the pair) and x, the Linear's output, is never written.
+  using fn = Fn;
+  static constexpr bool y_only = Fn::y_only;
 
   using batch = xsimd::batch<T>;
   static constexpr std::size_t W = batch::size;
@@ -126,6 +148,20 @@ struct ActivationLayer {
         (batch::load_unaligned(dx + i) + g).store_unaligned(dx + i);
       }
       for (; i < e; ++i) dx[i] += dy[i] * Fn::df(x[i], y[i]);
+    });
+  }
+  // dx = dy·f' (not +=): a Sequential's own intermediate gradient, which would
+  // otherwise be cleared in a pass of its own first.
+  void backward_overwrite(const T* ZOO_RESTRICT x, const T* ZOO_RESTRICT y,
+                          const T* ZOO_RESTRICT dy, T* ZOO_RESTRICT dx, std::size_t n) {
+    if (!dx) return;
+    parallel_for(n * In::size, 8, [&](std::size_t b, std::size_t e) {
+      std::size_t i = b;
+      for (; i + W <= e; i += W)
+        (batch::load_unaligned(dy + i) *
+         Fn::df(batch::load_unaligned(x + i), batch::load_unaligned(y + i)))
+            .store_unaligned(dx + i);
+      for (; i < e; ++i) dx[i] = dy[i] * Fn::df(x[i], y[i]);
     });
   }
 };

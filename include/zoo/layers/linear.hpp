@@ -20,6 +20,8 @@
 #include "../cpu/dense.hpp"
 #include "../core/layer.hpp"
 #include "../core/shape.hpp"
+#include "../core/parallel.hpp"
+#include "activations.hpp"
 
 #ifndef ZOO_DENSE_KERNEL
 #define ZOO_DENSE_KERNEL 1
@@ -98,7 +100,46 @@ struct LinearLayer {
             Bias ? T(1) : T(0), y, Out);  // (N, Out)
   }
 
-  void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
+  // y = Fn(x Wᵀ + b): a Linear and the activation after it in one pass (Sequential
+  // fuses the pair when the activation's backward reads only y). Each thread of the
+  // GEMM writes the bias into its block of y and applies Fn to it while it is in that
+  // core's cache: no separate bias and activation passes over y, and on two threads no
+  // line of y crosses to the other core. Measured in docs/performance.md.
+  template <class Fn>
+  void forward_act(const T* x, T* y, std::size_t n) {
+    if constexpr (dense_possible)
+      if (use_dense(n)) {
+        kernel.forward(x, weight, Bias ? bias : nullptr, y, static_cast<index_t>(n));
+        parallel_for(n * Out, 8, [y](std::size_t lo, std::size_t hi) {
+          act::apply_inplace<Fn>(y + lo, hi - lo);
+        });
+        return;
+      }
+    const T* b = bias;
+    gemm_blocks<T>(
+        false, true, n, Out, in_features, T(1), x, in_features, weight, in_features,
+        Bias ? T(1) : T(0), y, Out,
+        [b](T* c, index_t rows, index_t cols, index_t ldc, index_t, index_t c0) {
+          if constexpr (Bias)
+            for (index_t r = 0; r < rows; ++r) std::copy(b + c0, b + c0 + cols, c + r * ldc);
+        },
+        [](T* c, index_t rows, index_t cols, index_t ldc, index_t, index_t) {
+          if (ldc == cols) return act::apply_inplace<Fn>(c, static_cast<std::size_t>(rows * cols));
+          for (index_t r = 0; r < rows; ++r)
+            act::apply_inplace<Fn>(c + r * ldc, static_cast<std::size_t>(cols));
+        });
+  }
+
+  void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
+    backward_impl(x, y, dy, dx, n, false);
+  }
+  // As backward, but dx = dy·W (not +=): β = 0 lets each thread clear its own block of
+  // dx inside the GEMM instead of a pass over all of dx before it.
+  void backward_overwrite(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
+    backward_impl(x, y, dy, dx, n, true);
+  }
+
+  void backward_impl(const T* x, const T*, const T* dy, T* dx, std::size_t n, bool overwrite) {
     if (!frozen) {
       gemm<T>(true, false, Out, in_features, n, T(1), dy, Out, x, in_features, T(1), dweight,
               in_features);  // (Out, In)
@@ -110,10 +151,12 @@ struct LinearLayer {
     }
     if (!dx) return;
     if constexpr (dense_possible)
-      if (use_dense(n) && kernel.dx_ok())
+      if (use_dense(n) && kernel.dx_ok()) {
+        if (overwrite) std::fill(dx, dx + n * in_features, T(0));
         return kernel.backward_dx(dy, weight, dx, static_cast<index_t>(n));
-    gemm<T>(false, false, n, in_features, Out, T(1), dy, Out, weight, in_features, T(1), dx,
-            in_features);  // (N, In)
+      }
+    gemm<T>(false, false, n, in_features, Out, T(1), dy, Out, weight, in_features,
+            overwrite ? T(0) : T(1), dx, in_features);  // (N, In)
   }
 
   template <class F>

@@ -1,0 +1,85 @@
+// Sequential fuses Linear + (ReLU | LeakyReLU | Tanh | Sigmoid): the Linear writes the
+// activation's output directly, and intermediate gradients are written, not cleared
+// and then added. The same network as a Graph of separate nodes (which fuses nothing)
+// must give the same outputs and the same gradients — on one thread and on two, with
+// layers large enough for the threaded GEMM to split its output both by rows and by columns.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <zoo/zoo.hpp>
+
+using namespace zoo;
+
+namespace {
+
+template <class A, class B, class T>
+double max_diff(A& a, B& b, const Tensor<T>& ya, const Tensor<T>& yb) {
+  double worst = 0;
+  for (std::size_t i = 0; i < ya.size(); ++i)
+    worst = std::max(worst, std::abs(double(ya[i]) - double(yb[i])));
+  auto pa = a.parameters();
+  auto pb = b.parameters();
+  for (std::size_t i = 0; i < pa.size; ++i)
+    worst = std::max(worst, std::abs(double(pa.grad[i]) - double(pb.grad[i])));
+  return worst;
+}
+
+template <class T, class Act, std::size_t H, std::size_t O>
+void check_chain(std::size_t n, int threads) {
+  using S = Sequential<Linear<H>, Act, Linear<O>, Act, Linear<7>, SiLU, Linear<5>>;
+  using G = Graph<Node<"0", Linear<H>>, Node<"1", Act>, Node<"2", Linear<O>>, Node<"3", Act>,
+                  Node<"4", Linear<7>>, Node<"5", SiLU>, Node<"6", Linear<5>>>;
+  static_assert(bind_t<S, T, Shape<300>>::template fuses<0>() &&
+                    bind_t<S, T, Shape<300>>::template fuses<2>() &&
+                    !bind_t<S, T, Shape<300>>::template fuses<4>(),
+                "Linear + y-only activation fuses; Linear + SiLU (needs x) does not");
+  BasicModel<T, S, Shape<300>> s(5);
+  BasicModel<T, G, Shape<300>> g(5);
+  s.requires_input_grad(true);
+  g.requires_input_grad(true);
+  Tensor<T> x({n, 300}), dy({n, 5});
+  Rng r(2);
+  r.fill_uniform(x.data(), x.size(), -1, 1);
+  r.fill_uniform(dy.data(), dy.size(), -1, 1);
+  set_num_threads(threads);
+  for (int rep = 0; rep < 2; ++rep) {  // the second pass reuses every buffer
+    s.zero_grad();
+    g.zero_grad();
+    const auto& ys = s.forward(x);
+    const auto& yg = g.forward(x);
+    s.backward(dy);
+    g.backward(dy);
+    const double tol = std::is_same_v<T, float> ? 2e-5 : 1e-12;
+    INFO(Act::template bind<T, Shape<1>>::name() << " n " << n << " threads " << threads);
+    CHECK(max_diff(s, g, ys, yg) < tol);
+    double dxw = 0;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      dxw = std::max(dxw, std::abs(double(s.input_grad()[i]) - double(g.input_grad()[i])));
+    CHECK(dxw < tol);
+  }
+  set_num_threads(1);
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("fused Linear + activation equals the unfused graph", T, float, double) {
+  for (int threads : {1, 2}) {
+    // 256 x 400 x 300: the forward GEMMs split along N on two threads; 400 x 64: along M.
+    check_chain<T, ReLU, 400, 64>(256, threads);
+    check_chain<T, Tanh, 400, 64>(256, threads);
+    check_chain<T, Sigmoid, 400, 64>(256, threads);
+    check_chain<T, LeakyReLU<0.2>, 64, 400>(400, threads);
+    check_chain<T, ReLU, 16, 8>(3, threads);  // small: one thread, whole-matrix hooks
+  }
+}
+
+TEST_CASE("ReLU's derivative from y equals the one from x, zeros and NaN included") {
+  using L = ActivationLayer<float, Shape<6>, act::relu>;
+  L l;
+  const float x[6] = {-1.f, 0.f, 2.f, -0.f, std::nanf(""), 1e-30f};
+  float y[6], dy[6] = {1, 1, 1, 1, 1, 1}, dx[6] = {};
+  l.forward(x, y, 1);
+  l.backward(x, y, dy, dx, 1);
+  const float want[6] = {0, 0, 1, 0, 0, 1};  // [x > 0], as before the derivative read y
+  for (int i = 0; i < 6; ++i) CHECK(dx[i] == want[i]);
+}
