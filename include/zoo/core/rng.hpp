@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <numbers>
 
+#include <xsimd/xsimd.hpp>
+
 namespace zoo {
 
 class Rng {
@@ -61,9 +63,29 @@ class Rng {
   void fill_uniform(T* p, std::size_t n, double lo, double hi) {
     for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<T>(uniform(lo, hi));
   }
+  // n draws of normal(mean, stddev): the same stream positions and the same formula in
+  // double, but log/cos on SIMD lanes — glibc's scalar cos and log were ~20 ns a draw,
+  // 50 µs of a VAE step's 2 560 draws. Values agree with normal() to ~1 ulp of double.
   template <class T>
   void fill_normal(T* p, std::size_t n, double mean = 0.0, double stddev = 1.0) {
-    for (std::size_t i = 0; i < n; ++i) p[i] = static_cast<T>(normal(mean, stddev));
+    using B = xsimd::batch<double>;
+    constexpr std::size_t L = B::size;
+    alignas(64) double u1[L], u2[L];
+    std::size_t i = 0;
+    for (; i + L <= n; i += L) {
+      for (std::size_t j = 0; j < L; ++j) {
+        double a = uniform();
+        while (a <= 0.0) a = uniform();
+        u1[j] = a;
+        u2[j] = uniform();
+      }
+      const B r = xsimd::sqrt(B(-2.0) * xsimd::log(B::load_aligned(u1)));
+      const B z = B(mean) + B(stddev) * (r * xsimd::cos(B(2.0 * std::numbers::pi) *
+                                                         B::load_aligned(u2)));
+      z.store_aligned(u1);
+      for (std::size_t j = 0; j < L; ++j) p[i + j] = static_cast<T>(u1[j]);
+    }
+    for (; i < n; ++i) p[i] = static_cast<T>(normal(mean, stddev));
   }
 
   // State, for checkpoints that resume a run exactly.

@@ -7,8 +7,11 @@
 // evaluation alike) from the model's noise stream (Model::noise_rng(), saved in
 // checkpoints), and cached for backward. `sample = false` makes z = μ.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cmath>
+
+#include <xsimd/xsimd.hpp>
 
 #include "../core/layer.hpp"
 #include "../core/tensor.hpp"
@@ -40,8 +43,16 @@ struct ReparameterizeLayer {
   void forward(const std::array<const T*, 2>& x, T* z, std::size_t n) {
     const T* mu = x[0];
     const T* lv = x[1];
-    for (std::size_t i = 0; i < n * D; ++i) {
-      eps[i] = sample ? static_cast<T>(rng->normal()) : T(0);
+    if (sample) rng->fill_normal(eps.data(), n * D);
+    else std::fill(eps.data(), eps.data() + n * D, T(0));
+    using B = xsimd::batch<T>;
+    std::size_t i = 0;
+    for (; i + B::size <= n * D; i += B::size) {
+      const B s = xsimd::exp(B(T(0.5)) * B::load_unaligned(lv + i));
+      s.store_unaligned(sd.data() + i);
+      (B::load_unaligned(mu + i) + s * B::load_unaligned(eps.data() + i)).store_unaligned(z + i);
+    }
+    for (; i < n * D; ++i) {
       sd[i] = std::exp(T(0.5) * lv[i]);
       z[i] = mu[i] + sd[i] * eps[i];
     }
