@@ -150,3 +150,39 @@ TEST_CASE("an optimizer over several spans equals one over the concatenation") {
                    }),
                    1e-9);
 }
+
+TEST_CASE("Adam split by tensor rows across threads equals the contiguous split") {
+  // Model::parameters() lists its tensors so that thread t updates the rows its share of
+  // the dW GEMM wrote; which thread touches which value must not change any value.
+  using M = Model<Sequential<Linear<400>, ReLU, Linear<7>, Tanh, Linear<200>>, Shape<100>>;
+  M a(3), b(3);
+  auto pa = a.parameters(), pb = b.parameters();
+  REQUIRE(pa.blocks != nullptr);
+  std::size_t covered = 0;
+  for (const ParamBlock& blk : *pa.blocks) {
+    CHECK(blk.offset == covered);
+    covered += blk.rows * blk.cols;
+  }
+  CHECK(covered == pa.size);
+  CHECK(pa.blocks->size() == 6);
+  CHECK((*pa.blocks)[0].rows == 400);
+  CHECK((*pa.blocks)[0].cols == 100);  // enough values for a parallel region
+  pb.blocks = nullptr;  // parallel_for's contiguous halves
+  Adam<float> oa(pa, {.lr = 1e-2f, .weight_decay = 1e-3f}), ob(pb, {.lr = 1e-2f, .weight_decay = 1e-3f});
+#if defined(_OPENMP)
+  omp_set_num_threads(2);  // CTest runs with 1
+#endif
+  Rng rng(5);
+  for (int step = 0; step < 4; ++step) {
+    for (std::size_t i = 0; i < pa.size; ++i) pa.grad[i] = pb.grad[i] = static_cast<float>(rng.normal());
+    oa.step();
+    ob.step();
+  }
+#if defined(_OPENMP)
+  omp_set_num_threads(1);
+#endif
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < pa.size; ++i) differ += pa.data[i] != pb.data[i];
+  CHECK(differ == 0);
+  CHECK(pa.data[0] != M(3).parameters().data[0]);  // the steps moved the weights
+}

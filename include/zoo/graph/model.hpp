@@ -70,6 +70,19 @@ class BasicModel {
     T* b = buffers_.data();
     layer_ops::bind_params(net_, p, g);
     layer_ops::bind_buffers(net_, b);
+    visit_parameters([&](const std::string&, const std::vector<std::size_t>& shape, T* d, T*,
+                         std::size_t count) {
+      const std::size_t rows = shape.empty() || shape[0] == 0 ? 1 : shape[0];
+      blocks_->push_back({static_cast<std::size_t>(d - params_.data()), rows, count / rows});
+    });
+    // The row split is used only if the tensors tile the span exactly, in order;
+    // otherwise optimizers keep parallel_for's contiguous halves.
+    std::size_t end = 0;
+    for (const ParamBlock& b : *blocks_) {
+      if (b.offset != end) break;
+      end += b.rows * b.cols;
+    }
+    if (end != num_params) blocks_->clear();
     reset_parameters(seed);
   }
   BasicModel(const BasicModel&) = delete;
@@ -157,10 +170,11 @@ class BasicModel {
   }
 
   // A memset of every gradient: on two threads when there is enough (the G of the MLP GAN
-  // has 2 M parameters, 8 MB; one core's stores do not saturate the memory).
+  // has 2 M parameters, 8 MB; one core's stores do not saturate the memory), each thread
+  // clearing the rows of each tensor that its share of the dW GEMM and the optimizer touch.
   void zero_grad() {
     T* g = grads_.data();
-    parallel_for(grads_.size(), 2, [g](std::size_t lo, std::size_t hi) {
+    for_param_rows(parameters(), 2, [g](std::size_t lo, std::size_t hi) {
       std::fill(g + lo, g + hi, T(0));
     });
   }
@@ -180,7 +194,10 @@ class BasicModel {
   bool frozen() const { return frozen_; }
 
   // ------------------------------------------------------------------ parameters
-  ParamSpan<T> parameters() { return {params_.data(), grads_.data(), params_.size()}; }
+  ParamSpan<T> parameters() {
+    return {params_.data(), grads_.data(), params_.size(),
+            blocks_->empty() ? nullptr : blocks_.get()};
+  }
   T* buffer_data() { return buffers_.data(); }
   std::size_t buffer_size() const { return buffers_.size(); }
 
@@ -302,6 +319,8 @@ class BasicModel {
 
   net_type net_;
   Buffer<T> params_, grads_, buffers_;
+  // Heap, so the spans optimizers hold stay valid when the model moves.
+  std::unique_ptr<std::vector<ParamBlock>> blocks_ = std::make_unique<std::vector<ParamBlock>>();
   std::unique_ptr<Rng> noise_;  // heap: layers hold its address across moves
   std::array<Tensor<T>, num_inputs> inputs_, input_grads_;
   std::array<Tensor<T>, num_outputs> outputs_;

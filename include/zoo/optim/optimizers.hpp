@@ -109,23 +109,32 @@ class Adam {
       T* ZOO_RESTRICT v = v_[k].data();
       // xsimd: std::sqrt keeps its errno path unless users build with
       // -fno-math-errno, and then this loop does not vectorize (7x slower).
-      parallel_for(spans_[k].size, 8, [&](std::size_t lo, std::size_t hi) {
+      for_param_rows(spans_[k], 8, [&](std::size_t lo, std::size_t hi) {
         using B = xsimd::batch<T>;
+        auto update = [&](T* pp, const T* gp, T* mp, T* vp) {
+          const B pv = B::load_unaligned(pp);
+          const B g = B::load_unaligned(gp) + B(wd) * pv;
+          const B mv = B(B1) * B::load_unaligned(mp) + B(C1) * g;
+          const B vv = B(B2) * B::load_unaligned(vp) + B(C2) * g * g;
+          mv.store_unaligned(mp);
+          vv.store_unaligned(vp);
+          (pv - B(step_size) * mv / (xsimd::sqrt(vv) * B(inv_sqrt_bc2) + B(eps))).store_unaligned(pp);
+        };
         std::size_t i = lo;
-        for (; i + B::size <= hi; i += B::size) {
-          const B pv = B::load_unaligned(p + i);
-          const B g = B::load_unaligned(dp + i) + B(wd) * pv;
-          const B mv = B(B1) * B::load_unaligned(m + i) + B(C1) * g;
-          const B vv = B(B2) * B::load_unaligned(v + i) + B(C2) * g * g;
-          mv.store_unaligned(m + i);
-          vv.store_unaligned(v + i);
-          (pv - B(step_size) * mv / (xsimd::sqrt(vv) * B(inv_sqrt_bc2) + B(eps))).store_unaligned(p + i);
-        }
-        for (; i < hi; ++i) {
-          const T g = dp[i] + wd * p[i];
-          m[i] = B1 * m[i] + C1 * g;
-          v[i] = B2 * v[i] + C2 * g * g;
-          p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+        for (; i + B::size <= hi; i += B::size) update(p + i, dp + i, m + i, v + i);
+        if (i < hi) {
+          // The tail through the same vector code, so no value depends on where a
+          // thread's range ends: results are the same on any number of threads.
+          T tp[B::size] = {}, tg[B::size] = {}, tm[B::size] = {}, tv[B::size] = {};
+          const std::size_t r = hi - i;
+          std::copy(p + i, p + hi, tp);
+          std::copy(dp + i, dp + hi, tg);
+          std::copy(m + i, m + hi, tm);
+          std::copy(v + i, v + hi, tv);
+          update(tp, tg, tm, tv);
+          std::copy(tp, tp + r, p + i);
+          std::copy(tm, tm + r, m + i);
+          std::copy(tv, tv + r, v + i);
         }
       });
     }
