@@ -24,20 +24,20 @@ double max_diff(A& a, B& b, const Tensor<T>& ya, const Tensor<T>& yb) {
   return worst;
 }
 
-template <class T, class Act, std::size_t H, std::size_t O>
+template <class T, class Act, std::size_t H, std::size_t O, std::size_t In = 300>
 void check_chain(std::size_t n, int threads) {
   using S = Sequential<Linear<H>, Act, Linear<O>, Act, Linear<7>, SiLU, Linear<5>>;
   using G = Graph<Node<"0", Linear<H>>, Node<"1", Act>, Node<"2", Linear<O>>, Node<"3", Act>,
                   Node<"4", Linear<7>>, Node<"5", SiLU>, Node<"6", Linear<5>>>;
-  static_assert(bind_t<S, T, Shape<300>>::template fuses<0>() &&
-                    bind_t<S, T, Shape<300>>::template fuses<2>() &&
-                    !bind_t<S, T, Shape<300>>::template fuses<4>(),
+  static_assert(bind_t<S, T, Shape<In>>::template fuses<0>() &&
+                    bind_t<S, T, Shape<In>>::template fuses<2>() &&
+                    !bind_t<S, T, Shape<In>>::template fuses<4>(),
                 "Linear + y-only activation fuses; Linear + SiLU (needs x) does not");
-  BasicModel<T, S, Shape<300>> s(5);
-  BasicModel<T, G, Shape<300>> g(5);
+  BasicModel<T, S, Shape<In>> s(5);
+  BasicModel<T, G, Shape<In>> g(5);
   s.requires_input_grad(true);
   g.requires_input_grad(true);
-  Tensor<T> x({n, 300}), dy({n, 5});
+  Tensor<T> x({n, In}), dy({n, 5});
   Rng r(2);
   r.fill_uniform(x.data(), x.size(), -1, 1);
   r.fill_uniform(dy.data(), dy.size(), -1, 1);
@@ -70,6 +70,17 @@ TEST_CASE_TEMPLATE("fused Linear + activation equals the unfused graph", T, floa
     check_chain<T, Sigmoid, 400, 64>(256, threads);
     check_chain<T, LeakyReLU<0.2>, 64, 400>(400, threads);
     check_chain<T, ReLU, 16, 8>(3, threads);  // small: one thread, whole-matrix hooks
+  }
+}
+
+TEST_CASE("fused Linear + activation on the register-tiled dense path (1024-wide float layers)") {
+  static_assert(bind_t<Linear<1024>, float, Shape<1024>>::dense_possible &&
+                bind_t<Linear<784>, float, Shape<1024>>::dense_possible);
+  // Batch 100 (padded to 112 columns) and 128; the parallel region transposes x by
+  // columns, then each thread takes whole tile rows of output features.
+  for (int threads : {1, 2}) {
+    check_chain<float, ReLU, 1024, 784, 1024>(100, threads);
+    check_chain<float, Tanh, 1024, 784, 1024>(128, threads);
   }
 }
 

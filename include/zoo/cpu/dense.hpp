@@ -15,6 +15,7 @@
 #pragma once
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
 #include <vector>
 
 #include "../core/config.hpp"
@@ -22,6 +23,7 @@
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 #include "direct_conv.hpp"
+#include "../layers/activations.hpp"
 
 namespace zoo::cpu {
 
@@ -92,16 +94,52 @@ class DenseKernel {
 
   // y (n, Out) = x (n, In) · Wᵀ + b   (b may be null).
   void forward(const T* x, const T* W, const T* b, T* y, index_t n) {
+    forward_act<void>(x, W, b, y, n);
+  }
+
+  // y = Fn(x · Wᵀ + b) (Fn = void: no activation). On several threads it is one
+  // parallel region: the threads transpose their share of x's columns into xT, meet
+  // at a barrier, and each then takes whole tile rows of yT (output features) — bias,
+  // product, activation and the transpose back into its columns of y — so no pass
+  // runs on one thread while the other waits, and no line of yT changes core.
+  template <class Fn>
+  void forward_act(const T* x, const T* W, const T* b, T* y, index_t n) {
     reserve(n);
     const index_t np = round_to_simd<T>(n);
     T* xT = xT_.data();
     T* yT = yT_.data();
-    transpose_to<T>(x, n, in_, in_, xT, np);
-    for (index_t c = 0; c < in_; ++c) std::fill(xT + c * np + n, xT + (c + 1) * np, T(0));
-    // yT's rows start as the bias, so the kernel accumulates onto it: no extra pass over y.
-    for (index_t o = 0; o < out_; ++o) std::fill(yT + o * np, yT + (o + 1) * np, b ? b[o] : T(0));
-    gather_gemm_parallel<T>(W, w_rows_.data(), out_, iota_.data(), in_, xT, np, np, yT, np, true);
-    transpose_to<T>(yT, out_, n, np, y, out_);
+    // Columns [c0, c1) of x into rows of xT, the padding columns zeroed.
+    const auto load_x = [&](index_t c0, index_t c1) {
+      if (c0 >= c1) return;
+      transpose_to<T>(x + c0, n, c1 - c0, in_, xT + c0 * np, np);
+      for (index_t c = c0; c < c1; ++c) std::fill(xT + c * np + n, xT + (c + 1) * np, T(0));
+    };
+    // Output features [o0, o1): yT's rows start as the bias and the kernel adds onto them.
+    const auto rows_out = [&](index_t o0, index_t o1) {
+      if (o0 >= o1) return;
+      for (index_t o = o0; o < o1; ++o) std::fill(yT + o * np, yT + (o + 1) * np, b ? b[o] : T(0));
+      gather_gemm<T>(W, w_rows_.data() + o0, o1 - o0, iota_.data(), in_, xT, np, np,
+                     yT + o0 * np, np, true);
+      if constexpr (!std::is_void_v<Fn>)
+        act::apply_inplace<Fn>(yT + o0 * np, static_cast<std::size_t>((o1 - o0) * np));
+      transpose_to<T>(yT + o0 * np, o1 - o0, n, np, y + o0, out_);
+    };
+#if defined(_OPENMP)
+    const double flops = 2.0 * double(out_) * double(in_) * double(np);
+    if (flops >= kGemmParallelFlops && omp_get_max_threads() > 1 && !omp_in_parallel()) {
+      constexpr index_t MR = detail::tile_rows<4>;
+#pragma omp parallel
+      {
+        const index_t t = omp_get_thread_num(), k = omp_get_num_threads();
+        load_x(in_ * t / k, in_ * (t + 1) / k);
+#pragma omp barrier
+        rows_out(out_ * t / k / MR * MR, t + 1 == k ? out_ : out_ * (t + 1) / k / MR * MR);
+      }
+      return;
+    }
+#endif
+    load_x(0, in_);
+    rows_out(0, out_);
   }
 
   // dx (n, In) += dy (n, Out) · W (Out, In). Needs dx_ok().

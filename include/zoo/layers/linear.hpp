@@ -108,13 +108,9 @@ struct LinearLayer {
   template <class Fn>
   void forward_act(const T* x, T* y, std::size_t n) {
     if constexpr (dense_possible)
-      if (use_dense(n)) {
-        kernel.forward(x, weight, Bias ? bias : nullptr, y, static_cast<index_t>(n));
-        parallel_for(n * Out, 8, [y](std::size_t lo, std::size_t hi) {
-          act::apply_inplace<Fn>(y + lo, hi - lo);
-        });
-        return;
-      }
+      if (use_dense(n))
+        return kernel.template forward_act<Fn>(x, weight, Bias ? bias : nullptr, y,
+                                               static_cast<index_t>(n));
     const T* b = bias;
     gemm_blocks<T>(
         false, true, n, Out, in_features, T(1), x, in_features, weight, in_features,
