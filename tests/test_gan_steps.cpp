@@ -178,6 +178,60 @@ void check_generator_gradient(GanObjective objective, std::size_t n) {
 }
 }  // namespace
 
+namespace {
+// The D step runs real and fake as one batch of 2N (D has no BatchNorm); its loss and
+// D's gradients must equal two separate passes, as the originals compute them.
+template <class GM, class DM>
+void check_joint_d_step(GanObjective objective) {
+  using T = typename GM::scalar;
+  const std::size_t n = 6;
+  GM g(1), g_ref(1);
+  DM d(2), d_ref(2);
+  GanTrainer tr(g, d, {.objective = objective, .seed = 3});
+  Tensor<T> real;
+  real.template resize_batch<type_at_t<0, typename DM::input_shapes>>(n);
+  Rng r(4);
+  r.fill_uniform(real.data(), real.size(), -1, 1);
+  const T loss = tr.discriminator_step(real);
+
+  Rng noise(3);  // the trainer's stream: its first draw is this step's z
+  Tensor<T> z, dl;
+  sample_noise(z, n, noise, type_at_t<0, typename GM::input_shapes>::size);
+  g_ref.forward(z);
+  d_ref.zero_grad();
+  const auto d_loss = [&](const Tensor<T>& logits, bool is_real) {
+    return objective == GanObjective::vanilla
+               ? bce_with_logits_loss(logits, is_real ? T(1) : T(0), &dl)
+               : least_squares_loss(logits, is_real ? T(1) : T(0), &dl);
+  };
+  T want = d_loss(d_ref.forward(real), true);
+  d_ref.backward(dl);
+  want += d_loss(d_ref.forward(g_ref.output()), false);
+  d_ref.backward(dl);
+  CHECK(loss == doctest::Approx(want).epsilon(1e-12));
+  auto p = d.parameters(), q = d_ref.parameters();
+  double worst = 0;
+  for (std::size_t i = 0; i < p.size; ++i) worst = std::max(worst, std::abs(double(p.grad[i] - q.grad[i])));
+  CHECK(worst < 1e-12);
+}
+}  // namespace
+
+TEST_CASE("the D step's joint real+fake batch gives the loss and gradients of two passes") {
+  SUBCASE("MLP, vanilla") {
+    check_joint_d_step<BasicModel<double, MlpGenerator, Shape<96>>,
+                       BasicModel<double, MlpDiscriminator, Shape<784>>>(GanObjective::vanilla);
+  }
+  SUBCASE("MLP, least squares") {
+    check_joint_d_step<BasicModel<double, MlpGenerator, Shape<96>>,
+                       BasicModel<double, MlpDiscriminator, Shape<784>>>(GanObjective::least_squares);
+  }
+  SUBCASE("DCGAN, vanilla") {
+    static_assert(BasicModel<double, DcDiscriminator, Shape<1, 28, 28>>::num_buffers == 0);
+    check_joint_d_step<BasicModel<double, DcGenerator, Shape<96>>,
+                       BasicModel<double, DcDiscriminator, Shape<1, 28, 28>>>(GanObjective::vanilla);
+  }
+}
+
 TEST_CASE("G's gradient through the frozen D matches finite differences of L_G") {
   SUBCASE("MLP, vanilla") {
     check_generator_gradient<BasicModel<double, MlpGenerator, Shape<96>>,

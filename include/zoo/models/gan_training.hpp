@@ -7,8 +7,9 @@
 // with z ~ U[−1, 1]^96, images in [−1, 1], Adam(lr 3e-4, betas (0.5, 0.999)) for each net.
 //
 // D step: G runs forward (train mode, so its BatchNorm statistics move, as with
-// PyTorch's G(z).detach()); D runs on the real batch and on the fakes, both
-// backward passes add into D's gradients, and only D's optimizer steps.
+// PyTorch's G(z).detach()); D runs on the real batch and on the fakes — as one batch
+// of 2N when D has no BatchNorm (the same gradient sums), else as two — and only D's
+// optimizer steps.
 // G step: fresh noise; D is frozen (no parameter gradients, its parameters stay
 // bit-identical) but computes its input gradient ∂L_G/∂G(z), which is G's
 // output gradient — the chain rule through D done by hand, as dlib's DCGAN.
@@ -96,14 +97,30 @@ class GanTrainer {
     forward_g();
     d.zero_grad();
     T loss = 0;
-    if constexpr (conditional) d.forward(real, *y_real);
-    else d.forward(real);
-    loss += d_loss(d.output(), true, dlogits_);
-    d.backward(dlogits_);
-    if constexpr (conditional) d.forward(g.output(), y_fake_);
-    else d.forward(g.output());
-    loss += d_loss(d.output(), false, dlogits_);
-    d.backward(dlogits_);
+    if constexpr (DM::num_buffers == 0) {
+      // D without batch statistics (no BatchNorm) sees real and fake as one batch of 2n:
+      // the same sums as two passes, but half the GEMM calls, each twice as tall.
+      joint(real, y_real, n);
+      if constexpr (conditional) d.forward(both_, y_both_);
+      else d.forward(both_);
+      split_rows(d.output(), 0, n, logits_);
+      loss += d_loss(logits_, true, dlogits_);
+      std::copy(dlogits_.begin(), dlogits_.end(), dboth_.begin());
+      split_rows(d.output(), n, n, logits_);
+      loss += d_loss(logits_, false, dlogits_);
+      std::copy(dlogits_.begin(), dlogits_.end(), dboth_.begin() + dlogits_.size());
+      d.backward(dboth_);
+    } else {
+      // With BatchNorm in D, real and fake keep separate batches, as the originals do.
+      if constexpr (conditional) d.forward(real, *y_real);
+      else d.forward(real);
+      loss += d_loss(d.output(), true, dlogits_);
+      d.backward(dlogits_);
+      if constexpr (conditional) d.forward(g.output(), y_fake_);
+      else d.forward(g.output());
+      loss += d_loss(d.output(), false, dlogits_);
+      d.backward(dlogits_);
+    }
     opt_d.step();
     return loss;
   }
@@ -182,9 +199,29 @@ class GanTrainer {
     return least_squares_loss(logits, real ? T(1) : T(0), &grad);
   }
 
+  // both_ = [real; G(z)] (2n rows), and for conditional models their labels.
+  void joint(const Tensor<T>& real, const Tensor<T>* y_real, std::size_t n) {
+    using DOut = typename DM::output_shape;
+    both_.template resize_batch<image_shape>(2 * n);
+    std::copy(real.begin(), real.end(), both_.begin());
+    std::copy(g_->output().begin(), g_->output().end(), both_.begin() + real.size());
+    if constexpr (conditional) {
+      y_both_.resize({2 * n, gan_num_classes});
+      std::copy(y_real->begin(), y_real->end(), y_both_.begin());
+      std::copy(y_fake_.begin(), y_fake_.end(), y_both_.begin() + y_real->size());
+    }
+    dboth_.template resize_batch<DOut>(2 * n);
+  }
+  // out ← rows [r0, r0 + n) of t.
+  static void split_rows(const Tensor<T>& t, std::size_t r0, std::size_t n, Tensor<T>& out) {
+    const std::size_t w = t.sample_size();
+    out.resize({n, w});
+    std::copy(t.begin() + r0 * w, t.begin() + (r0 + n) * w, out.begin());
+  }
+
   GM* g_;
   DM* d_;
-  Tensor<T> z_, y_fake_, dlogits_;
+  Tensor<T> z_, y_fake_, dlogits_, both_, y_both_, dboth_, logits_;
   std::vector<int> labels_;
 };
 
