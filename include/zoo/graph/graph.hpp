@@ -16,6 +16,7 @@
 #include <array>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -297,8 +298,14 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   // dy[o] is the gradient of output o; dx[k] == nullptr: input k needs no gradient.
   void backward_all(const std::array<const T*, O>& dy, const std::array<T*, K>& dx,
                     std::size_t n) {
+    // A node's gradient is cleared only when something adds into it: not when its one
+    // consumer writes it outright (backward_overwrite), nor when it is an output that
+    // nothing else reads (its gradient is then a copy of dy).
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (std::fill(grad[I].begin(), grad[I].begin() + n * layer_t<I>::output_shape::size, T(0)),
+      ((overwritten<K + I>() || sole_output<I>()
+            ? void()
+            : std::fill(grad[I].begin(), grad[I].begin() + n * layer_t<I>::output_shape::size,
+                        T(0))),
        ...);
     }(std::make_index_sequence<J>{});
     [&]<std::size_t... I>(std::index_sequence<I...>) { (add_output_grad<I>(dy, n), ...); }(
@@ -362,26 +369,117 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
       if (outputs[o] == J0) return static_cast<std::ptrdiff_t>(o);
     return -1;
   }
+  // Compile-time facts about the wiring (public: tests and users can static_assert them).
+ public:
+  // How many node inputs read source S0 (an input or K + a node).
+  template <std::size_t S0>
+  static constexpr std::size_t uses() {
+    return []<std::size_t... I>(std::index_sequence<I...>) {
+      return (count_in(sources_t<I>{}, S0) + ... + std::size_t{0});
+    }(std::make_index_sequence<J>{});
+  }
+  template <std::size_t... S>
+  static constexpr std::size_t count_in(std::index_sequence<S...>, std::size_t s) {
+    return ((S == s ? std::size_t{1} : std::size_t{0}) + ... + std::size_t{0});
+  }
+  // The node that reads source S0 (the first, if several do).
+  template <std::size_t S0>
+  static constexpr std::size_t consumer() {
+    std::size_t c = J;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((c == J && count_in(sources_t<I>{}, S0) > 0 ? void(c = I) : void()), ...);
+    }(std::make_index_sequence<J>{});
+    return c;
+  }
+  // Node S0 − K's gradient is written whole by its only reader, a one-input layer
+  // with backward_overwrite (Linear, activations): it need not be cleared first.
+  template <std::size_t S0>
+  static constexpr bool overwritten() {
+    if constexpr (S0 < K) {
+      return false;
+    } else if constexpr (uses<S0>() != 1 || output_slot<S0 - K>() >= 0) {
+      return false;
+    } else {
+      using C = layer_t<consumer<S0>()>;
+      if constexpr (layer_arity<C>() != 1) return false;
+      else
+        return requires(C& l, const T* p, T* q, std::size_t n) {
+          l.backward_overwrite(p, p, p, q, n);
+        };
+    }
+  }
+  // Node J0 is an output (once) that no node reads: its gradient is dy, copied.
+  template <std::size_t J0>
+  static constexpr bool sole_output() {
+    if constexpr (uses<K + J0>() != 0) {
+      return false;
+    } else {
+      std::size_t c = 0;
+      for (std::size_t o = 0; o < O; ++o) c += outputs[o] == J0;
+      return c == 1;
+    }
+  }
+  // Node J0 (a Linear) computes node J0 + 1's output too when J0 + 1 is an activation
+  // whose backward reads only its output (ReLU, Tanh, Sigmoid, LeakyReLU) and reads
+  // nothing but J0, and nothing else reads J0 — as Sequential fuses (architecture.md §4).
+  template <std::size_t J0>
+  static constexpr bool fuses() {
+    if constexpr (J0 + 1 >= J) {
+      return false;
+    } else {
+      using A = layer_t<J0 + 1>;
+      if constexpr (requires { typename A::fn; A::y_only; }) {
+        if constexpr (A::y_only && std::is_same_v<sources_t<J0 + 1>, std::index_sequence<K + J0>> &&
+                      uses<K + J0>() == 1 && output_slot<J0>() < 0 &&
+                      layer_arity<layer_t<J0>>() == 1)
+          return requires(layer_t<J0>& l, const T* in, T* out, std::size_t n) {
+            l.template forward_act<typename A::fn>(in, out, n);
+          };
+        else
+          return false;
+      } else {
+        return false;
+      }
+    }
+  }
+
+ private:
+  template <std::size_t J0>
+  T* out_ptr(const std::array<T*, O>& y) {
+    constexpr std::ptrdiff_t o = output_slot<J0>();
+    if constexpr (o >= 0)
+      if (y[o]) return y[o];
+    return act[J0].data();
+  }
   template <std::size_t J0>
   void forward_node(const std::array<T*, O>& y, std::size_t n) {
-    constexpr std::ptrdiff_t o = output_slot<J0>();
-    T* out = act[J0].data();
-    if constexpr (o >= 0)
-      if (y[o]) out = y[o];
+    T* out = out_ptr<J0>(y);
     src[K + J0] = out;
+    if constexpr (J0 > 0) {
+      if constexpr (fuses<J0 - 1>()) return;  // node J0 − 1 wrote this node's output
+    }
     using L = layer_t<J0>;
     [&]<std::size_t... S>(std::index_sequence<S...>) {
-      if constexpr (layer_arity<L>() == 1) node<J0>().forward(src[S]..., out, n);
+      if constexpr (fuses<J0>())
+        node<J0>().template forward_act<typename layer_t<J0 + 1>::fn>(src[S]...,
+                                                                      out_ptr<J0 + 1>(y), n);
+      else if constexpr (layer_arity<L>() == 1) node<J0>().forward(src[S]..., out, n);
       else node<J0>().forward(std::array<const T*, sizeof...(S)>{src[S]...}, out, n);
     }(sources_t<J0>{});
   }
   template <std::size_t O0>
   void add_output_grad(const std::array<const T*, O>& dy, std::size_t n) {
     constexpr std::size_t j = outputs[O0];
-    if (!dy[O0]) return;
     T* g = grad[j].data();
+    const std::size_t len = n * layer_t<j>::output_shape::size;
+    if constexpr (sole_output<j>()) {
+      if (dy[O0]) std::copy(dy[O0], dy[O0] + len, g);
+      else std::fill(g, g + len, T(0));
+      return;
+    }
+    if (!dy[O0]) return;
     const T* d = dy[O0];
-    for (std::size_t i = 0; i < n * layer_t<j>::output_shape::size; ++i) g[i] += d[i];
+    for (std::size_t i = 0; i < len; ++i) g[i] += d[i];
   }
   template <std::size_t S0>
   T* grad_of(const std::array<T*, K>& dx) {
@@ -392,7 +490,10 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   void backward_node(const std::array<T*, K>& dx, std::size_t n) {
     using L = layer_t<J0>;
     [&]<std::size_t... S>(std::index_sequence<S...>) {
-      if constexpr (layer_arity<L>() == 1)
+      if constexpr (layer_arity<L>() == 1 && (overwritten<S>() && ...))
+        node<J0>().backward_overwrite(src[S]..., src[K + J0], grad[J0].data(), grad_of<S>(dx)...,
+                                      n);
+      else if constexpr (layer_arity<L>() == 1)
         node<J0>().backward(src[S]..., src[K + J0], grad[J0].data(), grad_of<S>(dx)..., n);
       else
         node<J0>().backward(std::array<const T*, sizeof...(S)>{src[S]...}, src[K + J0],
