@@ -142,6 +142,22 @@ constexpr std::size_t layer_arity() {
   if constexpr (requires { L::arity; }) return L::arity;
   else return 1;
 }
+// Bound layer L can compute bound activation A's output itself (L has forward_act, as
+// Linear; A's backward reads only its output: y_only), so Sequential and Graph run the
+// pair as one pass (docs/architecture.md §4).
+template <class T, class L, class A>
+constexpr bool fuses_with() {
+  if constexpr (requires { typename A::fn; A::y_only; }) {
+    if constexpr (A::y_only)
+      return requires(L& l, const T* in, T* out, std::size_t n) {
+        l.template forward_act<typename A::fn>(in, out, n);
+      };
+    else
+      return false;
+  } else {
+    return false;
+  }
+}
 template <class L>
 constexpr std::size_t num_params_of() {
   if constexpr (requires { L::num_params; }) return L::num_params;

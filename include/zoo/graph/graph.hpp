@@ -427,19 +427,9 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     if constexpr (J0 + 1 >= J) {
       return false;
     } else {
-      using A = layer_t<J0 + 1>;
-      if constexpr (requires { typename A::fn; A::y_only; }) {
-        if constexpr (A::y_only && std::is_same_v<sources_t<J0 + 1>, std::index_sequence<K + J0>> &&
-                      uses<K + J0>() == 1 && output_slot<J0>() < 0 &&
-                      layer_arity<layer_t<J0>>() == 1)
-          return requires(layer_t<J0>& l, const T* in, T* out, std::size_t n) {
-            l.template forward_act<typename A::fn>(in, out, n);
-          };
-        else
-          return false;
-      } else {
-        return false;
-      }
+      return std::is_same_v<sources_t<J0 + 1>, std::index_sequence<K + J0>> &&
+             uses<K + J0>() == 1 && output_slot<J0>() < 0 && layer_arity<layer_t<J0>>() == 1 &&
+             fuses_with<T, layer_t<J0>, layer_t<J0 + 1>>();
     }
   }
 

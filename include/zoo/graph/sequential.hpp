@@ -95,21 +95,8 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   // LeakyReLU): the pre-activation a_I is then never written, and nothing reads it.
   template <std::size_t I>
   static constexpr bool fuses() {
-    if constexpr (I + 1 >= K) {
-      return false;
-    } else {
-      using A = layer_t<I + 1>;
-      if constexpr (requires { typename A::fn; A::y_only; }) {
-        if constexpr (A::y_only)
-          return requires(layer_t<I>& l, const T* in, T* out, std::size_t n) {
-            l.template forward_act<typename A::fn>(in, out, n);
-          };
-        else
-          return false;
-      } else {
-        return false;
-      }
-    }
+    if constexpr (I + 1 >= K) return false;
+    else return fuses_with<T, layer_t<I>, layer_t<I + 1>>();
   }
 
   void forward(const T* x, T* y, std::size_t n) {
