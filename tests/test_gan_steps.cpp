@@ -34,23 +34,36 @@ TEST_CASE("GAN model types: shapes, parameter counts and state_dict names of the
   static_assert(Model<CondDcGenerator, Shape<96>, Shape<10>>::num_params == DG::num_params + 10 * 1024);
   static_assert(Model<CondDcDiscriminator, Shape<1, 28, 28>, Shape<10>>::num_params ==
                 DD::num_params + 10 * 32 * 25);
+  // Each half is a Sequential, which fuses Linear with the activation after it, as the
+  // flat Sequential did: G's fc.0+fc.1 and fc.3+fc.4, D's fc.0+fc.1.
+  using GL = bind_t<DcGenerator, float, Shape<96>>;
+  using DL = bind_t<DcDiscriminator, float, Shape<1, 28, 28>>;
+  static_assert(GL::layer_t<0>::fuses<0>() && GL::layer_t<0>::fuses<3>());
+  static_assert(DL::layer_t<2>::fuses<0>());
   DG g;
   std::vector<std::string> names;
   for (const auto& t : g.state_dict()) names.push_back(t.name);
+  // The reference modules' keys: self.fc and self.conv, each an nn.Sequential
+  // (tests/test_dcgan_names.cpp checks them against PyTorch's own list).
   const std::vector<std::string> want{
-      "0.weight", "0.bias", "2.weight", "2.bias", "3.weight", "3.bias", "5.weight", "5.bias",
-      "7.weight", "7.bias", "9.weight", "9.bias", "10.weight", "10.bias",
-      "2.running_mean", "2.running_var", "2.num_batches_tracked",
-      "5.running_mean", "5.running_var", "5.num_batches_tracked",
-      "9.running_mean", "9.running_var", "9.num_batches_tracked"};
+      "fc.0.weight", "fc.0.bias", "fc.2.weight", "fc.2.bias", "fc.3.weight", "fc.3.bias",
+      "fc.5.weight", "fc.5.bias", "conv.0.weight", "conv.0.bias", "conv.2.weight", "conv.2.bias",
+      "conv.3.weight", "conv.3.bias",
+      "fc.2.running_mean", "fc.2.running_var", "fc.2.num_batches_tracked",
+      "fc.5.running_mean", "fc.5.running_var", "fc.5.num_batches_tracked",
+      "conv.2.running_mean", "conv.2.running_var", "conv.2.num_batches_tracked"};
   CHECK(names == want);
   DD d;
   names.clear();
   for (const auto& t : d.state_dict()) names.push_back(t.name);
-  CHECK(names == std::vector<std::string>{"0.weight", "0.bias", "3.weight", "3.bias", "7.weight",
-                                          "7.bias", "9.weight", "9.bias"});
+  CHECK(names == std::vector<std::string>{"conv.0.weight", "conv.0.bias", "conv.3.weight",
+                                          "conv.3.bias", "fc.0.weight", "fc.0.bias", "fc.2.weight",
+                                          "fc.2.bias"});
+  Model<CondDcGenerator, Shape<96>, Shape<10>> cg;
+  CHECK(cg.state_dict().front().name == "net.fc.0.weight");
+  CHECK(cg.state_dict().front().shape == std::vector<std::size_t>{1024, 106});
   Model<CondDcDiscriminator, Shape<1, 28, 28>, Shape<10>> cd;
-  CHECK(cd.state_dict().front().name == "net.0.weight");
+  CHECK(cd.state_dict().front().name == "net.conv.0.weight");
   CHECK(cd.state_dict().front().shape == std::vector<std::size_t>{32, 11, 5, 5});
 }
 

@@ -11,7 +11,10 @@ fakes are drawn for uniformly random labels.
 
 At the end, G (eval mode) draws `--samples` images (labels i % 10 for the conditional
 model), quantized to bytes as zoo does, into IDX files that zoo's classifier scores with
-the same code as zoo's own samples:
+the same code as zoo's own samples. The networks are the reference modules (two halves,
+self.fc and self.conv), so their state_dict keys are zoo's (fc.0.weight, conv.2.running_mean,
+net.fc.0.weight for the conditional ones) and `zoo::load_pt` reads generator.pt and
+discriminator.pt into zoo's models:
 
   /usr/bin/python3 scripts/pytorch/train_gans.py --variant dc --epochs 5 --out runs/torch_dcgan
   build/release/examples/classifier --data mnist --score runs/torch_dcgan/samples
@@ -49,18 +52,39 @@ def write_idx_u8(path, arr):
     os.replace(path + ".tmp", path)
 
 
+class Discriminator(nn.Module):  # zoo's DcDiscriminator: conv, flatten, fc
+    def __init__(self, in_channels=1):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(in_channels, 32, 5, 1), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
+                                  nn.Conv2d(32, 64, 5, 1), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2))
+        self.fc = nn.Sequential(nn.Linear(4 * 4 * 64, 1024), nn.LeakyReLU(0.01), nn.Linear(1024, 1))
+
+    def forward(self, x):
+        x = self.conv(x)
+        x = x.view(x.shape[0], -1)
+        return self.fc(x)
+
+
+class Generator(nn.Module):  # zoo's DcGenerator: fc, view, conv
+    def __init__(self, noise_dim=96):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(noise_dim, 1024), nn.ReLU(), nn.BatchNorm1d(1024),
+                                nn.Linear(1024, 7 * 7 * 128), nn.ReLU(), nn.BatchNorm1d(7 * 7 * 128))
+        self.conv = nn.Sequential(nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.ReLU(), nn.BatchNorm2d(64),
+                                  nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
+
+    def forward(self, z):
+        x = self.fc(z)
+        x = x.view(-1, 128, 7, 7)
+        return self.conv(x)
+
+
 def dc_discriminator(in_channels=1):
-    return nn.Sequential(nn.Conv2d(in_channels, 32, 5), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
-                         nn.Conv2d(32, 64, 5), nn.LeakyReLU(0.01), nn.MaxPool2d(2, 2),
-                         nn.Flatten(), nn.Linear(1024, 1024), nn.LeakyReLU(0.01), nn.Linear(1024, 1))
+    return Discriminator(in_channels)
 
 
 def dc_generator(noise_dim=96):
-    return nn.Sequential(nn.Linear(noise_dim, 1024), nn.ReLU(), nn.BatchNorm1d(1024),
-                         nn.Linear(1024, 7 * 7 * 128), nn.ReLU(), nn.BatchNorm1d(7 * 7 * 128),
-                         nn.Unflatten(1, (128, 7, 7)),
-                         nn.ConvTranspose2d(128, 64, 4, 2, 1), nn.ReLU(), nn.BatchNorm2d(64),
-                         nn.ConvTranspose2d(64, 1, 4, 2, 1), nn.Tanh())
+    return Generator(noise_dim)
 
 
 class CondGenerator(nn.Module):  # zoo's CondDcGenerator: zy = cat(z, y); net
