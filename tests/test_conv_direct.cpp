@@ -44,10 +44,10 @@ Out<T> run(Path path, std::size_t n, Opts o) {
   params = uniform<T>(params.size(), 5);  // same values for both paths
   p = params.data(), g = grads.data();
   layer_ops::bind_params(l, p, g);
-  l.direct = path != Path::gemm;
-  l.winograd = path == Path::winograd;
+  l.kernel.direct = path != Path::gemm;
+  l.kernel.winograd = path == Path::winograd;
   l.frozen = o.frozen;
-  l.min_parallel_flops = o.threads ? 0.0 : 1e300;
+  l.kernel.min_parallel_flops = o.threads ? 0.0 : 1e300;
   constexpr std::size_t xs = L::input_shape::size, ys = L::output_shape::size;
   const auto x = uniform<T>(n * xs, 6), dy = uniform<T>(n * ys, 7);
   Out<T> r{std::vector<T>(n * ys), uniform<T>(n * xs, 8), {}};  // dx starts non-zero: += is checked
@@ -61,7 +61,7 @@ Out<T> run(Path path, std::size_t n, Opts o) {
 template <class Spec, class In, class T = double>
 void check_paths(Opts o = {}, std::size_t n = 5, Path path = Path::direct) {
   using L = bind_t<Spec, T, In>;
-  static_assert(L::direct_possible);
+  static_assert(L::kernel_type::direct_possible);
   const Out<T> a = run<L, T>(path, n, o), b = run<L, T>(Path::gemm, n, o);
   // float: sums of up to ~1600 products in another order (and Winograd's transforms)
   const double tol = std::is_same_v<T, double> ? 1e-12 : 5e-5;
@@ -121,25 +121,25 @@ TEST_CASE("Winograd F(2x2, 3x3) equals im2col conv") {
 
 TEST_CASE("direct conv: gradient check in double") {
   using L = bind_t<Conv2d<32, 3, 1, 1>, double, Shape<16, 4, 3>>;
-  static_assert(L::direct_default, "this shape must take the direct path by default");
+  static_assert(L::kernel_type::direct_default, "this shape must take the direct path by default");
   test::grad_check<L>({.batch = 2});
 }
 
 TEST_CASE("direct conv: which layers take it") {
-  static_assert(bind_t<Conv2d<64, 3, 1, 1>, float, Shape<64, 28, 28>>::direct_default);
-  static_assert(bind_t<Conv2d<64, 5>, float, Shape<32, 12, 12>>::direct_default);
-  static_assert(bind_t<Conv2d<64, 3, 1, 1>, float, Shape<64, 28, 28>>::winograd_default);
-  static_assert(!bind_t<Conv2d<64, 5, 1, 2>, float, Shape<64, 28, 28>>::winograd_possible);
-  static_assert(!bind_t<Conv2d<64, 3, 1, 2, 2>, float, Shape<64, 28, 28>>::winograd_possible);
-  static_assert(!bind_t<Conv2dHW<64, 3, 3, 1, 1, 1, 0>, float, Shape<64, 28, 28>>::winograd_possible);
+  static_assert(bind_t<Conv2d<64, 3, 1, 1>, float, Shape<64, 28, 28>>::kernel_type::direct_default);
+  static_assert(bind_t<Conv2d<64, 5>, float, Shape<32, 12, 12>>::kernel_type::direct_default);
+  static_assert(bind_t<Conv2d<64, 3, 1, 1>, float, Shape<64, 28, 28>>::kernel_type::winograd_default);
+  static_assert(!bind_t<Conv2d<64, 5, 1, 2>, float, Shape<64, 28, 28>>::kernel_type::winograd_possible);
+  static_assert(!bind_t<Conv2d<64, 3, 1, 2, 2>, float, Shape<64, 28, 28>>::kernel_type::winograd_possible);
+  static_assert(!bind_t<Conv2dHW<64, 3, 3, 1, 1, 1, 0>, float, Shape<64, 28, 28>>::kernel_type::winograd_possible);
   // Strides, groups, 1×1 and padding past K−1 keep the GEMM path.
-  static_assert(!bind_t<Conv2d<64, 3, 2, 1>, float, Shape<64, 28, 28>>::direct_possible);
-  static_assert(!bind_t<Conv2d<64, 3, 1, 1, 1, 2>, float, Shape<64, 28, 28>>::direct_possible);
-  static_assert(!bind_t<Conv2d<64, 1>, float, Shape<64, 28, 28>>::direct_possible);
-  static_assert(!bind_t<Conv2d<64, 3, 1, 3>, float, Shape<64, 28, 28>>::direct_possible);
+  static_assert(!bind_t<Conv2d<64, 3, 2, 1>, float, Shape<64, 28, 28>>::kernel_type::direct_possible);
+  static_assert(!bind_t<Conv2d<64, 3, 1, 1, 1, 2>, float, Shape<64, 28, 28>>::kernel_type::direct_possible);
+  static_assert(!bind_t<Conv2d<64, 1>, float, Shape<64, 28, 28>>::kernel_type::direct_possible);
+  static_assert(!bind_t<Conv2d<64, 3, 1, 3>, float, Shape<64, 28, 28>>::kernel_type::direct_possible);
   // Too few channels to fill SIMD vectors: possible, not the default.
-  static_assert(!bind_t<Conv2d<64, 3, 1, 1>, float, Shape<1, 28, 28>>::direct_default);
-  static_assert(!bind_t<Conv2d<16, 3, 1, 1>, float, Shape<64, 28, 28>>::direct_default);
+  static_assert(!bind_t<Conv2d<64, 3, 1, 1>, float, Shape<1, 28, 28>>::kernel_type::direct_default);
+  static_assert(!bind_t<Conv2d<16, 3, 1, 1>, float, Shape<64, 28, 28>>::kernel_type::direct_default);
 }
 
 TEST_CASE("transpose_to: blocks, edges, bias and add") {

@@ -50,7 +50,7 @@ double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b) 
 template <class L>
 std::vector<double> naive_conv(const L& l, const std::vector<double>& x, std::size_t n) {
   using O = typename L::output_shape;
-  constexpr auto g = L::geom;
+  constexpr auto g = L::kernel_type::geom;
   std::vector<double> y(n * O::size);
   for (std::size_t i = 0; i < n; ++i)
     for (std::size_t o = 0; o < L::out_channels; ++o)
@@ -76,7 +76,7 @@ std::vector<double> naive_conv(const L& l, const std::vector<double>& x, std::si
 template <class L>
 std::vector<double> naive_conv_transpose(const L& l, const std::vector<double>& x, std::size_t n) {
   using O = typename L::output_shape;
-  constexpr auto g = L::geom;  // image = output (Out, OH, OW), "conv output" = input (H, W)
+  constexpr auto g = L::kernel_type::geom;  // image = output (Out, OH, OW), "conv output" = input (H, W)
   std::vector<double> y(n * O::size, 0.0);
   for (std::size_t i = 0; i < n; ++i) {
     for (std::size_t o = 0; o < L::out_channels; ++o)
@@ -168,7 +168,7 @@ TEST_CASE("large maps (one sample per GEMM) and sample-minor packing (small maps
   using Large = bind_t<Conv2d<4, 3, 1, 1>, double, Shape<64, 30, 30>>;
   using Minor = bind_t<Conv2d<8, 3, 2, 1>, double, Shape<16, 5, 5>>;  // 3×3 out: 56 per GEMM
   using MinorT = bind_t<ConvTranspose2d<8, 5, 3, 1>, double, Shape<16, 5, 5>>;
-  static_assert(Large::NB == 1 && !Large::minor && Minor::minor && MinorT::minor);
+  static_assert(Large::kernel_type::NB == 1 && !Large::kernel_type::minor && Minor::kernel_type::minor && MinorT::kernel_type::minor);
   check_against_naive<Conv2d<4, 3, 1, 1>, Shape<64, 30, 30>>();
   check_against_naive<Conv2d<6, 3, 2, 1, 1, 2>, Shape<64, 40, 40>>();  // strided, 2 groups
   check_adjoint<Conv2d<4, 3, 1, 1, 1, 1, false>, Shape<64, 30, 30>>();
@@ -256,8 +256,8 @@ Run run_layer(std::size_t n, cpu::Threading mode, double min_flops, std::size_t 
               std::size_t count = 0) {
   L l;
   auto b = bind_random(l, 61);
-  l.threading = mode;
-  l.min_parallel_flops = min_flops;
+  l.kernel.threading = mode;
+  l.kernel.min_parallel_flops = min_flops;
   constexpr std::size_t xs = L::input_shape::size, ys = L::output_shape::size;
   const auto x = random(n * xs, 62);
   const auto dy = random(n * ys, 63);
@@ -278,9 +278,9 @@ Run run_layer(std::size_t n, cpu::Threading mode, double min_flops, std::size_t 
 
 template <class L>
 void check_batching() {
-  // 13 samples: several GEMM chunks of L::NB samples, a short last chunk, an uneven thread split.
+  // 13 samples: several GEMM chunks of L::kernel_type::NB samples, a short last chunk, an uneven thread split.
   constexpr std::size_t n = 13;
-  static_assert(L::NB > 1 && L::NB < n);
+  static_assert(L::kernel_type::NB > 1 && L::kernel_type::NB < n);
   const Run one = run_layer<L>(n, cpu::Threading::batch, 0.0, 0, n);     // one sample per call
   const Run thr = run_layer<L>(n, cpu::Threading::batch, 0.0);           // threads over the batch
   const Run gem = run_layer<L>(n, cpu::Threading::gemm, 0.0);            // one thread, GEMM threads
@@ -300,7 +300,7 @@ TEST_CASE("batched, chunked and threaded runs equal one sample at a time") {
   check_batching<bind_t<ConvTranspose2d<2, 2, 2, 1, 0, false>, double, Shape<3, 9, 9>>>();
   // The 1×1 path is one sample per GEMM; it must still split over threads correctly.
   using P = bind_t<Conv2d<5, 1>, double, Shape<3, 4, 4>>;
-  static_assert(P::NB == 1);
+  static_assert(P::kernel_type::NB == 1);
   const Run one = run_layer<P>(9, cpu::Threading::batch, 0.0, 0, 9);
   const Run thr = run_layer<P>(9, cpu::Threading::batch, 0.0);
   CHECK(max_abs_diff(one.y, thr.y) < 1e-12);

@@ -96,7 +96,7 @@ TEST_CASE_TEMPLATE("fused Linear + activation equals the unfused graph", T, floa
     check_chain<T, ReLU, 400, 64>(256, threads);
     check_chain<T, Tanh, 400, 64>(256, threads);
     check_chain<T, Sigmoid, 400, 64>(256, threads);
-    check_chain<T, LeakyReLU<0.2>, 64, 400>(400, threads);
+    check_chain<T, LeakyReLU<1, 5>, 64, 400>(400, threads);
     check_chain<T, ReLU, 16, 8>(3, threads);  // small: one thread, whole-matrix hooks
   }
 }

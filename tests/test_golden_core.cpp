@@ -125,7 +125,7 @@ TEST_CASE_TEMPLATE("activations match torch.nn (0, saturation and the GELU erf f
                    double) {
   using In = Shape<8>;
   check_activation<T, ReLU, In>("relu");
-  check_activation<T, LeakyReLU<0.2>, In>("leaky_relu");
+  check_activation<T, LeakyReLU<1, 5>, In>("leaky_relu");
   check_activation<T, Tanh, In>("tanh");
   check_activation<T, Sigmoid, In>("sigmoid");
   check_activation<T, GELU, In>("gelu");

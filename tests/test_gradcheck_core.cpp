@@ -18,7 +18,7 @@ TEST_CASE("activations") {
       if (std::abs(v) < 0.05) v = 0.1;
   };
   grad_check<bind_t<ReLU, double, Shape<2, 3, 3>>>(away);
-  grad_check<bind_t<LeakyReLU<0.2>, double, Shape<11>>>(away);
+  grad_check<bind_t<LeakyReLU<1, 5>, double, Shape<11>>>(away);
   grad_check<bind_t<Tanh, double, Shape<11>>>();
   grad_check<bind_t<Sigmoid, double, Shape<11>>>();
   GradCheckOptions wide;

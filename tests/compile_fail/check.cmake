@@ -1,24 +1,30 @@
-# Runs the compiler on SRC with -fsyntax-only; passes only if it fails AND its
-# output contains the text after `// expect-error:` in SRC.
-file(STRINGS ${SRC} expect_line REGEX "// expect-error: ")
-if(NOT expect_line)
+# Runs the compiler CXX on SRC with -fsyntax-only; passes only if it fails, its output
+# contains the text of every `// expect-error:` line in SRC, and it reports exactly one
+# error (one wiring mistake, one error: a second error means something cascaded).
+file(STRINGS ${SRC} expect_lines REGEX "// expect-error: ")
+if(NOT expect_lines)
   message(FATAL_ERROR "${SRC}: no '// expect-error:' line")
 endif()
-string(REGEX REPLACE ".*// expect-error: " "" expect "${expect_line}")
 set(inc_flags)
 foreach(d ${INCLUDES})
   list(APPEND inc_flags -I${d})
 endforeach()
-execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -fopenmp ${inc_flags} ${SRC}
+execute_process(COMMAND ${CXX} -std=c++20 -fsyntax-only -fopenmp ${EXTRA_FLAGS} ${inc_flags} ${SRC}
   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
 if(rc EQUAL 0)
-  message(FATAL_ERROR "${SRC} compiled, but it must fail with: ${expect}")
+  message(FATAL_ERROR "${SRC} compiled with ${CXX}, but it must fail")
 endif()
-string(FIND "${out}${err}" "${expect}" pos)
-if(pos EQUAL -1)
-  message(FATAL_ERROR "${SRC} failed to compile, but without the expected message '${expect}':\n${err}")
-endif()
-# One mistake, one error: count the static_assert failures.
-string(REGEX MATCHALL "static assertion failed" hits "${err}")
+foreach(line ${expect_lines})
+  string(REGEX REPLACE ".*// expect-error: " "" expect "${line}")
+  string(FIND "${out}${err}" "${expect}" pos)
+  if(pos EQUAL -1)
+    message(FATAL_ERROR "${SRC} failed to compile with ${CXX}, but without the expected message '${expect}':\n${err}")
+  endif()
+endforeach()
+# g++ and clang print "error:" once per error; nvcc-style "error #" lines are not used here.
+string(REGEX MATCHALL "error:" hits "${out}${err}")
 list(LENGTH hits n)
-message(STATUS "${SRC}: failed as expected (${n} static assertion(s))")
+if(NOT n EQUAL 1)
+  message(FATAL_ERROR "${SRC}: ${CXX} printed ${n} errors; one mistake must give one error:\n${err}")
+endif()
+message(STATUS "${SRC}: failed with ${CXX} as expected, with one error")

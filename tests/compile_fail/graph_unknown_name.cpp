@@ -1,5 +1,6 @@
 // A Graph node reads a name that is neither an input nor a node ("hiden" is misspelt).
 // expect-error: zoo::Graph: a node reads a name that is neither a graph input nor a node
+// expect-error: name<'o', 'u', 't'>, zoo::detail::name<'h', 'i', 'd', 'e', 'n'>
 #include <zoo/zoo.hpp>
 
 using Net = zoo::Graph<zoo::Node<"hidden", zoo::Linear<8>>,

@@ -22,25 +22,8 @@
 // One line per check (`model <name>: params P, loss first -> last`); the last line is
 // `N passed, M failed`, and the exit status is non-zero when any check failed.
 //
-// GCC 12 warns (-W[maybe-]uninitialized) inside its own AVX-512 intrinsics, on the
-// `__Y = __Y` of _mm512_undefined_*, wherever xsimd or Eigen inline them under
-// -march=native (GCC bug 105593); zoo's build turns -Wmaybe-uninitialized off for its
-// programs (CMakeLists.txt, zoo_dev_flags). Here only for the headers: the state at the
-// intrinsic's location decides, and those headers are included inside the push/pop.
-#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-// nvcc's front end reports #128-D "loop is not reachable" in Conv2dLayer::backward_gemm
-// (conv2d.hpp) and ConvTranspose2dLayer::forward/backward (conv_transpose2d.hpp) for
-// instantiations where an `if constexpr` branch ends in `return` and the loop after it is
-// dead (it wants an `else`). Suppressed for the zoo headers only, not for this file.
-#if defined(__CUDACC__)
-#pragma nv_diagnostic push
-#pragma nv_diag_suppress 128
-#endif
-
+// No pragmas around the includes: the headers must compile warning-free as they are (the
+// intrinsic-header false positive of g++ 12 is handled once, in zoo/core/vendor.hpp).
 #include <zoo/zoo.hpp>
 #include <zoo/layers/akconv.hpp>
 #include <zoo/models/ae_training.hpp>
@@ -52,12 +35,6 @@
 #include <zoo/models/gan_training.hpp>
 #include <zoo/models/lenet.hpp>
 #include <zoo/models/vae.hpp>
-#if defined(__CUDACC__)
-#pragma nv_diagnostic pop
-#endif
-#if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
-#pragma GCC diagnostic pop
-#endif
 
 #include <array>
 #include <chrono>

@@ -13,6 +13,23 @@
 #define ZOO_HD
 #endif
 
+// Loop unrolling hints in the spelling each front end knows (nvcc's warns on GCC's).
+#define ZOO_PRAGMA(x) _Pragma(#x)
+#if defined(__CUDACC__) || defined(__clang__)
+#define ZOO_UNROLL(n) ZOO_PRAGMA(unroll n)
+#elif defined(__GNUC__)
+#define ZOO_UNROLL(n) ZOO_PRAGMA(GCC unroll n)
+#else
+#define ZOO_UNROLL(n)
+#endif
+
+// Eigen serves zoo's host-side GEMM and FID only; in a .cu translation unit it must not
+// annotate itself for the device (its defaulted __host__ __device__ members and constexpr
+// calls make nvcc warn in every consumer).
+#if defined(__CUDACC__) && !defined(EIGEN_NO_CUDA)
+#define EIGEN_NO_CUDA
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define ZOO_RESTRICT __restrict__
 #define ZOO_ALWAYS_INLINE inline __attribute__((always_inline))

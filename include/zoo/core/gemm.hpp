@@ -13,7 +13,7 @@
 // OpenBLAS's own threading, see below); on Eigen, Eigen splits it. Called inside
 // a parallel region, every GEMM is serial (both libraries check omp_in_parallel / omp_get_num_threads).
 #pragma once
-#include <Eigen/Core>
+#include "vendor.hpp"  // Eigen, xsimd, intrinsics
 #include <algorithm>
 #include <cstddef>
 #include <optional>

@@ -19,13 +19,21 @@
 // several consumers sums its gradients by itself; dx == nullptr means nobody
 // needs the input gradient (the first layer of a model), and the layer skips it.
 //
-// Optional members, called when present:
+// Optional members, called when present (docs/architecture.md §3 says what each is for):
 //   static constexpr std::size_t num_buffers;   // non-trainable state (running stats)
+//   static constexpr const char* name();
+//   static constexpr bool bind_ok;  static constexpr bool check();   // input rules (bind_t)
 //   void bind_params(T*& p, T*& g);  void bind_buffers(T*& b);   // take views of flat storage
 //   void init(Rng&);  void bind_rng(Rng*);  void resize(std::size_t n);  void set_training(bool);  void set_frozen(bool);
 //   void visit_params(const std::string& prefix, F&& f);   // f(name, shape, data, grad, count)
 //   void visit_buffers(const std::string& prefix, F&& f);  // f(name, shape, data, count)
 //   void summary(const std::string& prefix, std::vector<SummaryRow>& rows) const;
+//   void backward_overwrite(const T* x, const T* y, const T* dy, T* dx, std::size_t n);  // dx =
+//   template <class Fn> void forward_act(const T* x, T* y, std::size_t n);  // fused activation
+//   using fn = Fn;  static constexpr bool y_only;   // activations: functor, derivative from y
+//   const T* output_ptr(std::size_t o) const;       // multi-output graphs
+// Computation goes through a backend's entry points (cpu::conv2d_forward, ...), so a second
+// backend plugs in without touching the layer (docs/architecture.md §8).
 //
 // Layers with K > 1 inputs (Concat, Add, Mul, multi-input Graphs) declare
 // `static constexpr std::size_t arity = K;` and `using input_shapes = type_list<...>`,
@@ -97,6 +105,7 @@ namespace detail {
 // one mistake prints one error, not a cascade.
 template <class... Ins>
 struct failed_binding {
+  static constexpr bool bind_ok = false;
   static constexpr std::size_t arity = sizeof...(Ins) == 0 ? 1 : sizeof...(Ins);
   using input_shapes = type_list<std::conditional_t<is_shape_v<Ins>, Ins, Shape<1>>...>;
   using input_shape = Shape<1>;
@@ -118,23 +127,56 @@ struct bind_if<false, Spec, T, Ins...> {
 template <class Spec, class T, class... Ins>
 struct bind_checked {
   static constexpr bool is_spec = std::is_empty_v<Spec> || requires { Spec::is_spec; };
-  static_assert(is_spec,
-                "zoo: a network is built from layer specs (empty structs such as zoo::Linear<128>); "
-                "this argument is not one");
   static constexpr bool shapes = (is_shape_v<Ins> && ...);
-  static_assert(shapes, "zoo: layers are bound to zoo::Shape<...> inputs");
   static constexpr std::size_t want = spec_arity<Spec>();
   static constexpr bool count = want == 0 ? sizeof...(Ins) >= 2 : sizeof...(Ins) == want;
-  static_assert(count,
-                "zoo: this layer is given the wrong number of inputs: single-input layers read one "
-                "node (from<\"a\">), Concat/Add/Mul read two or more (from<\"a\", \"b\">)");
-  using type = typename bind_if<is_spec && shapes && count, Spec, T, Ins...>::type;
+  using bound = typename bind_if<is_spec && shapes && count, Spec, T, Ins...>::type;
+  // Every rule is a static_assert in a function body, never in a class body: clang drops
+  // the rest of a class whose static_assert fails, and each later use of it then prints
+  // an error of its own. Reading `checked` runs them (the binding's, then the layer's
+  // own check(), if it has one); either way `type` is the layer.
+  static constexpr bool check() {
+    static_assert(is_spec,
+                  "zoo: a network is built from layer specs (empty structs such as "
+                  "zoo::Linear<128>); this argument is not one");
+    static_assert(shapes, "zoo: layers are bound to zoo::Shape<...> inputs");
+    static_assert(count,
+                  "zoo: this layer is given the wrong number of inputs: single-input layers read "
+                  "one node (from<\"a\">), Concat/Add/Mul read two or more (from<\"a\", \"b\">)");
+    if constexpr (requires { bound::check(); }) return bound::check();
+    else return is_spec && shapes && count;
+  }
+  static constexpr bool checked = check();
+  using type = std::conditional_t<checked || !checked, bound, bound>;
 };
 }  // namespace detail
 
 // The concrete layer of `Spec` on inputs `Ins...` with scalar type T.
 template <class Spec, class T, class... Ins>
 using bind_t = typename detail::bind_checked<Spec, T, Ins...>::type;
+
+// Whether bound layer L passed its own rules (a layer whose static_asserts on its input
+// can fail says so in `bind_ok`; containers sum it up). Sequential and Graph bind what
+// reads a failed layer to a stub, unchecked, so one wiring mistake prints one error: a
+// Linear into Conv2d does not also fail the MaxPool2d after it on a nonsense shape.
+template <class L>
+constexpr bool bind_ok_of() {
+  if constexpr (requires { L::bind_ok; }) return static_cast<bool>(L::bind_ok);
+  else return true;
+}
+namespace detail {
+template <bool InputsOk, class Spec, class T, class... Ins>
+struct bind_after {
+  using type = bind_t<Spec, T, Ins...>;
+};
+template <class Spec, class T, class... Ins>
+struct bind_after<false, Spec, T, Ins...> {
+  using type = failed_binding<Ins...>;
+};
+}  // namespace detail
+// bind_t, or the unchecked stub when what feeds this layer already failed.
+template <bool InputsOk, class Spec, class T, class... Ins>
+using bind_after_t = typename detail::bind_after<InputsOk, Spec, T, Ins...>::type;
 
 // ---------------------------------------------------------------- layers
 template <class L>
@@ -158,6 +200,14 @@ constexpr bool fuses_with() {
     return false;
   }
 }
+// L writes its input gradient outright (dx = …, not +=) through backward_overwrite.
+// Asked through this namespace-scope concept, never through a requires-expression with
+// parameters inside a container: nvcc 13's front end leaves the enclosing class's pack
+// unexpanded in such parameter lists (type_at<I, type_list<Ls...>> with Ls unsubstituted).
+template <class L, class T>
+concept overwrites_dx = requires(L& l, const T* x, T* dx, std::size_t n) {
+  l.backward_overwrite(x, x, x, dx, n);
+};
 template <class L>
 constexpr std::size_t num_params_of() {
   if constexpr (requires { L::num_params; }) return L::num_params;

@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <numbers>
 
-#include <xsimd/xsimd.hpp>
+#include "vendor.hpp"  // Eigen, xsimd, intrinsics
 
 namespace zoo {
 

@@ -20,13 +20,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <type_traits>
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
-#include <xsimd/xsimd.hpp>
 
 #include "../core/config.hpp"
+#include "../core/vendor.hpp"  // Eigen, xsimd, intrinsics
 
 namespace zoo::cpu {
 
@@ -54,30 +50,30 @@ inline void gather_tile(const T* ZOO_RESTRICT src, const index_t* rows, int mr,
   constexpr index_t L = V::size;
   V acc[MR][NV];
   const T* s[MR];
-#pragma GCC unroll 16
+ZOO_UNROLL(16)
   for (int r = 0; r < MR; ++r) s[r] = src + rows[r < mr ? r : mr - 1];
-#pragma GCC unroll 16
+ZOO_UNROLL(16)
   for (int r = 0; r < MR; ++r)
-#pragma GCC unroll 4
+ZOO_UNROLL(4)
     for (int v = 0; v < NV; ++v)
       acc[r][v] = accumulate && r < mr ? V::load_unaligned(C + r * ldc + v * L) : V(T(0));
   for (index_t t = 0; t < steps; ++t) {
     const T* b = B + t * ldb;
     const index_t o = toff[t];
     V bv[NV];
-#pragma GCC unroll 4
+ZOO_UNROLL(4)
     for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * L);
-#pragma GCC unroll 16
+ZOO_UNROLL(16)
     for (int r = 0; r < MR; ++r) {
       const V a(s[r][o]);
-#pragma GCC unroll 4
+ZOO_UNROLL(4)
       for (int v = 0; v < NV; ++v) acc[r][v] = xsimd::fma(a, bv[v], acc[r][v]);
     }
   }
-#pragma GCC unroll 16
+ZOO_UNROLL(16)
   for (int r = 0; r < MR; ++r)
     if (r < mr)
-#pragma GCC unroll 4
+ZOO_UNROLL(4)
       for (int v = 0; v < NV; ++v) acc[r][v].store_unaligned(C + r * ldc + v * L);
 }
 

@@ -18,7 +18,7 @@
 #include <cstddef>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
+#include "../core/vendor.hpp"  // Eigen, xsimd, intrinsics
 
 #include "../core/config.hpp"
 #include "direct_conv.hpp"
@@ -30,12 +30,24 @@ namespace zoo::cpu {
 template <class T>
 struct Winograd3x3 {
   index_t Cin, H, W, p, Cout;
-  index_t CinP = round_to_simd<T>(Cin), CoutP = round_to_simd<T>(Cout);
-  index_t OH = H + 2 * p - 2, OW = W + 2 * p - 2;
-  index_t th = (OH + 1) / 2, tw = (OW + 1) / 2, tiles = th * tw;
-  index_t Hq = 2 * th + 2, Wq = 2 * tw + 2;  // the padded image, whole tiles
+  index_t CinP, CoutP;
+  index_t OH, OW;
+  index_t th, tw, tiles;
+  index_t Hq, Wq;  // the padded image, whole tiles
   // Tiles per block: V and M of a block take about 256 KB (Zen 5's L2 is 1 MB).
-  index_t TB = std::clamp<index_t>((4096 / (CinP + CoutP)) / 12 * 12, 12, 240);
+  index_t TB;
+
+  // Every member from the arguments alone: nvcc's constant evaluator rejects default
+  // member initializers that read earlier members of a constexpr object under construction.
+  constexpr Winograd3x3(index_t cin, index_t h, index_t w, index_t pad, index_t cout)
+      : Cin(cin), H(h), W(w), p(pad), Cout(cout),
+        CinP(round_to_simd<T>(cin)), CoutP(round_to_simd<T>(cout)),
+        OH(h + 2 * pad - 2), OW(w + 2 * pad - 2),
+        th((h + 2 * pad - 1) / 2), tw((w + 2 * pad - 1) / 2),
+        tiles(((h + 2 * pad - 1) / 2) * ((w + 2 * pad - 1) / 2)),
+        Hq(2 * ((h + 2 * pad - 1) / 2) + 2), Wq(2 * ((w + 2 * pad - 1) / 2) + 2),
+        TB(std::clamp<index_t>((4096 / (round_to_simd<T>(cin) + round_to_simd<T>(cout))) / 12 * 12,
+                               12, 240)) {}
 
   // Scratch per thread, in elements: xq (Hq·Wq, CinP), V and M blocks, yT (OH·OW, CoutP),
   // each rounded to 16 values.

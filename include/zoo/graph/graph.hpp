@@ -16,6 +16,7 @@
 #include <array>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -26,34 +27,54 @@
 
 namespace zoo {
 
+namespace detail {
+struct from_tag {};
+struct inputs_tag {};
+struct outputs_tag {};
+struct node_tag {};
+// The names of from<>, Inputs<> and Outputs<>, readable without deducing them: nvcc 13's
+// front end never matches a partial specialization on class-type template arguments
+// (`template <fixed_string... N> struct f<Inputs<N...>>` is never chosen), so the graph
+// reads names through these members instead.
+template <class Tag, fixed_string... Names>
+struct name_list {
+  using graph_item = Tag;
+  static constexpr std::size_t size = sizeof...(Names);
+  static constexpr std::array<std::string_view, sizeof...(Names)> names{Names.view()...};
+  // Name k as a fixed_string value, for error messages that show it.
+  template <std::size_t k>
+  static constexpr auto at = std::get<k>(std::tuple<decltype(Names)...>{Names...});
+};
+}  // namespace detail
+
 template <fixed_string... Names>
-struct from {};
+struct from : detail::name_list<detail::from_tag, Names...> {};
 template <fixed_string... Names>
-struct Inputs {};
+struct Inputs : detail::name_list<detail::inputs_tag, Names...> {};
 template <fixed_string... Names>
-struct Outputs {};
+struct Outputs : detail::name_list<detail::outputs_tag, Names...> {};
 
 template <fixed_string Name, class Spec, class From = from<>>
 struct Node {
+  using graph_item = detail::node_tag;
   static constexpr auto name = Name;
   using spec = Spec;
   using from_list = From;
+  static_assert(std::is_same_v<typename From::graph_item, detail::from_tag>,
+                "zoo::Node<\"name\", Spec, From>: the third argument must be zoo::from<\"a\", ...>");
 };
 
 namespace detail {
 
-template <class>
-struct is_inputs : std::false_type {};
-template <fixed_string... N>
-struct is_inputs<Inputs<N...>> : std::true_type {};
-template <class>
-struct is_outputs : std::false_type {};
-template <fixed_string... N>
-struct is_outputs<Outputs<N...>> : std::true_type {};
-template <class>
-struct is_node : std::false_type {};
-template <fixed_string N, class S, class F>
-struct is_node<Node<N, S, F>> : std::true_type {};
+template <class I, class Tag>
+inline constexpr bool is_item = requires { typename I::graph_item; } &&
+                                std::is_same_v<typename I::graph_item, Tag>;
+template <class I>
+struct is_inputs : std::bool_constant<is_item<I, inputs_tag>> {};
+template <class I>
+struct is_outputs : std::bool_constant<is_item<I, outputs_tag>> {};
+template <class I>
+struct is_node : std::bool_constant<is_item<I, node_tag>> {};
 
 // Splits Graph<Items...> into inputs, nodes and outputs.
 template <class In, class Nodes, class Out, class... Items>
@@ -78,11 +99,17 @@ struct graph_parse<In, type_list<Ns...>, Out, I, Rest...> {
 
 template <class InputsT, class Nodes>
 struct graph_names;
-template <fixed_string... In, class... Ns>
-struct graph_names<Inputs<In...>, type_list<Ns...>> {
-  static constexpr std::size_t K = sizeof...(In);
+template <class InputsT, class... Ns>
+struct graph_names<InputsT, type_list<Ns...>> {
+  static constexpr std::size_t K = InputsT::size;
   static constexpr std::size_t J = sizeof...(Ns);
-  static constexpr std::array<std::string_view, K + J> names{In.view()..., Ns::name.view()...};
+  static constexpr std::array<std::string_view, K + J> names = [] {
+    std::array<std::string_view, K + J> a{};
+    for (std::size_t k = 0; k < K; ++k) a[k] = InputsT::names[k];
+    std::size_t j = K;
+    ((a[j++] = Ns::name.view()), ...);
+    return a;
+  }();
   static constexpr std::ptrdiff_t find(std::string_view s) {
     for (std::size_t i = 0; i < names.size(); ++i)
       if (names[i] == s) return static_cast<std::ptrdiff_t>(i);
@@ -96,39 +123,81 @@ struct graph_names<Inputs<In...>, type_list<Ns...>> {
   }
 };
 
-// Source index of `Src` as read by node `NodeName` at source position Pos.
-template <class Names, fixed_string NodeName, fixed_string Src, std::size_t Pos>
+// Each holds exactly when its last argument is true; the other arguments are there to be
+// printed: every compiler shows a failed static_assert's requirement with its template
+// arguments on (or right by) the error line, so the error names the node and the bad name.
+// A name spelled out as characters: every compiler prints name<'o', 'u', 't'> legibly,
+// where a fixed_string argument comes out as {{111, 117, 116, 0}} from clang.
+template <char... C>
+struct name {};
+template <fixed_string S, std::size_t... I>
+auto spell_out(std::index_sequence<I...>) -> name<S.value[I]...>;
+template <fixed_string S>
+using spelled = decltype(spell_out<S>(std::make_index_sequence<S.view().size()>{}));
+
+template <class Node, class Reads, bool Known>
+inline constexpr bool node_reads_a_known_name = Known;
+template <class Node, class Reads, bool Earlier>
+inline constexpr bool node_reads_an_earlier_node = Earlier;
+template <class Output, bool Known>
+inline constexpr bool output_names_a_node = Known;
+
+// Source index of the k-th name that node N (at position Pos) reads.
+template <class Names, class N, std::size_t Pos, std::size_t k>
 struct resolve_source {
-  static constexpr std::ptrdiff_t i = Names::find(Src.view());
-  static_assert(i >= 0,
-                "zoo::Graph: a node reads a name that is neither a graph input nor a node; check "
-                "the spelling in its from<...> (the node and the name are the fixed_string "
-                "arguments of resolve_source below)");
-  static_assert(i < 0 || static_cast<std::size_t>(i) < Pos,
-                "zoo::Graph: a node reads itself or a node defined after it; nodes may read only "
-                "the graph's inputs and earlier nodes");
-  // A bad reference reads source 0 instead, so only the static_assert above prints.
+  static constexpr auto src = N::from_list::template at<k>;
+  static constexpr std::ptrdiff_t i = Names::find(src.view());
+  static constexpr bool known = i >= 0 && static_cast<std::size_t>(i) < Pos;
+  // In a function body, not the class body (see bind_checked in core/layer.hpp).
+  static constexpr bool check() {
+    static_assert(node_reads_a_known_name<spelled<N::name>, spelled<src>, (i >= 0)>,
+                  "zoo::Graph: a node reads a name that is neither a graph input nor a node; check "
+                  "the spelling in its from<...> (the requirement shown names the node, then the "
+                  "name it reads)");
+    static_assert(node_reads_an_earlier_node<spelled<N::name>, spelled<src>,
+                                             (i < 0 || static_cast<std::size_t>(i) < Pos)>,
+                  "zoo::Graph: a node reads itself or a node defined after it; nodes may read only "
+                  "the graph's inputs and earlier nodes (the requirement shown names the node, then "
+                  "the name it reads)");
+    return known;
+  }
+  static constexpr bool ok = check();
+  // A bad reference reads source 0 instead (and the node is not bound, see graph_build),
+  // so only the static_assert above prints.
   static constexpr std::size_t value =
       i < 0 || static_cast<std::size_t>(i) >= Pos ? 0 : static_cast<std::size_t>(i);
 };
 
-template <class Names, class N, std::size_t Pos, class From = typename N::from_list>
-struct node_sources;
-template <class Names, class N, std::size_t Pos>
-struct node_sources<Names, N, Pos, from<>> {
-  // No from<>: the previous node, or the first input for the first node.
-  using type = std::index_sequence<(Pos == Names::K ? 0 : Pos - 1)>;
+template <class Names, class N, std::size_t Pos, class Ks>
+struct node_sources_of;
+template <class Names, class N, std::size_t Pos, std::size_t... k>
+struct node_sources_of<Names, N, Pos, std::index_sequence<k...>> {
+  using type = std::index_sequence<resolve_source<Names, N, Pos, k>::value...>;
+  static constexpr bool ok = (resolve_source<Names, N, Pos, k>::ok && ...);
 };
-template <class Names, class N, std::size_t Pos, fixed_string... Src>
-struct node_sources<Names, N, Pos, from<Src...>> {
-  using type = std::index_sequence<resolve_source<Names, N::name, Src, Pos>::value...>;
+template <class Names, class N, std::size_t Pos>
+struct node_sources {
+  using of = node_sources_of<Names, N, Pos, std::make_index_sequence<N::from_list::size>>;
+  // No from<>: the previous node, or the first input for the first node.
+  using type = std::conditional_t<N::from_list::size == 0,
+                                  std::index_sequence<(Pos == Names::K ? 0 : Pos - 1)>,
+                                  typename of::type>;
+  static constexpr bool ok = of::ok;
 };
 
-template <class T, class Shapes, class Srcs>
+// Whether every source in I... is a graph input or a node that bound without error.
+template <std::size_t K, class Layers, std::size_t... I>
+constexpr bool sources_bound(std::index_sequence<I...>) {
+  return ([] {
+    if constexpr (I < K) return true;
+    else return bind_ok_of<type_at_t<I - K, Layers>>();
+  }() && ...);
+}
+template <class T, class Shapes, class Srcs, bool Ok>
 struct bind_node;
-template <class T, class Shapes, std::size_t... I, class N>
-struct bind_node<T, Shapes, type_list<N, std::index_sequence<I...>>> {
-  using type = bind_t<typename N::spec, T, type_at_t<I, Shapes>...>;
+template <class T, class Shapes, std::size_t... I, class N, bool Ok>
+struct bind_node<T, Shapes, type_list<N, std::index_sequence<I...>>, Ok> {
+  using type = bind_after_t<Ok, typename N::spec, T, type_at_t<I, Shapes>...>;
 };
 
 // Binds every node in order; each sees the shapes of all inputs and earlier nodes.
@@ -141,8 +210,10 @@ struct graph_build {
 template <class T, class Names, class... Ss, class... Ls, class... Srcs, class N, class... Ns>
 struct graph_build<T, Names, type_list<Ss...>, type_list<Ls...>, type_list<Srcs...>,
                    type_list<N, Ns...>> {
-  using src = typename node_sources<Names, N, sizeof...(Ss)>::type;
-  using L = typename bind_node<T, type_list<Ss...>, type_list<N, src>>::type;
+  using ns = node_sources<Names, N, sizeof...(Ss)>;
+  using src = typename ns::type;
+  static constexpr bool inputs_ok = ns::ok && sources_bound<Names::K, type_list<Ls...>>(src{});
+  using L = typename bind_node<T, type_list<Ss...>, type_list<N, src>, inputs_ok>::type;
   using next = graph_build<T, Names, type_list<Ss..., typename L::output_shape>,
                            type_list<Ls..., L>, type_list<Srcs..., src>, type_list<Ns...>>;
   using layers = typename next::layers;
@@ -150,28 +221,38 @@ struct graph_build<T, Names, type_list<Ss...>, type_list<Ls...>, type_list<Srcs.
   using shapes = typename next::shapes;
 };
 
-template <class Names, class Out>
+template <class Out>
+struct output_positions {
+  using type = std::make_index_sequence<Out::size>;
+};
+template <>
+struct output_positions<void> {
+  using type = std::index_sequence<>;
+};
+template <class Names, class Out, class Ks = typename output_positions<Out>::type>
 struct output_indices;
-template <class Names, fixed_string... O>
-struct output_indices<Names, Outputs<O...>> {
-  template <fixed_string S>
+template <class Names, class Out, std::size_t... k>
+struct output_indices<Names, Out, std::index_sequence<k...>> {
+  template <std::size_t kk>
   static constexpr std::size_t node_index() {
-    constexpr std::ptrdiff_t i = Names::find(S.view());
-    static_assert(i >= static_cast<std::ptrdiff_t>(Names::K),
-                  "zoo::Graph: Outputs<...> names something that is not a node of the graph");
+    constexpr std::ptrdiff_t i = Names::find(Out::names[kk]);
+    static_assert(output_names_a_node<spelled<Out::template at<kk>>,
+                                      (i >= static_cast<std::ptrdiff_t>(Names::K))>,
+                  "zoo::Graph: Outputs<...> names something that is not a node of the graph (the "
+                  "requirement shown names it)");
     return i < static_cast<std::ptrdiff_t>(Names::K) ? 0 : static_cast<std::size_t>(i) - Names::K;
   }
-  static constexpr std::array<std::size_t, sizeof...(O)> value{node_index<O>()...};
+  static constexpr std::array<std::size_t, sizeof...(k)> value{node_index<k>()...};
   static constexpr bool unique() {
     for (std::size_t i = 0; i < value.size(); ++i)
-      for (std::size_t k = i + 1; k < value.size(); ++k)
-        if (value[i] == value[k]) return false;
+      for (std::size_t j = i + 1; j < value.size(); ++j)
+        if (value[i] == value[j]) return false;
     return true;
   }
   static_assert(unique(), "zoo::Graph: Outputs<...> names the same node twice");
 };
 template <class Names>
-struct output_indices<Names, void> {
+struct output_indices<Names, void, std::index_sequence<>> {
   static constexpr std::array<std::size_t, 1> value{Names::J - 1};
   static constexpr bool unique() { return true; }
 };
@@ -219,10 +300,12 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   struct sum_over;
   template <std::size_t... I>
   struct sum_over<std::index_sequence<I...>> {
+    static constexpr bool ok = (bind_ok_of<layer_t<I>>() && ...);
     static constexpr std::size_t params = (num_params_of<layer_t<I>>() + ... + 0);
     static constexpr std::size_t buffers = (num_buffers_of<layer_t<I>>() + ... + 0);
     static constexpr double flops = (flops_of<layer_t<I>>() + ... + 0.0);
   };
+  static constexpr bool bind_ok = sum_over<std::make_index_sequence<J>>::ok;
   static constexpr std::size_t num_params = sum_over<std::make_index_sequence<J>>::params;
   static constexpr std::size_t num_buffers = sum_over<std::make_index_sequence<J>>::buffers;
   static constexpr double flops = sum_over<std::make_index_sequence<J>>::flops;
@@ -403,9 +486,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
       using C = layer_t<consumer<S0>()>;
       if constexpr (layer_arity<C>() != 1) return false;
       else
-        return requires(C& l, const T* p, T* q, std::size_t n) {
-          l.backward_overwrite(p, p, p, q, n);
-        };
+        return overwrites_dx<C, T>;
     }
   }
   // Node J0 is an output (once) that no node reads: its gradient is dy, copied.
@@ -476,11 +557,18 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     if constexpr (S0 < K) return dx[S0];
     else return grad[S0 - K].data();
   }
+  template <std::size_t... S>
+  static constexpr bool all_overwritten(std::index_sequence<S...>) {
+    return (overwritten<S>() && ...);
+  }
   template <std::size_t J0>
   void backward_node(const std::array<T*, K>& dx, std::size_t n) {
     using L = layer_t<J0>;
+    // Decided here, outside the lambda: clang (14 and 19) took the overwrite branch for
+    // nodes whose fold over the lambda's own pack was false.
+    constexpr bool overwrite = layer_arity<L>() == 1 && all_overwritten(sources_t<J0>{});
     [&]<std::size_t... S>(std::index_sequence<S...>) {
-      if constexpr (layer_arity<L>() == 1 && (overwritten<S>() && ...))
+      if constexpr (overwrite)
         node<J0>().backward_overwrite(src[S]..., src[K + J0], grad[J0].data(), grad_of<S>(dx)...,
                                       n);
       else if constexpr (layer_arity<L>() == 1)

@@ -25,7 +25,7 @@ struct chain<T, In, type_list<Done...>> {
 };
 template <class T, class In, class... Done, class S, class... Rest>
 struct chain<T, In, type_list<Done...>, S, Rest...> {
-  using L = bind_t<S, T, In>;
+  using L = bind_after_t<(bind_ok_of<Done>() && ...), S, T, In>;
   using type = typename chain<T, typename L::output_shape, type_list<Done..., L>, Rest...>::type;
 };
 
@@ -38,6 +38,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   using layers = type_list<Ls...>;
   using input_shape = In;
   using output_shape = typename type_at_t<K - 1, layers>::output_shape;
+  static constexpr bool bind_ok = (bind_ok_of<Ls>() && ...);
   static constexpr std::size_t num_params = (num_params_of<Ls>() + ...);
   static constexpr std::size_t num_buffers = (num_buffers_of<Ls>() + ...);
   static constexpr double flops = (flops_of<Ls>() + ...);
@@ -157,7 +158,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
       // da_{I-1} is this chain's own: a layer that can write it outright (Linear,
       // activations) does so; for the others it is cleared first, as backward adds.
       T* din = grad[I - 1].data();
-      if constexpr (requires(layer_t<I>& l) { l.backward_overwrite(in, out, dout, din, n); }) {
+      if constexpr (overwrites_dx<layer_t<I>, T>) {
         get<I>().backward_overwrite(in, out, dout, din, n);
       } else {
         std::fill(din, din + n * layer_t<I>::input_shape::size, T(0));

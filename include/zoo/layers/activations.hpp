@@ -13,8 +13,10 @@
 // single loop template, so every activation is one vectorizable pass.
 #pragma once
 #include <cmath>
+#include <cstdint>
+#include <ratio>
 #include <type_traits>
-#include <xsimd/xsimd.hpp>
+#include "../core/vendor.hpp"  // Eigen, xsimd, intrinsics
 
 #include "../core/layer.hpp"
 #include "../core/parallel.hpp"
@@ -55,15 +57,19 @@ struct relu {
   template <class V>
   static V df(V, V y) { return vm::select_pos(y, V(1), V(0)); }  // y > 0 exactly when x > 0
 };
-template <double Slope>
+// The slope is the exact ratio Num/Den (reduced, Den > 0): a floating-point template
+// argument is not portable C++ yet (clang before 18 rejects it). Num/Den in double is
+// correctly rounded, so LeakyReLU<1, 5> multiplies by the same float as nn.LeakyReLU(0.2).
+template <std::intmax_t Num, std::intmax_t Den>
 struct leaky_relu {
+  static constexpr double Slope = static_cast<double>(Num) / static_cast<double>(Den);
   static constexpr const char* name = "LeakyReLU";
-  static constexpr bool y_only = Slope > 0;  // then y > 0 exactly when x > 0
+  static constexpr bool y_only = Num > 0;  // then y > 0 exactly when x > 0
   template <class V>
   static V f(V x) { return vm::select_pos(x, x, V(Slope) * x); }
   template <class V>
   static V df(V x, V y) {
-    if constexpr (Slope > 0) return vm::select_pos(y, V(1), V(Slope));
+    if constexpr (Num > 0) return vm::select_pos(y, V(1), V(Slope));
     else return vm::select_pos(x, V(1), V(Slope));
   }
 };
@@ -111,7 +117,8 @@ template <class Fn, class T>
 void apply_inplace(T* ZOO_RESTRICT p, std::size_t n) {
   using B = xsimd::batch<T>;
   std::size_t i = 0;
-  for (; i + B::size <= n; i += B::size) Fn::f(B::load_unaligned(p + i)).store_unaligned(p + i);
+  const std::size_t nv = n / B::size * B::size;
+  for (; i < nv; i += B::size) Fn::f(B::load_unaligned(p + i)).store_unaligned(p + i);
   for (; i < n; ++i) p[i] = Fn::f(p[i]);
 }
 }  // namespace act
@@ -133,7 +140,10 @@ struct ActivationLayer {
   void forward(const T* ZOO_RESTRICT x, T* ZOO_RESTRICT y, std::size_t n) {
     parallel_for(n * In::size, 8, [&](std::size_t b, std::size_t e) {
       std::size_t i = b;
-      for (; i + W <= e; i += W) Fn::f(batch::load_unaligned(x + i)).store_unaligned(y + i);
+      // The vector part's end, computed once: g++ 12 reads `i + W <= e` as a loop that may
+      // wrap around and warns (-Waggressive-loop-optimizations) where n is a constant.
+      const std::size_t ev = b + (e - b) / W * W;
+      for (; i < ev; i += W) Fn::f(batch::load_unaligned(x + i)).store_unaligned(y + i);
       for (; i < e; ++i) y[i] = Fn::f(x[i]);
     });
   }
@@ -142,7 +152,10 @@ struct ActivationLayer {
     if (!dx) return;
     parallel_for(n * In::size, 8, [&](std::size_t b, std::size_t e) {
       std::size_t i = b;
-      for (; i + W <= e; i += W) {
+      // The vector part's end, computed once: g++ 12 reads `i + W <= e` as a loop that may
+      // wrap around and warns (-Waggressive-loop-optimizations) where n is a constant.
+      const std::size_t ev = b + (e - b) / W * W;
+      for (; i < ev; i += W) {
         const batch g = batch::load_unaligned(dy + i) *
                         Fn::df(batch::load_unaligned(x + i), batch::load_unaligned(y + i));
         (batch::load_unaligned(dx + i) + g).store_unaligned(dx + i);
@@ -157,7 +170,10 @@ struct ActivationLayer {
     if (!dx) return;
     parallel_for(n * In::size, 8, [&](std::size_t b, std::size_t e) {
       std::size_t i = b;
-      for (; i + W <= e; i += W)
+      // The vector part's end, computed once: g++ 12 reads `i + W <= e` as a loop that may
+      // wrap around and warns (-Waggressive-loop-optimizations) where n is a constant.
+      const std::size_t ev = b + (e - b) / W * W;
+      for (; i < ev; i += W)
         (batch::load_unaligned(dy + i) *
          Fn::df(batch::load_unaligned(x + i), batch::load_unaligned(y + i)))
             .store_unaligned(dx + i);
@@ -173,9 +189,11 @@ struct Activation {
 };
 
 using ReLU = Activation<act::relu>;
-// The slope is part of the type, as the constructor argument of nn.LeakyReLU(0.2).
-template <double Slope = 0.01>
-using LeakyReLU = Activation<act::leaky_relu<Slope>>;
+// The slope is part of the type, as the constructor argument of nn.LeakyReLU(0.2), written
+// as a ratio: LeakyReLU<1, 5> is nn.LeakyReLU(0.2), LeakyReLU<> is nn.LeakyReLU() (0.01).
+template <std::intmax_t Num = 1, std::intmax_t Den = 100>
+using LeakyReLU =
+    Activation<act::leaky_relu<std::ratio<Num, Den>::num, std::ratio<Num, Den>::den>>;
 using Tanh = Activation<act::tanh>;
 using Sigmoid = Activation<act::sigmoid>;
 using SiLU = Activation<act::silu>;

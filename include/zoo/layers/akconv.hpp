@@ -41,9 +41,16 @@ namespace zoo {
 template <class T, class In, std::size_t Out, std::size_t NP, std::size_t S, AKConvSampling Mode>
 struct AKConvLayer {
   static constexpr bool image = is_image_v<In>;
-  static_assert(image,
-                "zoo::AKConv: the input is flat features (F), but AKConv takes images (C, H, W); "
-                "put zoo::Reshape<C, H, W> before it");
+  static constexpr bool bind_ok = image;  // what follows binds only if this holds
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(image,
+                  "zoo::AKConv: the input is flat features (F), but AKConv takes images (C, H, W); "
+                  "put zoo::Reshape<C, H, W> before it");
+    return bind_ok;
+  }
 
   using PConv = Conv2dLayer<T, In, 2 * NP, 3, 3, S, S, 1, 1, 1, 1, 1, true>;
   static constexpr std::size_t C = In::C, H = In::H, W = In::W, N = NP;

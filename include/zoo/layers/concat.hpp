@@ -25,12 +25,19 @@ struct concat_shape {
 template <class T, class... Ins>
 struct ConcatLayer {
   using cs = concat_shape<Ins...>;
-  static_assert(cs::same_rank,
-                "zoo::Concat: all inputs must be images (C, H, W) or all flat (F); flatten or "
-                "reshape one of them first");
-  static_assert(cs::same_hw,
-                "zoo::Concat: inputs have different spatial sizes (H, W); channels can only be "
-                "concatenated when every input has the same height and width");
+  static constexpr bool bind_ok = cs::same_rank && cs::same_hw;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(cs::same_rank,
+                  "zoo::Concat: all inputs must be images (C, H, W) or all flat (F); flatten or "
+                  "reshape one of them first");
+    static_assert(cs::same_hw,
+                  "zoo::Concat: inputs have different spatial sizes (H, W); channels can only be "
+                  "concatenated when every input has the same height and width");
+    return bind_ok;
+  }
   static constexpr std::size_t arity = sizeof...(Ins);
   using input_shapes = type_list<Ins...>;
   using output_shape = typename cs::type;

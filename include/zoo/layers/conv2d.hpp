@@ -8,87 +8,50 @@
 // Per sample and group g, with col = im2col(x) (C/G·KH·KW, OH·OW):
 //   forward   y_g  = W_g · col                      (Out/G, OH·OW)
 //   backward  dW_g += dy_g · colᵀ,  db += Σ dy,  dx += col2im(W_gᵀ · dy_g)
-// When OH·OW is small, NB samples share one GEMM. With NB ≥ 4 they are packed
-// sample-minor: xT (C·H·W, NB), col (C/G·KH·KW, OH·OW·NB), y (Out, OH·OW·NB), moved
-// to and from (N, ·) by pack/unpack (the bias added on the way out); with NB = 2, 3
-// their cols sit side by side (C/G·KH·KW, NB·OH·OW).
-// A 1×1 stride-1 unpadded kernel skips im2col: x itself is col.
-// Stride-1 ungrouped convolutions with ≥ 32 out- and ≥ 16 in-channels take the direct
-// path instead (cpu/direct_conv.hpp): the GEMM reads the padded image itself, and dx is
-// the same kernel run on the padded dy with the flipped weight.
-// Caches nothing: backward recomputes im2col from x (cheaper than keeping an
-// N·C·KH·KW·OH·OW matrix alive between forward and backward).
-// docs/convolution.md explains the layout, the threading and its measurements.
+// The layer says what is computed: its shape rules, parameters, PyTorch's initialisation and
+// state_dict names. How it is computed is the backend's: forward and backward call
+// cpu::conv2d_forward / cpu::conv2d_backward (cpu/conv2d.hpp), which choose among im2col +
+// GEMM, the direct kernel and Winograd for this geometry (docs/convolution.md).
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
-#include "../core/gemm.hpp"
 #include "../core/layer.hpp"
 #include "../core/shape.hpp"
-#include "../cpu/batch_parallel.hpp"
-#include "../cpu/direct_conv.hpp"
-#include "../cpu/im2col.hpp"
-#include "../cpu/winograd.hpp"
-
-#ifndef ZOO_CONV_DIRECT
-#define ZOO_CONV_DIRECT 1
-#endif
-#ifndef ZOO_CONV_WINOGRAD
-#define ZOO_CONV_WINOGRAD 1
-#endif
+#include "../cpu/conv2d.hpp"
 
 namespace zoo {
-
-namespace detail {
-// PyTorch's output size of a convolution along one axis; 0 when the dilated
-// kernel does not fit in the padded input.
-constexpr std::size_t conv_out_size(std::size_t in, std::size_t k, std::size_t s, std::size_t p,
-                                    std::size_t d) {
-  const long num = static_cast<long>(in + 2 * p) - static_cast<long>(d * (k - 1)) - 1;
-  return num < 0 ? 0 : static_cast<std::size_t>(num) / s + 1;
-}
-
-template <class T>
-void add_bias_rows(T* y, const T* bias, std::size_t rows, std::size_t cols) {
-  for (std::size_t r = 0; r < rows; ++r) {
-    T* yr = y + r * cols;
-    const T b = bias[r];
-    for (std::size_t j = 0; j < cols; ++j) yr[j] += b;
-  }
-}
-template <class T>
-void add_row_sums(const T* dy, T* db, std::size_t rows, std::size_t cols) {
-  for (std::size_t r = 0; r < rows; ++r) {
-    const T* d = dy + r * cols;
-    T s = 0;
-    for (std::size_t j = 0; j < cols; ++j) s += d[j];
-    db[r] += s;
-  }
-}
-}  // namespace detail
 
 template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
           std::size_t SW, std::size_t PH, std::size_t PW, std::size_t DH, std::size_t DW,
           std::size_t G, bool Bias>
 struct Conv2dLayer {
   static constexpr bool image = is_image_v<In>;
-  static_assert(image,
-                "zoo::Conv2d: the input is flat features (F), but Conv2d takes images (C, H, W); "
-                "put zoo::Reshape<C, H, W> before it");
-  static_assert(!image || In::C % G == 0,
-                "zoo::Conv2d: the input's channel count is not divisible by Groups; in-channels "
-                "and out-channels must both be multiples of the number of groups");
-  static_assert(Out % G == 0,
-                "zoo::Conv2d: Out is not divisible by Groups; in-channels and out-channels must "
-                "both be multiples of the number of groups");
   static constexpr std::size_t OH_ = detail::conv_out_size(In::H, KH, SH, PH, DH);
   static constexpr std::size_t OW_ = detail::conv_out_size(In::W, KW, SW, PW, DW);
-  static_assert(!image || (OH_ > 0 && OW_ > 0),
-                "zoo::Conv2d: the (dilated) kernel is larger than the padded input, so the output "
-                "size would not be positive; use a smaller kernel or dilation, or more padding");
+
+  // The layers after this one bind only if it did (one mistake, one error).
+  static constexpr bool bind_ok = image && In::C % G == 0 && Out % G == 0 && OH_ > 0 && OW_ > 0;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(image,
+                  "zoo::Conv2d: the input is flat features (F), but Conv2d takes images (C, H, W); "
+                  "put zoo::Reshape<C, H, W> before it");
+    static_assert(!image || In::C % G == 0,
+                  "zoo::Conv2d: the input's channel count is not divisible by Groups; in-channels "
+                  "and out-channels must both be multiples of the number of groups");
+    static_assert(Out % G == 0,
+                  "zoo::Conv2d: Out is not divisible by Groups; in-channels and out-channels must "
+                  "both be multiples of the number of groups");
+    static_assert(!image || (OH_ > 0 && OW_ > 0),
+                  "zoo::Conv2d: the (dilated) kernel is larger than the padded input, so the output "
+                  "size would not be positive; use a smaller kernel or dilation, or more padding");
+    return bind_ok;
+  }
 
   static constexpr std::size_t C = In::C, H = In::H, W = In::W;
   static constexpr std::size_t OH = OH_ > 0 ? OH_ : 1, OW = OW_ > 0 ? OW_ : 1;
@@ -103,102 +66,16 @@ struct Conv2dLayer {
   static constexpr std::size_t num_params = weight_size + (Bias ? Out : 0);
   static constexpr double flops = 2.0 * Out * P * K + (Bias ? 1.0 * Out * P : 0.0);
   static constexpr const char* name() { return "Conv2d"; }
-  static constexpr cpu::ConvGeom geom{C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW};
 
   T* weight = nullptr;  // (Out, C/G, KH, KW)
   T* bias = nullptr;    // (Out)
   T* dweight = nullptr;
   T* dbias = nullptr;
   bool frozen = false;
-  cpu::Threading threading = cpu::Threading::batch;
-  double min_parallel_flops = cpu::kMinParallelFlops;  // smaller calls stay on one thread
-  // Samples side by side in one GEMM: (C·KH·KW, NB·P) columns instead of P, for
-  // layers whose outputs are too small to keep a GEMM busy on their own.
-  static constexpr std::size_t NB = pointwise ? 1 : cpu::samples_per_gemm(P);
-  // Per thread: col (C·KH·KW, NB·P), ycat (Out, NB·P) when NB > 1, partial dW and db.
-  cpu::ThreadScratch<T> scratch;
-  static constexpr bool minor = NB >= cpu::kSampleMinorMin;  // sample-minor packing
-  static constexpr std::size_t col_size = pointwise ? 0 : C * KH * KW * NB * P;
-  static constexpr std::size_t cat_size = NB > 1 ? Out * NB * P : 0;
-  static constexpr std::size_t xt_size = minor ? C * H * W * NB : 0;  // xT, then dxT
-  static constexpr std::size_t work_size = col_size + cat_size + xt_size;
-  static constexpr std::size_t scratch_size = work_size + num_params;
-
-  // ---- direct path (stride 1, no groups) ----
-  static constexpr bool direct_possible = SH == 1 && SW == 1 && G == 1 && !pointwise &&
-                                          PH <= DH * (KH - 1) && PW <= DW * (KW - 1);
-  // Where it measures faster (docs/convolution.md): enough channels on both sides to
-  // fill whole SIMD vectors of output (and, for dx, input) channels.
-  // -DZOO_CONV_DIRECT=0 keeps every layer on im2col + GEMM (for comparisons).
-  // dx as a stride-1 conv of the padded dy computes H·W·KH·KW·Out·C products where
-  // OH·OW·KH·KW·Out·C are needed (the rest meet dy's zero border): 2.25× for a valid 5×5
-  // on 12×12. Past 1.3× dx is computed exactly instead: dcolT (P, KH·KW·C) = dyᵀ·W on the
-  // same kernel, then folded onto a channel-last dx a vector of channels at a time.
-  static constexpr bool dx_direct = 10 * H * W <= 13 * OH * OW;
-  static constexpr bool direct_default = ZOO_CONV_DIRECT && direct_possible && Out >= 32 && C >= 16;
-  // The path the next call takes; tests and benchmarks flip it to compare the two.
-  bool direct = direct_default;
-
-  static constexpr index_t r16(std::size_t n) { return static_cast<index_t>((n + 15) & ~std::size_t{15}); }
-  static constexpr index_t OutP = cpu::round_to_simd<T>(Out), CP = cpu::round_to_simd<T>(C);
-  static constexpr std::size_t Hp = H + 2 * PH, Wp = W + 2 * PW;  // padded input
-  static constexpr std::size_t QH = DH * (KH - 1) - PH, QW = DW * (KW - 1) - PW;
-  static constexpr std::size_t Hq = OH + 2 * QH, Wq = OW + 2 * QW;  // padded dy, for dx
-  static constexpr std::size_t KX = Out * KH * KW;                   // dx's GEMM inner size
-  // Per thread: padded x, yT or dyT, padded dy (or dcolT), dxT, dWt and db partials.
-  static constexpr index_t d_xp = r16(C * Hp * Wp), d_yt = r16(P * OutP),
-                           d_dyp = dx_direct ? r16(Out * Hq * Wq) : r16(P * KH * KW * CP),
-                           d_dxt = r16(H * W * CP),
-                           d_dwt = r16(K * OutP), d_db = r16(Out);
-  static constexpr std::size_t direct_size = d_xp + d_yt + d_dyp + d_dxt + d_dwt + d_db;
-  cpu::ThreadScratch<T> dscratch;
-
-  // ---- Winograd F(2×2, 3×3) (cpu/winograd.hpp): 3×3 direct-path layers with equal
-  // padding on both axes compute forward and dx with 2.25× fewer multiplies; dW stays
-  // on the direct kernel. -DZOO_CONV_WINOGRAD=0 turns it off program-wide.
-  static constexpr bool winograd_possible =
-      direct_possible && KH == 3 && KW == 3 && DH == 1 && DW == 1 && PH == PW;
-  static constexpr bool winograd_default = ZOO_CONV_WINOGRAD && winograd_possible && direct_default;
-  bool winograd = winograd_default;  // used only while `direct` is on
-  static constexpr cpu::Winograd3x3<T> wf{index_t{C}, index_t{H}, index_t{W}, index_t{PH},
-                                          index_t{Out}};
-  static constexpr cpu::Winograd3x3<T> wx{index_t{Out}, index_t{OH}, index_t{OW},
-                                          index_t{2 - static_cast<index_t>(PH)}, index_t{C}};
-  static constexpr std::size_t wino_size =
-      static_cast<std::size_t>(wf.work_size() > wx.work_size() ? wf.work_size() : wx.work_size());
-  cpu::ThreadScratch<T> wscratch;
-  Buffer<T> uf_, ux_;  // transformed weights: forward (16, C, Out), dx (16, Out, C)
-  std::vector<index_t> wrows_f_, wsteps_f_, wrows_x_, wsteps_x_;
-  // Wt (K, OutP); for dx the flipped Wx (Out·KH·KW, CP), or without dx_direct
-  // W reordered to (Out, KH·KW·CP).
-  Buffer<T> wt_, wx_;
-  std::vector<index_t> base_, off_, basex_, offx_;
-
-  void direct_tables() {
-    if (!base_.empty()) return;
-    base_.resize(P), off_.resize(K), basex_.resize(H * W), offx_.resize(KX);
-    for (std::size_t oh = 0; oh < OH; ++oh)
-      for (std::size_t ow = 0; ow < OW; ++ow) base_[oh * OW + ow] = static_cast<index_t>(oh * Wp + ow);
-    for (std::size_t c = 0; c < C; ++c)
-      for (std::size_t kh = 0; kh < KH; ++kh)
-        for (std::size_t kw = 0; kw < KW; ++kw)
-          off_[(c * KH + kh) * KW + kw] = static_cast<index_t>(c * Hp * Wp + kh * DH * Wp + kw * DW);
-    if constexpr (dx_direct) {
-      for (std::size_t h = 0; h < H; ++h)
-        for (std::size_t w = 0; w < W; ++w) basex_[h * W + w] = static_cast<index_t>(h * Wq + w);
-      for (std::size_t o = 0; o < Out; ++o)
-        for (std::size_t kh = 0; kh < KH; ++kh)
-          for (std::size_t kw = 0; kw < KW; ++kw)
-            offx_[(o * KH + kh) * KW + kw] =
-                static_cast<index_t>(o * Hq * Wq + kh * DH * Wq + kw * DW);
-    } else {  // dcolT's rows are dy's pixels, its steps dy's channels
-      basex_.resize(P), offx_.resize(Out);
-      for (std::size_t p = 0; p < P; ++p) basex_[p] = static_cast<index_t>(p);
-      for (std::size_t o = 0; o < Out; ++o) offx_[o] = static_cast<index_t>(o * P);
-    }
-    wt_.assign(K * OutP, T(0));
-    wx_.assign(KX * CP, T(0));
-  }
+  // How it is computed: the CPU backend's state for this geometry (cpu/conv2d.hpp). Tests
+  // and benchmarks reach its path switches through it (kernel.direct, kernel.threading).
+  using kernel_type = cpu::Conv2dKernel<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>;
+  kernel_type kernel;
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
@@ -215,317 +92,13 @@ struct Conv2dLayer {
     if constexpr (Bias) rng.fill_uniform(bias, Out, -bound, bound);
   }
   void set_frozen(bool f) { frozen = f; }
-  // Scratch of the path this layer takes (im2col's col matrix is megabytes per thread).
-  void resize(std::size_t) {
-    if constexpr (direct_possible)
-      if (direct) {
-        dscratch.reserve(direct_size);
-        if (winograd_possible && winograd)
-          wscratch.reserve(wino_size);
-        return;
-      }
-    scratch.reserve(scratch_size);
-  }
-
+  void resize(std::size_t n) { cpu::conv2d_reserve(kernel, n); }
   void forward(const T* x, T* y, std::size_t n) {
-    if constexpr (winograd_possible)
-      if (direct && winograd) return forward_winograd(x, y, n);
-    if constexpr (direct_possible)
-      if (direct) return forward_direct(x, y, n);
-    scratch.reserve(scratch_size);
-    const int nt =
-        cpu::batch_threads(n, threading, scratch.threads, n * flops, min_parallel_flops);
-    cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
-      T* col = scratch.slice(t);
-      T* ycat = col + col_size;
-      if constexpr (minor) {
-        T* xT = ycat + cat_size;
-        for (std::size_t i0 = b; i0 < e; i0 += NB) {
-          const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
-          const std::size_t ld = static_cast<std::size_t>(nb) * P;
-          cpu::pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xT);
-          cpu::im2col_nb(xT, geom, nb, col);  // (C·KH·KW, P·nb)
-          for (std::size_t g = 0; g < G; ++g)
-            gemm<T>(false, false, Og, ld, K, T(1), weight + g * Og * K, K, col + g * K * ld, ld,
-                    T(0), ycat + g * Og * ld, ld);  // (Out/G, P·nb)
-          unpack_bias(ycat, nb, y + i0 * output_shape::size);
-        }
-        return;
-      }
-      for (std::size_t i0 = b; i0 < e; i0 += NB) {
-        const std::size_t nb = std::min(NB, e - i0);
-        const std::size_t ld = nb * P;  // columns of this chunk's GEMM
-        const T* xi = x + i0 * In::size;  // (C, H, W)
-        if constexpr (!pointwise)
-          for (std::size_t j = 0; j < nb; ++j)
-            cpu::im2col(xi + j * In::size, geom, col + j * P, static_cast<index_t>(ld));
-        const T* cols = pointwise ? xi : col;       // (C·KH·KW, nb·P)
-        T* out = nb > 1 ? ycat : y + i0 * output_shape::size;  // (Out, nb·P)
-        for (std::size_t g = 0; g < G; ++g)
-          gemm<T>(false, false, Og, ld, K, T(1), weight + g * Og * K, K, cols + g * K * ld, ld,
-                  T(0), out + g * Og * ld, ld);  // (Out/G, nb·P)
-        for (std::size_t j = 0; j < nb; ++j) {
-          T* yi = y + (i0 + j) * output_shape::size;  // (Out, OH, OW)
-          if (nb > 1)
-            for (std::size_t o = 0; o < Out; ++o)
-              std::copy_n(ycat + o * ld + j * P, P, yi + o * P);
-          if constexpr (Bias) detail::add_bias_rows(yi, bias, Out, P);
-        }
-      }
-    });
+    cpu::conv2d_forward(kernel, weight, Bias ? bias : nullptr, x, y, n);
   }
-
-  // y (nb, Out, P) = ycat (Out·P, nb) + b: the sample-minor GEMM output, unpacked.
-  static void unpack_bias_impl(const T* ycat, index_t nb, T* y, const T* b) {
-    for (std::size_t o = 0; o < Out; ++o) {
-      const T bo = Bias ? b[o] : T(0);
-      for (index_t j = 0; j < nb; ++j) {
-        T* d = y + static_cast<std::size_t>(j) * output_shape::size + o * P;
-        const T* s = ycat + o * P * nb + j;
-        for (std::size_t p = 0; p < P; ++p) d[p] = s[p * nb] + bo;
-      }
-    }
-  }
-  void unpack_bias(const T* ycat, index_t nb, T* y) const { unpack_bias_impl(ycat, nb, y, bias); }
-
   void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
-    const bool grads = !frozen;
-    if (!grads && !dx) return;
-    if constexpr (winograd_possible)
-      if (direct && winograd) {
-        if (grads) backward_direct(x, dy, nullptr, n);  // dW, db
-        if (dx) dx_winograd(dy, dx, n);
-        return;
-      }
-    if constexpr (direct_possible)
-      if (direct) return backward_direct(x, dy, dx, n);
-    backward_gemm(x, dy, dx, n, grads);
-  }
-
-  // im2col + GEMM backward; grads = false computes dx alone.
-  void backward_gemm(const T* x, const T* dy, T* dx, std::size_t n, bool grads) {
-    scratch.reserve(scratch_size);
-    const int nt =
-        cpu::batch_threads(n, threading, scratch.threads, 2 * n * flops, min_parallel_flops);
-    for (int t = 1; t < nt; ++t) {  // partial parameter gradients of threads 1…
-      T* part = scratch.slice(t) + work_size;
-      std::fill(part, part + num_params, T(0));
-    }
-    cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
-      T* col = scratch.slice(t);
-      T* dycat = col + col_size;
-      T* dw = t == 0 ? dweight : col + work_size;                // (Out, C/G, KH, KW)
-      T* db = t == 0 ? dbias : col + work_size + weight_size;  // (Out)
-      if constexpr (minor) {
-        T* xT = dycat + cat_size;
-        for (std::size_t i0 = b; i0 < e; i0 += NB) {
-          const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
-          const std::size_t ld = static_cast<std::size_t>(nb) * P;
-          cpu::pack_samples(dy + i0 * output_shape::size, nb, index_t{output_shape::size},
-                            index_t{output_shape::size}, dycat);  // (Out, P·nb)
-          if (grads) {
-            cpu::pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xT);
-            cpu::im2col_nb(xT, geom, nb, col);
-            for (std::size_t g = 0; g < G; ++g)
-              gemm<T>(false, true, Og, K, ld, T(1), dycat + g * Og * ld, ld, col + g * K * ld, ld,
-                      T(1), dw + g * Og * K, K);  // (Out/G, K)
-            if constexpr (Bias) detail::add_row_sums(dycat, db, Out, ld);
-          }
-          if (!dx) continue;
-          for (std::size_t g = 0; g < G; ++g)
-            gemm<T>(true, false, K, ld, Og, T(1), weight + g * Og * K, K, dycat + g * Og * ld, ld,
-                    T(0), col + g * K * ld, ld);  // dcol (K, P·nb)
-          std::fill(xT, xT + In::size * static_cast<std::size_t>(nb), T(0));
-          cpu::col2im_nb_add(col, geom, nb, xT);  // dxT (C·H·W, nb)
-          cpu::unpack_samples<true>(xT, nb, index_t{In::size}, index_t{In::size},
-                                    dx + i0 * In::size);
-        }
-        return;
-      }
-      for (std::size_t i0 = b; i0 < e; i0 += NB) {
-        const std::size_t nb = std::min(NB, e - i0);
-        const std::size_t ld = nb * P;
-        const T* xi = x + i0 * In::size;
-        const T* d = dy + i0 * output_shape::size;  // (Out, P), or gathered (Out, nb·P)
-        if (nb > 1) {
-          for (std::size_t j = 0; j < nb; ++j)
-            for (std::size_t o = 0; o < Out; ++o)
-              std::copy_n(d + j * output_shape::size + o * P, P, dycat + o * ld + j * P);
-          d = dycat;
-        }
-        if (grads) {
-          if constexpr (!pointwise)
-            for (std::size_t j = 0; j < nb; ++j)
-              cpu::im2col(xi + j * In::size, geom, col + j * P, static_cast<index_t>(ld));
-          const T* cols = pointwise ? xi : col;
-          for (std::size_t g = 0; g < G; ++g)
-            gemm<T>(false, true, Og, K, ld, T(1), d + g * Og * ld, ld, cols + g * K * ld, ld, T(1),
-                    dw + g * Og * K, K);  // (Out/G, K)
-          if constexpr (Bias) detail::add_row_sums(d, db, Out, ld);
-        }
-        if (!dx) continue;
-        T* dxi = dx + i0 * In::size;
-        // pointwise: dx_g += W_gᵀ dy_g straight into dx; else through col and col2im.
-        T* dcol = pointwise ? dxi : col;
-        for (std::size_t g = 0; g < G; ++g)
-          gemm<T>(true, false, K, ld, Og, T(1), weight + g * Og * K, K, d + g * Og * ld, ld,
-                  pointwise ? T(1) : T(0), dcol + g * K * ld, ld);  // (K, nb·P)
-        if constexpr (!pointwise)
-          for (std::size_t j = 0; j < nb; ++j)
-            cpu::col2im_add(col + j * P, geom, dxi + j * In::size, static_cast<index_t>(ld));
-      }
-    });
-    if (grads)
-      for (int t = 1; t < nt; ++t) {
-        const T* part = scratch.slice(t) + work_size;
-        for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
-        if constexpr (Bias)
-          for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];
-      }
-  }
-
-  void forward_direct(const T* x, T* y, std::size_t n) {
-    direct_tables();
-    dscratch.reserve(direct_size);
-    for (std::size_t k = 0; k < K; ++k)  // Wt = Wᵀ, zero columns past Out stay zero
-      for (std::size_t o = 0; o < Out; ++o) wt_[k * OutP + o] = weight[o * K + k];
-    const int nt =
-        cpu::batch_threads(n, threading, dscratch.threads, n * flops, min_parallel_flops);
-    cpu::for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
-      T* xp = dscratch.slice(t);
-      T* yT = xp + d_xp;
-      if constexpr (PH > 0 || PW > 0) std::fill(xp, xp + d_xp, T(0));
-      for (std::size_t i = b; i < e; ++i) {
-        const T* xi = x + i * In::size;
-        if constexpr (PH > 0 || PW > 0) cpu::pad_into<T>(xi, C, H, W, PH, PW, xp);
-        cpu::gather_gemm<T>(PH > 0 || PW > 0 ? xp : xi, base_.data(), P, off_.data(), K,
-                            wt_.data(), OutP, OutP, yT, OutP, false);
-        cpu::transpose_to<T>(yT, P, Out, OutP, y + i * output_shape::size, P,
-                             Bias ? bias : nullptr);
-      }
-    });
-  }
-
-  void forward_winograd(const T* x, T* y, std::size_t n) {
-    winograd_batch<false>(wf, false, uf_, wrows_f_, wsteps_f_, x, In::size, y,
-                          output_shape::size, Bias ? bias : nullptr, n);
-  }
-
-  // dx += the 3×3 conv of dy, padded by 2 − P, with the flipped kernel (in/out swapped).
-  void dx_winograd(const T* dy, T* dx, std::size_t n) {
-    winograd_batch<true>(wx, true, ux_, wrows_x_, wsteps_x_, dy, output_shape::size, dx, In::size,
-                         nullptr, n);
-  }
-
-  // dst_i = (Add: +=) geometry g's conv of src_i for n samples, threads over the batch;
-  // u, rows and steps are that geometry's transformed weights and tables (built once).
-  template <bool Add>
-  void winograd_batch(const cpu::Winograd3x3<T>& g, bool flip, Buffer<T>& u,
-                      std::vector<index_t>& rows, std::vector<index_t>& steps, const T* src,
-                      std::size_t src_size, T* dst, std::size_t dst_size, const T* b,
-                      std::size_t n) {
-    if (u.empty()) {
-      u.resize(static_cast<std::size_t>(16 * g.CinP * g.CoutP));
-      g.tables(rows, steps);
-    }
-    g.transform_weights(weight, flip, u.data());
-    wscratch.reserve(wino_size);
-    const int nt =
-        cpu::batch_threads(n, threading, wscratch.threads, n * flops, min_parallel_flops);
-    cpu::for_sample_ranges(n, nt, true, [&](int t, std::size_t lo, std::size_t hi) {
-      T* work = wscratch.slice(t);
-      g.clear(work);
-      for (std::size_t i = lo; i < hi; ++i)
-        g.template run<Add>(src + i * src_size, u.data(), rows.data(), steps.data(),
-                            dst + i * dst_size, b, work);
-    });
-  }
-
-  // dW and db (unless frozen) and dx (when asked) on the direct path.
-  void backward_direct(const T* x, const T* dy, T* dx, std::size_t n) {
-    const bool grads = !frozen;
-    if (!grads && !dx) return;
-    direct_tables();
-    dscratch.reserve(direct_size);
-    constexpr std::size_t KX2 = KH * KW * CP;  // dcolT's columns
-    if (dx)  // dx_direct: Wx[(o, kh', kw')][c] = W[o][c][KH−1−kh'][KW−1−kw'];
-             // else Wr[o][(kh, kw, c)] = W[o][c][kh][kw]
-      for (std::size_t o = 0; o < Out; ++o)
-        for (std::size_t c = 0; c < C; ++c)
-          for (std::size_t kh = 0; kh < KH; ++kh)
-            for (std::size_t kw = 0; kw < KW; ++kw) {
-              if constexpr (dx_direct)
-                wx_[((o * KH + kh) * KW + kw) * CP + c] =
-                    weight[((o * C + c) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)];
-              else
-                wx_[o * KX2 + (kh * KW + kw) * CP + c] = weight[((o * C + c) * KH + kh) * KW + kw];
-            }
-    const int nt =
-        cpu::batch_threads(n, threading, dscratch.threads, 2 * n * flops, min_parallel_flops);
-    constexpr bool padx = PH > 0 || PW > 0;
-    if (grads)
-      for (int t = 0; t < nt; ++t) {  // each thread's dWt and db partials
-        T* dwt = dscratch.slice(t) + d_xp + d_yt + d_dyp + d_dxt;
-        std::fill(dwt, dwt + d_dwt + d_db, T(0));
-      }
-    cpu::for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
-      T* xp = dscratch.slice(t);
-      T* dyT = xp + d_xp;
-      T* dyp = dyT + d_yt;
-      T* dxT = dyp + d_dyp;
-      T* dwt = dxT + d_dxt;
-      T* db = dwt + d_dwt;
-      if (grads) {
-        std::fill(dyT, dyT + d_yt, T(0));  // columns past Out stay zero
-        if constexpr (padx) std::fill(xp, xp + d_xp, T(0));
-      }
-      if constexpr (dx_direct)
-        if (dx) std::fill(dyp, dyp + d_dyp, T(0));
-      for (std::size_t i = b; i < e; ++i) {
-        const T* dyi = dy + i * output_shape::size;
-        if (grads) {
-          const T* xi = x + i * In::size;
-          if constexpr (padx) cpu::pad_into<T>(xi, C, H, W, PH, PW, xp);
-          cpu::transpose_to<T>(dyi, Out, P, P, dyT, OutP);
-          cpu::gather_gemm<T>(padx ? xp : xi, off_.data(), K, base_.data(), P, dyT, OutP, OutP,
-                              dwt, OutP, true);
-          if constexpr (Bias) detail::add_row_sums(dyi, db, Out, P);
-        }
-        if (dx) {
-          if constexpr (dx_direct) {
-            cpu::pad_into<T>(dyi, Out, OH, OW, QH, QW, dyp);
-            cpu::gather_gemm<T>(dyp, basex_.data(), H * W, offx_.data(), KX, wx_.data(), CP, CP,
-                                dxT, CP, false);
-          } else {
-            T* dcol = dyp;  // (P, KH·KW·CP): dcolT[p][(kh, kw, c)] = Σ_o dy[o][p]·W[o][c][kh][kw]
-            cpu::gather_gemm<T>(dyi, basex_.data(), P, offx_.data(), Out, wx_.data(), KX2, KX2,
-                                dcol, KX2, false);
-            std::fill(dxT, dxT + H * W * CP, T(0));
-            for (std::size_t oh = 0; oh < OH; ++oh)
-              for (std::size_t kh = 0; kh < KH; ++kh) {
-                const std::size_t ih = oh + kh * DH;  // + PH: the padded row
-                if (ih < PH || ih >= H + PH) continue;
-                for (std::size_t ow = 0; ow < OW; ++ow)
-                  for (std::size_t kw = 0; kw < KW; ++kw) {
-                    const std::size_t iw = ow + kw * DW;
-                    if (iw < PW || iw >= W + PW) continue;
-                    T* ZOO_RESTRICT d = dxT + ((ih - PH) * W + (iw - PW)) * CP;
-                    const T* ZOO_RESTRICT sc = dcol + (oh * OW + ow) * KX2 + (kh * KW + kw) * CP;
-                    for (std::size_t c = 0; c < static_cast<std::size_t>(CP); ++c) d[c] += sc[c];
-                  }
-              }
-          }
-          cpu::transpose_to<T, true>(dxT, H * W, C, CP, dx + i * In::size, H * W);
-        }
-      }
-    });
-    if (grads)
-      for (int t = 0; t < nt; ++t) {  // fixed order: results do not depend on scheduling
-        const T* dwt = dscratch.slice(t) + d_xp + d_yt + d_dyp + d_dxt;
-        cpu::transpose_to<T, true>(dwt, K, Out, OutP, dweight, K);  // dW += dWtᵀ
-        if constexpr (Bias)
-          for (std::size_t o = 0; o < Out; ++o) dbias[o] += dwt[d_dwt + o];
-      }
+    cpu::conv2d_backward(kernel, weight, x, dy, frozen ? nullptr : dweight,
+                         frozen || !Bias ? nullptr : dbias, dx, n);
   }
 
   template <class F>

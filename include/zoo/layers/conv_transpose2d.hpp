@@ -5,58 +5,46 @@
 //   x: (N, C, H, W)   w: (C, Out, KH, KW)   b: (Out)   y: (N, Out, OH, OW)
 //   OH = (H − 1)·SH − 2·PH + DH·(KH − 1) + OPH + 1   (PyTorch's formula; OW alike)
 //
-// Per sample, with W as a (C, Out·KH·KW) matrix and the im2col geometry of a
-// conv that maps (Out, OH, OW) back onto (H, W):
-//   forward   y   = col2im(Wᵀ · x) + b                 col: (Out·KH·KW, H·W)
-//   backward  col = im2col(dy),  dW += x · colᵀ,  dx += W · col,  db += Σ dy
-// When H·W is small, NB samples share one GEMM. With NB ≥ 4 they are packed
-// sample-minor: x as (C·H·W, NB), col (R, H·W·NB), y as yT (Out·OH·OW, NB), so col2im
-// and im2col move runs of NB values (cpu::im2col_nb); with NB = 2, 3 x is gathered
-// to (C, NB·H·W).
-// A 1×1 stride-1 unpadded kernel is a plain GEMM (no col2im).
-// Caches nothing: backward reads x and dy.
+// What is computed lives here (shapes, parameters, initialisation, names); how, in
+// cpu/conv_transpose2d.hpp, called through cpu::conv_transpose2d_forward / _backward.
 #pragma once
 #include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
-#include "../core/gemm.hpp"
 #include "../core/layer.hpp"
 #include "../core/shape.hpp"
-#include "../cpu/batch_parallel.hpp"
-#include "../cpu/im2col.hpp"
-#include "conv2d.hpp"
+#include "../cpu/conv_transpose2d.hpp"
 
 namespace zoo {
-
-namespace detail {
-// PyTorch's output size of a transposed convolution; 0 when it would not be positive.
-constexpr std::size_t conv_transpose_out_size(std::size_t in, std::size_t k, std::size_t s,
-                                              std::size_t p, std::size_t op, std::size_t d) {
-  const long v = static_cast<long>((in - 1) * s + d * (k - 1) + op + 1) - 2 * static_cast<long>(p);
-  return v <= 0 ? 0 : static_cast<std::size_t>(v);
-}
-}  // namespace detail
 
 template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
           std::size_t SW, std::size_t PH, std::size_t PW, std::size_t OPH, std::size_t OPW,
           std::size_t DH, std::size_t DW, bool Bias>
 struct ConvTranspose2dLayer {
   static constexpr bool image = is_image_v<In>;
-  static_assert(image,
-                "zoo::ConvTranspose2d: the input is flat features (F), but ConvTranspose2d takes "
-                "images (C, H, W); put zoo::Reshape<C, H, W> before it");
-  static_assert((OPH < SH || OPH < DH) && (OPW < SW || OPW < DW),
-                "zoo::ConvTranspose2d: OutputPadding must be smaller than the stride or the "
-                "dilation, as in PyTorch");
   static constexpr std::size_t OH_ =
       detail::conv_transpose_out_size(In::H, KH, SH, PH, OPH, DH);
   static constexpr std::size_t OW_ =
       detail::conv_transpose_out_size(In::W, KW, SW, PW, OPW, DW);
-  static_assert(!image || (OH_ > 0 && OW_ > 0),
-                "zoo::ConvTranspose2d: the padding crops more than the whole output, so the output "
-                "size would not be positive; use less padding");
+  static constexpr bool bind_ok = image && (OPH < SH || OPH < DH) && (OPW < SW || OPW < DW) &&
+                                  OH_ > 0 && OW_ > 0;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(image,
+                  "zoo::ConvTranspose2d: the input is flat features (F), but ConvTranspose2d takes "
+                  "images (C, H, W); put zoo::Reshape<C, H, W> before it");
+    static_assert((OPH < SH || OPH < DH) && (OPW < SW || OPW < DW),
+                  "zoo::ConvTranspose2d: OutputPadding must be smaller than the stride or the "
+                  "dilation, as in PyTorch");
+    static_assert(!image || (OH_ > 0 && OW_ > 0),
+                  "zoo::ConvTranspose2d: the padding crops more than the whole output, so the output "
+                  "size would not be positive; use less padding");
+    return bind_ok;
+  }
 
   static constexpr std::size_t C = In::C, H = In::H, W = In::W;
   static constexpr std::size_t OH = OH_ > 0 ? OH_ : 1, OW = OW_ > 0 ? OW_ : 1;
@@ -71,26 +59,15 @@ struct ConvTranspose2dLayer {
   static constexpr std::size_t num_params = weight_size + (Bias ? Out : 0);
   static constexpr double flops = 2.0 * C * HW * R + (Bias ? 1.0 * Out * OH * OW : 0.0);
   static constexpr const char* name() { return "ConvTranspose2d"; }
-  // The conv whose input gradient this layer is: image (Out, OH, OW) → (H, W).
-  static constexpr cpu::ConvGeom geom{Out, OH, OW, KH, KW, SH, SW, PH, PW, DH, DW, H, W};
 
   T* weight = nullptr;  // (C, Out, KH, KW)
   T* bias = nullptr;    // (Out)
   T* dweight = nullptr;
   T* dbias = nullptr;
   bool frozen = false;
-  cpu::Threading threading = cpu::Threading::batch;
-  double min_parallel_flops = cpu::kMinParallelFlops;  // smaller calls stay on one thread
-  // Samples side by side in one GEMM when H·W is small (x: (C, NB·H·W), col: (R, NB·H·W)).
-  static constexpr std::size_t NB = pointwise ? 1 : cpu::samples_per_gemm(HW);
-  // Per thread: col (Out·KH·KW, NB·H·W), xcat (C, NB·H·W) when NB > 1, partial dW and db.
-  cpu::ThreadScratch<T> scratch;
-  static constexpr bool minor = NB >= cpu::kSampleMinorMin;  // sample-minor packing
-  static constexpr std::size_t col_size = pointwise ? 0 : R * NB * HW;
-  static constexpr std::size_t cat_size = NB > 1 ? C * NB * HW : 0;
-  static constexpr std::size_t yt_size = minor ? output_shape::size * NB : 0;  // yT, dyT
-  static constexpr std::size_t work_size = col_size + cat_size + yt_size;
-  static constexpr std::size_t scratch_size = work_size + num_params;
+  // How it is computed: the CPU backend's state for this geometry (cpu/conv_transpose2d.hpp).
+  using kernel_type = cpu::ConvTranspose2dKernel<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>;
+  kernel_type kernel;
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g;
@@ -108,138 +85,13 @@ struct ConvTranspose2dLayer {
     if constexpr (Bias) rng.fill_uniform(bias, Out, -bound, bound);
   }
   void set_frozen(bool f) { frozen = f; }
-  void resize(std::size_t) { scratch.reserve(scratch_size); }
-
-  // (C, H·W) of samples i0… side by side into xcat (C, nb·H·W).
-  static void gather(const T* x, std::size_t nb, T* xcat) {
-    for (std::size_t j = 0; j < nb; ++j)
-      for (std::size_t c = 0; c < C; ++c)
-        std::copy_n(x + j * In::size + c * HW, HW, xcat + c * nb * HW + j * HW);
-  }
-
+  void resize(std::size_t n) { cpu::conv_transpose2d_reserve(kernel, n); }
   void forward(const T* x, T* y, std::size_t n) {
-    scratch.reserve(scratch_size);
-    const int nt =
-        cpu::batch_threads(n, threading, scratch.threads, n * flops, min_parallel_flops);
-    cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
-      T* col = scratch.slice(t);
-      T* xcat = col + col_size;
-      if constexpr (minor) {
-        T* yT = xcat + cat_size;
-        constexpr auto M = static_cast<index_t>(output_shape::size);
-        for (std::size_t i0 = b; i0 < e; i0 += NB) {
-          const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
-          const std::size_t ld = static_cast<std::size_t>(nb) * HW;
-          cpu::pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xcat);
-          gemm<T>(true, false, R, ld, C, T(1), weight, R, xcat, ld, T(0), col, ld);  // (R, H·W·nb)
-          std::fill(yT, yT + M * nb, T(0));
-          cpu::col2im_nb_add(col, geom, nb, yT);  // (Out·OH·OW, nb)
-          T* yi = y + i0 * output_shape::size;
-          cpu::unpack_samples<false>(yT, nb, M, M, yi);
-          if constexpr (Bias)
-            for (index_t j = 0; j < nb; ++j)
-              detail::add_bias_rows(yi + j * M, bias, Out, OH * OW);
-        }
-        return;
-      }
-      for (std::size_t i0 = b; i0 < e; i0 += NB) {
-        const std::size_t nb = std::min(NB, e - i0);
-        const std::size_t ld = nb * HW;
-        const T* xi = x + i0 * In::size;     // (C, H·W)
-        T* yi = y + i0 * output_shape::size;  // (Out, OH, OW)
-        if (nb > 1) gather(xi, nb, xcat);
-        const T* xs = nb > 1 ? xcat : xi;  // (C, nb·H·W)
-        if constexpr (pointwise) {
-          gemm<T>(true, false, R, HW, C, T(1), weight, R, xs, HW, T(0), yi, HW);
-        } else {
-          gemm<T>(true, false, R, ld, C, T(1), weight, R, xs, ld, T(0), col, ld);  // (R, nb·H·W)
-          std::fill(yi, yi + nb * output_shape::size, T(0));
-          for (std::size_t j = 0; j < nb; ++j)
-            cpu::col2im_add(col + j * HW, geom, yi + j * output_shape::size,
-                            static_cast<index_t>(ld));
-        }
-        if constexpr (Bias)
-          for (std::size_t j = 0; j < nb; ++j)
-            detail::add_bias_rows(yi + j * output_shape::size, bias, Out, OH * OW);
-      }
-    });
+    cpu::conv_transpose2d_forward(kernel, weight, Bias ? bias : nullptr, x, y, n);
   }
-
   void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
-    const bool grads = !frozen;
-    if (!grads && !dx) return;
-    scratch.reserve(scratch_size);
-    const int nt =
-        cpu::batch_threads(n, threading, scratch.threads, 2 * n * flops, min_parallel_flops);
-    for (int t = 1; t < nt; ++t) {
-      T* part = scratch.slice(t) + work_size;
-      std::fill(part, part + num_params, T(0));
-    }
-    cpu::for_sample_ranges(n, nt, threading == cpu::Threading::batch, [&](int t, std::size_t b, std::size_t e) {
-      T* col = scratch.slice(t);
-      T* xcat = col + col_size;
-      T* dw = t == 0 ? dweight : col + work_size;              // (C, Out·KH·KW)
-      T* db = t == 0 ? dbias : col + work_size + weight_size;  // (Out)
-      if constexpr (minor) {
-        T* dyT = xcat + cat_size;
-        constexpr auto M = static_cast<index_t>(output_shape::size);
-        for (std::size_t i0 = b; i0 < e; i0 += NB) {
-          const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
-          const std::size_t ld = static_cast<std::size_t>(nb) * HW;
-          cpu::pack_samples(dy + i0 * output_shape::size, nb, M, M, dyT);  // (Out·OH·OW, nb)
-          cpu::im2col_nb(dyT, geom, nb, col);                              // (R, H·W·nb)
-          if (grads) {
-            cpu::pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xcat);
-            gemm<T>(false, true, C, R, ld, T(1), xcat, ld, col, ld, T(1), dw, R);  // (C, R)
-            if constexpr (Bias)
-              detail::add_row_sums(dyT, db, Out, static_cast<std::size_t>(nb) * OH * OW);
-          }
-          if (!dx) continue;
-          gemm<T>(false, false, C, ld, R, T(1), weight, R, col, ld, T(0), xcat, ld);  // (C, H·W·nb)
-          cpu::unpack_samples<true>(xcat, nb, index_t{In::size}, index_t{In::size},
-                                    dx + i0 * In::size);
-        }
-        return;
-      }
-      for (std::size_t i0 = b; i0 < e; i0 += NB) {
-        const std::size_t nb = std::min(NB, e - i0);
-        const std::size_t ld = nb * HW;
-        const T* xi = x + i0 * In::size;
-        const T* dyi = dy + i0 * output_shape::size;  // (Out, OH, OW)
-        if constexpr (!pointwise)
-          for (std::size_t j = 0; j < nb; ++j)
-            cpu::im2col(dyi + j * output_shape::size, geom, col + j * HW, static_cast<index_t>(ld));
-        const T* cols = pointwise ? dyi : col;  // (R, nb·H·W)
-        if (grads) {
-          if (nb > 1) gather(xi, nb, xcat);
-          const T* xs = nb > 1 ? xcat : xi;
-          gemm<T>(false, true, C, R, ld, T(1), xs, ld, cols, ld, T(1), dw, R);  // (C, R)
-          if constexpr (Bias)
-            for (std::size_t j = 0; j < nb; ++j)
-              detail::add_row_sums(dyi + j * output_shape::size, db, Out, OH * OW);
-        }
-        if (!dx) continue;
-        T* dxi = dx + i0 * In::size;
-        if (nb == 1) {
-          gemm<T>(false, false, C, HW, R, T(1), weight, R, cols, HW, T(1), dxi, HW);  // (C, H·W)
-        } else {
-          gemm<T>(false, false, C, ld, R, T(1), weight, R, cols, ld, T(0), xcat, ld);  // (C, nb·H·W)
-          for (std::size_t j = 0; j < nb; ++j)
-            for (std::size_t c = 0; c < C; ++c) {
-              const T* s = xcat + c * ld + j * HW;
-              T* o = dxi + j * In::size + c * HW;
-              for (std::size_t k = 0; k < HW; ++k) o[k] += s[k];
-            }
-        }
-      }
-    });
-    if (grads)
-      for (int t = 1; t < nt; ++t) {
-        const T* part = scratch.slice(t) + work_size;
-        for (std::size_t j = 0; j < weight_size; ++j) dweight[j] += part[j];
-        if constexpr (Bias)
-          for (std::size_t j = 0; j < Out; ++j) dbias[j] += part[weight_size + j];
-      }
+    cpu::conv_transpose2d_backward(kernel, weight, x, dy, frozen ? nullptr : dweight,
+                                   frozen || !Bias ? nullptr : dbias, dx, n);
   }
 
   template <class F>

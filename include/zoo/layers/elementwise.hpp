@@ -31,9 +31,16 @@ struct broadcast_shape {
 template <class T, class A, class B, bool IsMul>
 struct BinaryLayer {
   using bs = broadcast_shape<A, B>;
-  static_assert(bs::ok,
-                "zoo::Add/zoo::Mul: the two inputs must have the same shape, or one must hold one "
-                "value per channel of the other ((C), (C, 1, 1)) to be broadcast over H and W");
+  static constexpr bool bind_ok = bs::ok;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(bs::ok,
+                  "zoo::Add/zoo::Mul: the two inputs must have the same shape, or one must hold one "
+                  "value per channel of the other ((C), (C, 1, 1)) to be broadcast over H and W");
+    return bind_ok;
+  }
   static constexpr std::size_t arity = 2;
   using input_shapes = type_list<A, B>;
   using output_shape = typename bs::type;

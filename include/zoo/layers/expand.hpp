@@ -14,9 +14,16 @@ namespace zoo {
 
 template <class T, class In, std::size_t H, std::size_t W>
 struct Expand2dLayer {
-  static_assert(is_flat_v<In>,
-                "zoo::Expand2d<H, W>: the input must be flat features (C); it becomes C constant "
-                "maps of H x W");
+  static constexpr bool bind_ok = is_flat_v<In>;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(is_flat_v<In>,
+                  "zoo::Expand2d<H, W>: the input must be flat features (C); it becomes C constant "
+                  "maps of H x W");
+    return bind_ok;
+  }
   static constexpr std::size_t C = In::size;
   using input_shape = In;
   using output_shape = Shape<C, H, W>;

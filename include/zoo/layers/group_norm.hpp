@@ -23,9 +23,16 @@ struct GroupNormOptions {
 
 template <class T, class In, std::size_t G>
 struct GroupNormLayer {
-  static_assert(In::C % G == 0,
-                "zoo::GroupNorm: the input's channel count is not divisible by the number of "
-                "groups; choose Groups that divides the channels");
+  static constexpr bool bind_ok = In::C % G == 0;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(In::C % G == 0,
+                  "zoo::GroupNorm: the input's channel count is not divisible by the number of "
+                  "groups; choose Groups that divides the channels");
+    return bind_ok;
+  }
   static constexpr std::size_t C = In::C;
   static constexpr std::size_t HW = In::size / In::C;
   static constexpr std::size_t Cg = C / G;

@@ -31,9 +31,16 @@ namespace zoo {
 
 template <class T, class In, std::size_t Out, bool Bias>
 struct LinearLayer {
-  static_assert(is_flat_v<In>,
-                "zoo::Linear: the input is an image (C, H, W), but Linear takes flat features; "
-                "put zoo::Flatten before it, as nn.Flatten in PyTorch");
+  static constexpr bool bind_ok = is_flat_v<In>;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(is_flat_v<In>,
+                  "zoo::Linear: the input is an image (C, H, W), but Linear takes flat features; "
+                  "put zoo::Flatten before it, as nn.Flatten in PyTorch");
+    return bind_ok;
+  }
   static constexpr std::size_t in_features = In::size;
   static constexpr std::size_t out_features = Out;
   using input_shape = In;

@@ -24,17 +24,24 @@ template <class In, std::size_t KH, std::size_t KW, std::size_t SH, std::size_t 
           std::size_t PW>
 struct pool_geometry {
   static constexpr bool image = is_image_v<In>;
-  static_assert(image,
-                "zoo::MaxPool2d/AvgPool2d: the input is flat features (F), but pooling takes "
-                "images (C, H, W); put zoo::Reshape<C, H, W> before it");
-  static_assert(2 * PH <= KH && 2 * PW <= KW,
-                "zoo::MaxPool2d/AvgPool2d: padding must be at most half the kernel size, as in "
-                "PyTorch");
   static constexpr std::size_t OH_ = conv_out_size(In::H, KH, SH, PH, 1);
   static constexpr std::size_t OW_ = conv_out_size(In::W, KW, SW, PW, 1);
-  static_assert(!image || (OH_ > 0 && OW_ > 0),
-                "zoo::MaxPool2d/AvgPool2d: the window is larger than the padded input, so the "
-                "output size would not be positive; use a smaller kernel or more padding");
+  static constexpr bool bind_ok = image && 2 * PH <= KH && 2 * PW <= KW && OH_ > 0 && OW_ > 0;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(image,
+                  "zoo::MaxPool2d/AvgPool2d: the input is flat features (F), but pooling takes "
+                  "images (C, H, W); put zoo::Reshape<C, H, W> before it");
+    static_assert(2 * PH <= KH && 2 * PW <= KW,
+                  "zoo::MaxPool2d/AvgPool2d: padding must be at most half the kernel size, as in "
+                  "PyTorch");
+    static_assert(!image || (OH_ > 0 && OW_ > 0),
+                  "zoo::MaxPool2d/AvgPool2d: the window is larger than the padded input, so the "
+                  "output size would not be positive; use a smaller kernel or more padding");
+    return bind_ok;
+  }
   static constexpr std::size_t C = In::C, H = In::H, W = In::W;
   static constexpr std::size_t OH = OH_ > 0 ? OH_ : 1, OW = OW_ > 0 ? OW_ : 1;
   using output_shape = Shape<C, OH, OW>;

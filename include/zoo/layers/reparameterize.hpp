@@ -11,7 +11,7 @@
 #include <array>
 #include <cmath>
 
-#include <xsimd/xsimd.hpp>
+#include "../core/vendor.hpp"  // Eigen, xsimd, intrinsics
 
 #include "../core/layer.hpp"
 #include "../core/tensor.hpp"
@@ -20,8 +20,15 @@ namespace zoo {
 
 template <class T, class Mu, class LogVar>
 struct ReparameterizeLayer {
-  static_assert(Mu::size == LogVar::size && Mu::rank == LogVar::rank,
-                "zoo::Reparameterize: mu and logvar must have the same shape");
+  static constexpr bool bind_ok = Mu::size == LogVar::size && Mu::rank == LogVar::rank;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(Mu::size == LogVar::size && Mu::rank == LogVar::rank,
+                  "zoo::Reparameterize: mu and logvar must have the same shape");
+    return bind_ok;
+  }
   static constexpr std::size_t arity = 2;
   using input_shapes = type_list<Mu, LogVar>;
   using output_shape = Mu;

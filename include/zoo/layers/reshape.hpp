@@ -11,10 +11,17 @@ namespace zoo {
 
 template <class T, class In, class Out>
 struct ReshapeLayer {
-  static_assert(In::size == Out::size,
-                "zoo::Reshape: the target shape does not hold the same number of values as the "
-                "input (the product of the Reshape<...> sizes must equal the input's per-sample "
-                "size)");
+  static constexpr bool bind_ok = In::size == Out::size;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(In::size == Out::size,
+                  "zoo::Reshape: the target shape does not hold the same number of values as the "
+                  "input (the product of the Reshape<...> sizes must equal the input's per-sample "
+                  "size)");
+    return bind_ok;
+  }
   using input_shape = In;
   using output_shape = Out;
   static constexpr const char* name() { return "Reshape"; }

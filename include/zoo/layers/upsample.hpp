@@ -13,9 +13,16 @@ namespace zoo {
 
 template <class T, class In, std::size_t S>
 struct UpsampleLayer {
-  static_assert(is_image_v<In>,
-                "zoo::Upsample: the input is flat features (F), but Upsample takes images "
-                "(C, H, W); put zoo::Reshape<C, H, W> before it");
+  static constexpr bool bind_ok = is_image_v<In>;
+  // The layer's rules on its input, checked by bind_t (core/layer.hpp) rather than in the
+  // class body: a failed static_assert there makes clang drop the rest of the class, and
+  // every use of it then prints an error of its own.
+  static constexpr bool check() {
+    static_assert(is_image_v<In>,
+                  "zoo::Upsample: the input is flat features (F), but Upsample takes images "
+                  "(C, H, W); put zoo::Reshape<C, H, W> before it");
+    return bind_ok;
+  }
   static constexpr std::size_t C = In::C, H = In::H, W = In::W, OH = S * H, OW = S * W;
   using input_shape = In;
   using output_shape = Shape<C, OH, OW>;

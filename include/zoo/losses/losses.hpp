@@ -19,7 +19,7 @@
 #include <stdexcept>
 #include <string>
 #include <type_traits>
-#include <xsimd/xsimd.hpp>
+#include "../core/vendor.hpp"  // Eigen, xsimd, intrinsics
 
 #include "../core/config.hpp"
 #include "../core/tensor.hpp"

@@ -10,6 +10,7 @@
 // clamped to 0: no complex parts to drop, as scipy.linalg.sqrtm's route has,
 // and singular covariances (dead ReLU features) are fine.
 #pragma once
+#include "../core/vendor.hpp"  // Eigen, xsimd, intrinsics
 #include <Eigen/Dense>
 #include <algorithm>
 #include <cmath>

@@ -13,7 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
-#include <xsimd/xsimd.hpp>
+#include "../core/vendor.hpp"  // Eigen, xsimd, intrinsics
 
 #include "../core/param.hpp"
 #include "../core/parallel.hpp"

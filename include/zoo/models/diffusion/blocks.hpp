@@ -16,8 +16,10 @@
 //                                              ResidualConvBlock(Out, Out) ×2]
 //   EmbedFC<Emb>    model = [Linear(F, Emb), GELU, Linear(Emb, Emb)]    (N, F) → (N, Emb)
 //
-//   Scale<S>        y = S·x,  dx += S·dy   (the residual's /1.414); no parameters, no cache.
+//   Scale<Num, Den>  y = (Num/Den)·x,  dx += (Num/Den)·dy   (the residual's /1.414 is
+//                    Scale<1000, 1414>); no parameters, no cache.
 #pragma once
+#include <cstdint>
 #include <string>
 
 #include "../../core/config.hpp"
@@ -36,8 +38,9 @@
 
 namespace zoo::models::diffusion {
 
-template <class T, class In, double S>
+template <class T, class In, std::intmax_t Num, std::intmax_t Den>
 struct ScaleLayer {
+  static constexpr double S = static_cast<double>(Num) / static_cast<double>(Den);
   using input_shape = In;
   using output_shape = In;
   static constexpr double flops = In::size;
@@ -60,18 +63,20 @@ struct ScaleLayer {
   }
 };
 
-// y = S·x, a constant factor as a layer (the course's `out / 1.414`).
-template <double S>
+// y = (Num/Den)·x, a constant factor as a layer (the course's `out / 1.414`). An exact
+// ratio rather than a double template argument, which clang before 18 rejects.
+template <std::intmax_t Num, std::intmax_t Den = 1>
 struct Scale {
+  static_assert(Den != 0, "zoo::Scale<Num, Den>: the denominator is zero");
   template <class T, class In>
-  using bind = ScaleLayer<T, In, S>;
+  using bind = ScaleLayer<T, In, Num, Den>;
 };
 
 // Conv2d(·, Out, 3, 1, 1) BatchNorm2d GELU, as the course's conv1/conv2 Sequentials.
 template <std::size_t Out>
 using ConvBnGelu = Sequential<Conv2d<Out, 3, 1, 1>, BatchNorm, GELU>;
 
-inline constexpr double kResidualScale = 1.0 / 1.414;  // the course's constant, not √2
+using ResidualScale = Scale<1000, 1414>;  // the course's `/ 1.414`, not 1/√2
 
 namespace detail {
 template <std::size_t Out, bool IsRes, bool Same>
@@ -88,7 +93,7 @@ struct residual_graph<Out, true, true> {
                      Node<"conv1", ConvBnGelu<Out>>,
                      Node<"conv2", ConvBnGelu<Out>>,
                      Node<"sum", Add, from<"x", "conv2">>,
-                     Node<"scale", Scale<kResidualScale>>>;  // (N, Out, H, W)
+                     Node<"scale", ResidualScale>>;  // (N, Out, H, W)
 };
 template <std::size_t Out>
 struct residual_graph<Out, true, false> {
@@ -97,7 +102,7 @@ struct residual_graph<Out, true, false> {
                      Node<"conv2", ConvBnGelu<Out>>,
                      Node<"shortcut", Conv2d<Out, 1>, from<"x">>,  // learned, unlike the course's
                      Node<"sum", Add, from<"shortcut", "conv2">>,
-                     Node<"scale", Scale<kResidualScale>>>;
+                     Node<"scale", ResidualScale>>;
 };
 }  // namespace detail
 
