@@ -4,7 +4,10 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build libeigen3-dev xtensor-dev libxsimd-dev xtl-dev
       doctest-dev libstb-dev zlib1g-dev libbenchmark-dev libopenblas-dev libopenblas0-openmp
-      nodejs npm dataset-fashion-mnist)
+      libcli11-dev nodejs npm dataset-fashion-mnist
+      clang libomp-14-dev libclang-rt-14-dev clang-19)
+# clang 14 builds the sanitizer preset (its OpenMP and ASan/UBSan runtimes above); clang 19
+# only syntax-checks (tests/portability: Debian's libomp-19-dev conflicts with libomp-14-dev).
 # PyTorch is only for golden-value regeneration and benchmarks; opt in with ZOO_WITH_TORCH=1.
 if [[ "${ZOO_WITH_TORCH:-0}" == 1 ]]; then PKGS+=(python3-torch libopenblas0-openmp); fi
 missing=()
