@@ -7,7 +7,8 @@
 //   autoencoders --model mlp_ae --data fashion --epochs 5
 //   autoencoders --model conv_ae --data /path/to/idx/dir     # {train,t10k}-{images,labels}-...
 //   autoencoders --model vae_bce --resume                    # continue runs/vae_bce/checkpoint.safetensors
-//   autoencoders --model vae_mse --load weights.pt --epochs 0  # PyTorch weights (.pt or .safetensors)
+//   autoencoders --model vae_mse --load weights.pt --epochs 1  # PyTorch weights (.pt or .safetensors)
+//   autoencoders --help                                      # every option; bad values exit 2
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -22,6 +23,9 @@
 #include <zoo/models/autoencoder.hpp>
 #include <zoo/models/vae.hpp>
 #include <zoo/zoo.hpp>
+
+#include "cli.hpp"
+#include "progress_loops.hpp"
 
 namespace fs = std::filesystem;
 using namespace zoo;
@@ -38,43 +42,36 @@ struct Args {
   std::string load;  // initial weights: .safetensors or a torch.save(state_dict) .pt
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "%s\nusage: autoencoders [--model mlp_ae|conv_ae|vae_mse|vae_bce] [--data mnist|fashion|DIR]\n"
-               "       [--epochs N] [--batch B] [--lr LR] [--seed S] [--out DIR] [--sample-every N]\n"
-               "       [--threads T] [--minutes M] [--resume] [--load WEIGHTS.safetensors|.pt]\n",
-               why.c_str());
-  std::exit(2);
-}
-
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing value for " + k);
-      return argv[++i];
-    };
-    try {
-      if (k == "--model") a.model = val();
-      else if (k == "--data") a.data = val();
-      else if (k == "--out") a.out = val();
-      else if (k == "--epochs") a.epochs = std::stoi(val());
-      else if (k == "--batch") a.batch = std::stoul(val());
-      else if (k == "--lr") a.lr = std::stod(val());
-      else if (k == "--seed") a.seed = std::stoull(val());
-      else if (k == "--sample-every") a.sample_every = std::stoi(val());
-      else if (k == "--threads") a.threads = std::stoi(val());
-      else if (k == "--minutes") a.minutes = std::stod(val());
-      else if (k == "--resume") a.resume = true;
-      else if (k == "--load") a.load = val();
-      else if (k == "--help" || k == "-h") usage("");
-      else usage("unknown option " + k);
-    } catch (const std::logic_error&) {
-      usage("bad value for " + k);
-    }
-  }
+  CLI::App app{"Trains one of the four seed autoencoders and writes reconstructions, samples (VAEs), "
+               "the 3-d codes (mlp_ae), a loss CSV and curve, and a checkpoint.",
+               "autoencoders"};
+  cli::setup(app);
+  app.add_option("--model", a.model, "the autoencoder")
+      ->check(CLI::IsMember({"mlp_ae", "conv_ae", "vae_mse", "vae_bce"}))->capture_default_str();
+  cli::data(app, a.data);
+  cli::epochs(app, a.epochs);
+  cli::batch(app, a.batch)->description("images per training step (default: the model's, 128; vae_bce 64)");
+  cli::lr(app, a.lr);
+  cli::seed(app, a.seed);
+  cli::out(app, a.out, "runs/MODEL");
+  app.add_option("--sample-every", a.sample_every, "epochs between reconstruction/sample pictures")
+      ->check(cli::integer(1))->capture_default_str();
+  cli::threads(app, a.threads);
+  cli::minutes(app, a.minutes);
+  app.add_flag("--resume", a.resume, "continue OUT/checkpoint.safetensors (weights, Adam, counters, noise)");
+  app.add_option("--load", a.load, "initial weights: .safetensors or a torch.save(state_dict) .pt")
+      ->check(CLI::ExistingFile);
+  app.footer("examples:\n"
+             "  autoencoders --model vae_bce --data mnist --epochs 10 --out runs/vae_bce\n"
+             "  autoencoders --model conv_ae --data /path/to/idx/dir\n"
+             "  autoencoders --model vae_bce --resume --epochs 20\n"
+             "  autoencoders --model vae_mse --load weights.pt --epochs 1");
+  cli::parse_or_exit(app, argc, argv);
   if (a.out.empty()) a.out = "runs/" + a.model;
+  if (a.resume && !fs::is_regular_file(a.out + "/checkpoint.safetensors"))
+    cli::fail(app, "--resume: no checkpoint " + a.out + "/checkpoint.safetensors");
   return a;
 }
 
@@ -196,7 +193,12 @@ int run(const Args& a) {
     m.eval();
     test_loader.start_epoch(0);
     double tsum = 0;
-    while (test_loader.next(b)) tsum += static_cast<double>(total(step.loss(m, b.x, false))) * b.size();
+    loops::QuickBar test_bar(test_loader.num_batches(), {.desc = "test loss"});
+    while (test_loader.next(b)) {
+      tsum += static_cast<double>(total(step.loss(m, b.x, false))) * b.size();
+      test_bar.update();
+    }
+    test_bar.close();
     const double test_loss = tsum / static_cast<double>(test.size());
     csv << epoch << "," << global_step << ",," << test_loss << "\n";
     test_curve.x.push_back(static_cast<double>(global_step));
@@ -290,8 +292,7 @@ int main(int argc, char** argv) {
     if (a.model == "mlp_ae") return run<MlpAe>(a);
     if (a.model == "conv_ae") return run<ConvAe>(a);
     if (a.model == "vae_mse") return run<VaeMse>(a);
-    if (a.model == "vae_bce") return run<VaeBce>(a);
-    usage("unknown model " + a.model);
+    return run<VaeBce>(a);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "autoencoders: %s\n", e.what());
     return 1;

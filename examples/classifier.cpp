@@ -6,6 +6,7 @@
 //   classifier --data mnist                      # → runs/classifier/mnist.safetensors
 //   classifier --data mnist --score runs/torch_dcgan/samples
 //       reads samples-images-idx3-ubyte (+ samples-labels-idx1-ubyte: the classes asked for)
+//   classifier --help                            # every option; bad values exit 2
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,6 +14,10 @@
 #include <zoo/metrics/sample_quality.hpp>
 #include <zoo/zoo.hpp>
 
+#include "cli.hpp"
+#include "progress_loops.hpp"
+
+namespace fs = std::filesystem;
 using namespace zoo;
 
 struct Args {
@@ -24,43 +29,38 @@ struct Args {
   bool retrain = false;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "%s\nusage: classifier [--data mnist|fashion|DIR] [--epochs N] [--batch B] [--lr LR]\n"
-               "       [--seed S] [--out DIR] [--threads T] [--retrain] [--score PREFIX]\n",
-               why.c_str());
-  std::exit(2);
-}
-
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing value for " + k);
-      return argv[++i];
-    };
-    try {
-      if (k == "--data") a.data = val();
-      else if (k == "--out") a.out = val();
-      else if (k == "--score") a.score = val();
-      else if (k == "--epochs") a.epochs = std::stoi(val());
-      else if (k == "--batch") a.batch = std::stoul(val());
-      else if (k == "--lr") a.lr = std::stod(val());
-      else if (k == "--seed") a.seed = std::stoull(val());
-      else if (k == "--threads") a.threads = std::stoi(val());
-      else if (k == "--retrain") a.retrain = true;
-      else if (k == "--help" || k == "-h") usage("");
-      else usage("unknown option " + k);
-    } catch (const std::logic_error&) {
-      usage("bad value for " + k);
-    }
-  }
-  if (a.epochs < 1 || a.batch < 1) usage("--epochs and --batch must be positive");
+  CLI::App app{"Trains (or loads) the LeNet classifier of zoo's sample-quality metrics and reports its test "
+               "accuracy and the data set's FID floors; with --score, scores generated samples.",
+               "classifier"};
+  cli::setup(app);
+  cli::data(app, a.data);
+  cli::epochs(app, a.epochs);
+  cli::batch(app, a.batch)->capture_default_str();
+  cli::lr(app, a.lr);
+  cli::seed(app, a.seed);
+  cli::out(app, a.out, "runs/classifier; the classifier is OUT/<data>.safetensors");
+  cli::threads(app, a.threads);
+  app.add_flag("--retrain", a.retrain, "train even when OUT/<data>.safetensors exists");
+  app.add_option("--score", a.score,
+                 "score PREFIX-images-idx3-ubyte (+ PREFIX-labels-idx1-ubyte: the classes asked for): "
+                 "FID vs the test set, conditional accuracy")
+      ->type_name("PREFIX")
+      ->check(CLI::Validator(
+          [](std::string& p) -> std::string {
+            if (fs::is_regular_file(p + "-images-idx3-ubyte")) return {};
+            return "no file " + p + "-images-idx3-ubyte";
+          },
+          ""));
+  app.footer("examples:\n"
+             "  classifier --data mnist                                # -> runs/classifier/mnist.safetensors\n"
+             "  classifier --data mnist --score runs/torch_dcgan/samples");
+  cli::parse_or_exit(app, argc, argv);
   return a;
 }
 
-std::string data_name(const std::string& d) { return std::filesystem::path(d).filename().string(); }
+std::string data_name(const std::string& d) { return fs::path(d).filename().string(); }
 
 int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
@@ -70,26 +70,26 @@ int main(int argc, char** argv) {
     const auto train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "t10k");
     const std::string path = a.out + "/" + data_name(a.data) + ".safetensors";
     models::LeNetModel clf(a.seed);
-    if (a.retrain || !std::filesystem::exists(path)) {
+    if (a.retrain || !fs::exists(path)) {
       std::printf("LeNet on %s: %zu train / %zu test images, batch %zu, lr %g, %d epochs, %d threads\n%s",
                   dir.c_str(), train.size(), test.size(), a.batch, a.lr, a.epochs, num_threads(),
                   clf.summary().c_str());
-      models::train_classifier(clf, train, {.epochs = a.epochs, .batch = a.batch, .lr = a.lr, .seed = a.seed,
-                                            .verbose = true}, &test);
-      std::filesystem::create_directories(a.out);
+      loops::train_lenet(clf, train, {.epochs = a.epochs, .batch = a.batch, .lr = a.lr, .seed = a.seed,
+                                      .verbose = true}, &test);
+      fs::create_directories(a.out);
       save_safetensors(path, clf, {{"data", dir}, {"epochs", std::to_string(a.epochs)}});
       std::printf("saved %s\n", path.c_str());
     } else {
       load_safetensors(path, clf);
       std::printf("loaded %s\n", path.c_str());
     }
-    const double acc = models::evaluate_classifier(clf, test);
-    const auto ref = metrics::reference_stats(clf, train, test);
+    const double acc = loops::test_accuracy<models::LeNetModel, io::Progress>(clf, test);
+    const auto ref = loops::reference_stats(clf, train, test);
     std::printf("test accuracy %.4f | FID floors: test half vs half %.3f (n=%zu), train[:%zu] vs test %.3f\n",
                 acc, ref.floor_halves, test.size() / 2, test.size(), ref.floor_train);
     if (!a.score.empty()) {
       const auto s = metrics::read_samples(a.score);
-      const auto sc = metrics::score_samples(clf, s.images, ref.test, s.labels ? &*s.labels : nullptr);
+      const auto sc = loops::score_samples(clf, s.images, ref.test, s.labels ? &*s.labels : nullptr);
       std::printf("metrics %s: FID %.3f (%zu samples vs %zu test images)", a.score.c_str(), sc.fid, sc.count,
                   test.size());
       if (sc.conditional_accuracy) std::printf(", conditional accuracy %.4f", *sc.conditional_accuracy);

@@ -7,6 +7,7 @@
 //   diffusion --resume --out runs/ddpm --epochs 30                        # continue
 //   diffusion --sample --checkpoint runs/ddpm/checkpoint.safetensors
 //             --sampler ddim --steps 25 --guidance 0                      # pictures
+//   diffusion --help                                                      # every option; bad values exit 2
 //
 // Training writes <out>/loss.csv, loss.png, checkpoint.safetensors (every epoch,
 // atomically, with the Adam state and the RNG, so --resume continues the same run),
@@ -25,10 +26,14 @@
 #include <string>
 #include <zoo/data/loader.hpp>
 #include <zoo/io/png.hpp>
+#include <zoo/io/progress.hpp>
 #include <zoo/io/safetensors.hpp>
 #include <zoo/models/diffusion/context_unet.hpp>
 #include <zoo/models/diffusion/ddpm.hpp>
 #include <zoo/zoo.hpp>
+
+#include "cli.hpp"
+#include "progress_loops.hpp"
 
 namespace fs = std::filesystem;
 using namespace zoo;
@@ -44,57 +49,60 @@ struct Args {
   int reps = 5;
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "%s\nusage: diffusion [--data mnist|fashion|DIR] [--n-feat 16|32|64] [--epochs N]\n"
-               "         [--batch B] [--lr LR] [--seed S] [--out DIR] [--resume] [--unconditional]\n"
-               "         [--minutes M] [--sample-every N] [--threads T] [--model ddpm]\n"
-               "       diffusion --sample --checkpoint FILE [--sampler ddpm|ddim|both] [--steps N]\n"
-               "         [--guidance W] [--per-class K] [--seed S] [--out DIR]\n"
-               "       diffusion --time [--n-feat N] [--batch B] [--reps R] [--threads T]\n",
-               why.c_str());
-  std::exit(2);
-}
-
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing value for " + k);
-      return argv[++i];
-    };
-    try {
-      if (k == "--data") a.data = val();
-      else if (k == "--out") a.out = val();
-      else if (k == "--checkpoint") a.checkpoint = val();
-      else if (k == "--sampler") a.sampler = val();
-      else if (k == "--model") a.model = val();
-      else if (k == "--n-feat" || k == "--n_feat") a.n_feat = std::stoi(val());
-      else if (k == "--epochs") a.epochs = std::stoi(val());
-      else if (k == "--batch") a.batch = std::stoul(val());
-      else if (k == "--lr") a.lr = std::stod(val());
-      else if (k == "--seed") a.seed = std::stoull(val());
-      else if (k == "--steps") a.steps = std::stoi(val());
-      else if (k == "--guidance") a.guidance = std::stod(val());
-      else if (k == "--per-class") a.per_class = std::stoi(val());
-      else if (k == "--sample-every") a.sample_every = std::stoi(val());
-      else if (k == "--threads") a.threads = std::stoi(val());
-      else if (k == "--minutes") a.minutes = std::stod(val());
-      else if (k == "--resume") a.resume = true;
-      else if (k == "--sample") a.sample = true;
-      else if (k == "--unconditional") a.unconditional = true;
-      else if (k == "--time") a.time = true;
-      else if (k == "--reps") a.reps = std::stoi(val());
-      else if (k == "--help" || k == "-h") usage("");
-      else usage("unknown option " + k);
-    } catch (const std::logic_error&) {
-      usage("bad value for " + k);
-    }
-  }
-  if (a.model != "ddpm" && a.model != "diffusion") usage("unknown model " + a.model + " (ddpm)");
-  if (a.sampler != "ddpm" && a.sampler != "ddim" && a.sampler != "both") usage("unknown sampler " + a.sampler);
-  if (a.steps < 1 || a.per_class < 1 || a.batch < 1 || a.epochs < 1 || a.reps < 1) usage("counts must be positive");
+  CLI::App app{"Trains the diffusion course's ContextUnet as a class-conditional DDPM noise predictor "
+               "(default), samples from a checkpoint with DDPM and DDIM (--sample), or times one training "
+               "and one sampling step (--time).",
+               "diffusion"};
+  cli::setup(app);
+  cli::data(app, a.data);
+  app.add_option("--n-feat,--n_feat", a.n_feat, "the UNet's width (each is a compiled model type)")
+      ->check(CLI::IsMember({16, 32, 64}))->capture_default_str();
+  cli::epochs(app, a.epochs);
+  cli::batch(app, a.batch)->capture_default_str();
+  cli::lr(app, a.lr);
+  cli::seed(app, a.seed);
+  cli::out(app, a.out, "runs/ddpm");
+  auto* resume = app.add_flag("--resume", a.resume, "continue OUT/checkpoint.safetensors (size and kind from it)");
+  app.add_flag("--unconditional", a.unconditional, "train without the class (default: class-conditional)");
+  cli::minutes(app, a.minutes);
+  app.add_option("--sample-every", a.sample_every, "epochs between sample grids")
+      ->check(cli::integer(1))->capture_default_str();
+  cli::threads(app, a.threads);
+  app.add_option("--model", a.model, "the model family (scripts/demo.sh passes it)")
+      ->check(CLI::IsMember({"ddpm", "diffusion"}))->capture_default_str();
+
+  auto* sample = app.add_flag("--sample", a.sample, "sample from --checkpoint instead of training")
+                     ->group("Sampling (--sample)");
+  auto* checkpoint = app.add_option("--checkpoint", a.checkpoint, "the checkpoint to sample from")
+                         ->check(CLI::ExistingFile)->group("Sampling (--sample)");
+  app.add_option("--sampler", a.sampler, "which samplers to run")
+      ->check(CLI::IsMember({"ddpm", "ddim", "both"}))->capture_default_str()->group("Sampling (--sample)");
+  app.add_option("--steps", a.steps, "DDIM steps")
+      ->check(cli::integer(1, 500, "T = 500"))->capture_default_str()->group("Sampling (--sample)");
+  app.add_option("--guidance", a.guidance, "classifier-free guidance weight w (0: none)")
+      ->check(cli::number(true))->capture_default_str()->group("Sampling (--sample)");
+  app.add_option("--per-class", a.per_class, "samples of each class (a row each)")
+      ->check(cli::integer(1, 1000))->capture_default_str()->group("Sampling (--sample)");
+  sample->needs(checkpoint);
+  checkpoint->needs(sample);
+
+  auto* timing = app.add_flag("--time", a.time, "time a training step and a sampling step on random data")
+                     ->group("Timing (--time)");
+  app.add_option("--reps", a.reps, "timed repetitions (median and min are printed)")
+      ->check(cli::integer(1, 100000))->capture_default_str()->group("Timing (--time)");
+  timing->excludes(sample)->excludes(resume);
+  sample->excludes(resume);
+
+  app.footer("examples:\n"
+             "  diffusion --data mnist --n-feat 16 --epochs 8 --out runs/ddpm\n"
+             "  diffusion --resume --out runs/ddpm --epochs 30\n"
+             "  diffusion --sample --checkpoint runs/ddpm/checkpoint.safetensors --sampler ddim --steps 25\n"
+             "  diffusion --time --n-feat 64 --batch 100 --threads 2");
+  cli::parse_or_exit(app, argc, argv);
+  if (a.resume && !fs::is_regular_file(a.out + "/checkpoint.safetensors"))
+    cli::fail(app, "--resume: no checkpoint " + a.out + "/checkpoint.safetensors");
   return a;
 }
 
@@ -103,6 +111,8 @@ const io::GridOptions kGrid{.nrow = 8, .padding = 2, .normalize = true, .value_r
 
 // Samples `per_class` images of every class (a row each; c = 0 rows if unconditional)
 // with one sampler, and a strip of frames for the first sample of each class.
+// `frames_too` is set when sampling is what the program does (--sample): then its
+// bar is a Progress; during training, a QuickBar (the epoch's grid, seconds).
 template <class M>
 void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int steps, double w,
                   int per_class, bool conditional, std::uint64_t seed, const std::string& prefix,
@@ -117,8 +127,29 @@ void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int 
   rng.fill_normal(x.data(), x.size());
   Frames frames{.every = frames_too ? (sampler == "ddpm" ? s.T / 10 : 1) : 0};
   const auto t0 = std::chrono::steady_clock::now();
-  const int calls = sampler == "ddpm" ? sample_ddpm(s, x, eps, rng, &frames)
-                                      : sample_ddim(s, x, steps, eps, &frames);
+  // A bar step per network call.
+  const std::size_t total =
+      sampler == "ddpm" ? static_cast<std::size_t>(s.T) : ddim_timesteps(s.T, steps).size() - 1;
+  const io::ProgressOptions po{
+      .desc = sampler == "ddpm" ? "DDPM sampling" : "DDIM-" + std::to_string(steps) + " sampling"};
+  auto run = [&](auto& bar) {
+    auto eps_bar = [&](const Tensor<float>& xt, int t, Tensor<float>& e) {
+      eps(xt, t, e);
+      bar.update();
+    };
+    const int c = sampler == "ddpm" ? sample_ddpm(s, x, eps_bar, rng, &frames)
+                                    : sample_ddim(s, x, steps, eps_bar, &frames);
+    bar.close();
+    return c;
+  };
+  int calls = 0;
+  if (frames_too) {
+    io::Progress bar(total, po);
+    calls = run(bar);
+  } else {
+    loops::QuickBar bar(total, po);
+    calls = run(bar);
+  }
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   io::GridOptions g = kGrid;
   g.nrow = k;
@@ -198,6 +229,7 @@ int train(const Args& a, bool conditional) {
     std::size_t seen = 0, batches = 0;
     const auto t0 = std::chrono::steady_clock::now();
     bool out_of_time = false;
+    io::Progress bar(loader.num_batches(), {.epoch = epoch, .epochs = a.epochs, .desc = "ddpm"});
     while (!out_of_time && loader.next(b)) {
       opt.lr = lr(global_step);
       const float l = step.step(m, opt, b.x, conditional ? &b.y : nullptr, rng);
@@ -207,16 +239,15 @@ int train(const Args& a, bool conditional) {
       curve.x.push_back(static_cast<double>(global_step));
       curve.y.push_back(l);
       csv << epoch << "," << global_step << "," << l << "," << opt.lr << "\n";
-      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      std::fprintf(stderr, "\repoch %d/%d [%zu/%zu] loss %.4f  %.2f s/step  ", epoch, a.epochs, batches,
-                   loader.num_batches(), sum / static_cast<double>(seen), el / static_cast<double>(batches));
+      bar.update(l);
       // --minutes ends a run mid-epoch (a demo of a few minutes may not see a whole epoch).
       out_of_time = a.minutes > 0 && minutes() >= a.minutes;
     }
+    bar.close();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    std::fprintf(stderr, "\n");
-    std::printf("epoch %d/%d  loss %.4f  (%.1f s, %.0f img/s)\n", epoch, a.epochs, sum / static_cast<double>(seen),
-                secs, static_cast<double>(seen) / secs);
+    std::printf("epoch %d/%d  loss %.4f  (%.1f s, %.0f img/s, %.2f s/step)\n", epoch, a.epochs,
+                sum / static_cast<double>(seen), secs, static_cast<double>(seen) / secs,
+                secs / static_cast<double>(batches));
     csv.flush();
     TrainState st{.epoch = epoch, .step = global_step};
     st.rng = std::array<std::uint64_t, 4>{};
@@ -277,8 +308,11 @@ int time_steps(const Args& a) {
   // CPU time of the process: on a loaded machine a 1-thread step often waits for a core.
   auto cpu = [] { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; };
   double tr_cpu = 0, sa_cpu = 0;
+  // A bar step per step, warm-ups included (drawn between the timed regions).
+  io::Progress bar(2 * static_cast<std::size_t>(a.reps) + 2, {.desc = "timing"});
   m.train();
   step.step(m, opt, x0, &c, rng);
+  bar.update();
   std::vector<double> tr, sa;
   for (int r = 0; r < a.reps; ++r) {
     const auto t0 = clock::now();
@@ -286,11 +320,13 @@ int time_steps(const Args& a) {
     step.step(m, opt, x0, &c, rng);
     tr_cpu += (cpu() - c0) / a.reps;
     tr.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+    bar.update();
   }
   m.eval();
   UnetDenoiser<M> eps_fn{&m, &s, c, 0.0};
   Tensor<float> x = x0, eps, z(x0.shape());
   eps_fn(x, 250, eps);
+  bar.update();
   for (int r = 0; r < a.reps; ++r) {
     const auto t0 = clock::now();
     const double c0 = cpu();
@@ -299,7 +335,9 @@ int time_steps(const Args& a) {
     ddpm_step(s, x, eps, 250, &z, x);
     sa_cpu += (cpu() - c0) / a.reps;
     sa.push_back(std::chrono::duration<double>(clock::now() - t0).count());
+    bar.update();
   }
+  bar.close();
   const auto [tm, tmin] = stats(tr);
   const auto [sm, smin] = stats(sa);
   std::printf("zoo threads %d n_feat %zu batch %zu: train step median %.0f ms (min %.0f, CPU %.0f), "
@@ -314,7 +352,6 @@ int main(int argc, char** argv) {
   try {
     int nf = a.n_feat;
     bool conditional = !a.unconditional;
-    if (a.sample && a.checkpoint.empty()) usage("--sample needs --checkpoint FILE");
     if (a.sample || a.resume) {  // the checkpoint knows the model's size and kind
       const auto f = io::read_safetensors(a.sample ? a.checkpoint : a.out + "/checkpoint.safetensors");
       if (const auto v = f.meta("n_feat")) nf = std::stoi(*v);
@@ -327,7 +364,9 @@ int main(int argc, char** argv) {
       case 16: return go.template operator()<16>();
       case 32: return go.template operator()<32>();
       case 64: return go.template operator()<64>();
-      default: usage("--n-feat must be 16, 32 or 64 (each is a compiled model type)");
+      default:
+        throw std::runtime_error("the checkpoint's n_feat is " + std::to_string(nf) +
+                                 "; this program is compiled for 16, 32 and 64");
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "diffusion: %s\n", e.what());

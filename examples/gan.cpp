@@ -8,6 +8,10 @@
 //   gan --variant dc --data mnist --epochs 5 --out runs/dcgan
 //   gan --variant cdc --epochs 20 --sample-every 100
 //   gan --variant vanilla --iters 3000          # MLP GAN; ls: least-squares MLP GAN
+//   gan --help                                  # every option; bad values exit 2
+#include <unistd.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +24,9 @@
 #include <zoo/models/gan.hpp>
 #include <zoo/models/gan_training.hpp>
 #include <zoo/zoo.hpp>
+
+#include "cli.hpp"
+#include "progress_loops.hpp"
 
 namespace fs = std::filesystem;
 using namespace zoo;
@@ -35,53 +42,59 @@ struct Args {
   double minutes = 0;         // stop after this many minutes (0: no limit)
 };
 
-[[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "%s\nusage: gan [--variant vanilla|ls|dc|cdc] [--data mnist|fashion|DIR] [--epochs N]\n"
-               "       [--iters N] [--minutes M] [--batch B] [--seed S] [--out DIR] [--sample-every N]\n"
-               "       [--samples N] [--classifier FILE] [--threads T]\n"
-               "  --model dcgan|cdcgan|vanilla_gan|ls_gan is the same as --variant (scripts/demo.sh)\n",
-               why.c_str());
-  std::exit(2);
-}
-
+// The variant's name from any of its spellings ("" if none).
 std::string canonical_variant(const std::string& v) {
   if (v == "vanilla" || v == "gan" || v == "vanilla_gan") return "vanilla";
   if (v == "ls" || v == "lsgan" || v == "ls_gan") return "ls";
   if (v == "dc" || v == "dcgan") return "dc";
   if (v == "cdc" || v == "cdcgan" || v == "cgan") return "cdc";
-  usage("unknown variant " + v);
+  return "";
 }
 
 Args parse(int argc, char** argv) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto val = [&]() -> std::string {
-      if (i + 1 >= argc) usage("missing value for " + k);
-      return argv[++i];
-    };
-    try {
-      if (k == "--variant" || k == "--model") a.variant = canonical_variant(val());
-      else if (k == "--data") a.data = val();
-      else if (k == "--out") a.out = val();
-      else if (k == "--classifier") a.classifier = val();
-      else if (k == "--epochs") a.epochs = std::stoi(val());
-      else if (k == "--iters") a.iters = std::stol(val());
-      else if (k == "--batch") a.batch = std::stoul(val());
-      else if (k == "--samples") a.samples = std::stoul(val());
-      else if (k == "--seed") a.seed = std::stoull(val());
-      else if (k == "--sample-every") a.sample_every = std::stol(val());
-      else if (k == "--threads") a.threads = std::stoi(val());
-      else if (k == "--minutes") a.minutes = std::stod(val());
-      else if (k == "--help" || k == "-h") usage("");
-      else usage("unknown option " + k);
-    } catch (const std::logic_error&) {
-      usage("bad value for " + k);
-    }
-  }
-  if (a.batch < 2 || a.epochs < 1 || a.sample_every < 1) usage("--batch, --epochs, --sample-every must be positive");
+  CLI::App app{"Trains one of the seed GANs and writes sample grids, the losses (CSV and curve), checkpoints "
+               "of both networks, and a metrics line (classifier-feature FID; conditional accuracy for cdc).",
+               "gan"};
+  cli::setup(app);
+  app.add_option("--variant,--model", a.variant,
+                 "vanilla (MLP GAN), ls (least-squares MLP GAN), dc (DCGAN) or cdc (conditional DCGAN); "
+                 "also as vanilla_gan, ls_gan, dcgan, cdcgan (scripts/demo.sh)")
+      ->type_name("vanilla|ls|dc|cdc")
+      ->transform(CLI::Validator(
+          [](std::string& v) -> std::string {
+            const std::string c = canonical_variant(v);
+            if (c.empty()) return "must be vanilla, ls, dc or cdc (or vanilla_gan, ls_gan, dcgan, cdcgan), got " + v;
+            v = c;
+            return {};
+          },
+          ""))
+      ->capture_default_str();
+  cli::data(app, a.data);
+  cli::epochs(app, a.epochs);
+  app.add_option("--iters", a.iters, "stop after this many iterations (default: run the epochs)")
+      ->check(cli::integer(1));
+  cli::minutes(app, a.minutes);
+  cli::batch(app, a.batch, 2, "batch norm needs 2 images")->capture_default_str();
+  cli::seed(app, a.seed);
+  cli::out(app, a.out, "runs/gan_VARIANT");
+  app.add_option("--sample-every", a.sample_every, "iterations between sample grids")
+      ->check(cli::integer(1))->capture_default_str();
+  app.add_option("--samples", a.samples, "samples the metrics score (default: the test set's size)")
+      ->check(cli::integer(2, 10000000, "FID needs 2"));
+  app.add_option("--classifier", a.classifier,
+                 "the metrics' classifier; trained and saved there when missing "
+                 "(default: runs/classifier/<data>.safetensors)")
+      ->type_name("FILE");
+  cli::threads(app, a.threads);
+  app.footer("examples:\n"
+             "  gan --variant dc --data mnist --epochs 5 --out runs/dcgan\n"
+             "  gan --variant cdc --epochs 20 --sample-every 100\n"
+             "  gan --variant vanilla --iters 3000");
+  cli::parse_or_exit(app, argc, argv);
   if (a.out.empty()) a.out = "runs/gan_" + a.variant;
+  if (!a.classifier.empty() && fs::is_directory(a.classifier))
+    cli::fail(app, "--classifier: " + a.classifier + " is a directory, not a .safetensors file");
   return a;
 }
 
@@ -108,6 +121,28 @@ struct Cdc : Dc {
   using D = models::CondDcDiscriminator;
   static constexpr bool conditional = true;
 };
+
+// models::generate with a bar: 500 samples a call (its batch) from the same
+// noise stream, so the samples are the same.
+template <class GM>
+Tensor<typename GM::scalar> generate_with_bar(GM& g, std::size_t n, Rng& rng, const std::vector<int>* labels) {
+  constexpr std::size_t batch = 500;
+  Tensor<typename GM::scalar> out;
+  out.template resize_batch<typename GM::output_shape>(n);
+  io::Progress bar((n + batch - 1) / batch, {.desc = "generating samples"});
+  std::vector<int> part;
+  for (std::size_t b = 0; b < n; b += batch) {
+    const std::size_t m = std::min(batch, n - b);
+    if (labels)
+      part.assign(labels->begin() + static_cast<std::ptrdiff_t>(b),
+                  labels->begin() + static_cast<std::ptrdiff_t>(b + m));
+    const auto x = models::generate(g, m, rng, labels ? &part : nullptr, batch);
+    std::copy(x.begin(), x.end(), out.sample(b));
+    bar.update();
+  }
+  bar.close();
+  return out;
+}
 
 template <class Kind>
 int run(const Args& a) {
@@ -157,9 +192,15 @@ int run(const Args& a) {
   data::Batch b;
   long it = 0;
   bool stop = false;
-  double window_d = 0, window_g = 0;
+  double window_d = 0, window_g = 0, ema_d = 0, ema_g = 0;
+  // The bar (stderr) shows the losses; the plain lines every 50 iterations (as
+  // scripts/pytorch/train_gans.py prints them) go to stdout unless both are one terminal.
+  const bool iter_lines = !(::isatty(::fileno(stdout)) == 1 && ::isatty(::fileno(stderr)) == 1);
   for (int epoch = 1; epoch <= a.epochs && !stop; ++epoch) {
     loader.start_epoch(static_cast<std::uint64_t>(epoch));
+    std::size_t steps = loader.num_batches();
+    if (a.iters) steps = std::min(steps, static_cast<std::size_t>(a.iters - it));
+    io::Progress bar(steps, {.epoch = epoch, .epochs = a.epochs, .desc = a.variant + " GAN"});
     while (loader.next(b)) {
       const auto l = tr.step(b.x, Kind::conditional ? &b.y : nullptr);
       ++it;
@@ -167,10 +208,18 @@ int run(const Args& a) {
       d_curve.x.push_back(double(it)), d_curve.y.push_back(l.d);
       g_curve.x.push_back(double(it)), g_curve.y.push_back(l.g);
       window_d += l.d, window_g += l.g;
+      ema_d = it == 1 ? l.d : 0.9 * ema_d + 0.1 * l.d;
+      ema_g = it == 1 ? l.g : 0.9 * ema_g + 0.1 * l.g;
+      char losses[64];
+      std::snprintf(losses, sizeof losses, "D=%.4f, G=%.4f", ema_d, ema_g);
+      bar.set_postfix(losses);
+      bar.update();
       if (it % 50 == 0) {
-        std::printf("iter %ld (epoch %d)  D %.4f  G %.4f  (%.3f s/iter)\n", it, epoch, window_d / 50,
-                    window_g / 50, seconds() / double(it));
-        std::fflush(stdout);
+        if (iter_lines) {
+          std::printf("iter %ld (epoch %d)  D %.4f  G %.4f  (%.3f s/iter)\n", it, epoch, window_d / 50,
+                      window_g / 50, seconds() / double(it));
+          std::fflush(stdout);
+        }
         window_d = window_g = 0;
       }
       if (it % a.sample_every == 0) save_grid("samples_iter" + std::to_string(it) + ".png");
@@ -179,6 +228,7 @@ int run(const Args& a) {
         break;
       }
     }
+    bar.close();
   }
   const double train_secs = seconds();
   save_grid("samples_final.png");
@@ -194,14 +244,14 @@ int run(const Args& a) {
   std::vector<int> asked(n);
   for (std::size_t i = 0; i < n; ++i) asked[i] = static_cast<int>(i % models::gan_num_classes);
   Rng r(a.seed + 99);
-  auto x = metrics::quantize(models::generate(g, n, r, Kind::conditional ? &asked : nullptr));
+  auto x = metrics::quantize(generate_with_bar(g, n, r, Kind::conditional ? &asked : nullptr));
   metrics::write_samples(a.out + "/samples", x, Kind::conditional ? &asked : nullptr);
   models::LeNetModel clf(1);
   const std::string clf_path =
       a.classifier.empty() ? "runs/classifier/" + fs::path(a.data).filename().string() + ".safetensors" : a.classifier;
-  metrics::load_or_train_classifier(clf, clf_path, dir);
-  const auto ref = metrics::reference_stats(clf, train, test);
-  const auto sc = metrics::score_samples(clf, x, ref.test, Kind::conditional ? &asked : nullptr);
+  loops::load_or_train_lenet(clf, clf_path, dir);
+  const auto ref = loops::reference_stats(clf, train, test);
+  const auto sc = loops::score_samples(clf, x, ref.test, Kind::conditional ? &asked : nullptr);
   std::printf("trained %ld iterations in %.1f s (%.3f s/iter); wrote %s/{samples_*.png,loss.csv,loss.png,"
               "generator.safetensors,discriminator.safetensors,samples-*-idx*-ubyte}\n",
               it, train_secs, train_secs / double(it), a.out.c_str());

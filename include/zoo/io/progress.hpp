@@ -3,6 +3,7 @@
 //   zoo::io::Progress bar(steps_per_epoch, {.epoch = e, .epochs = E});
 //   for (...) { ...; bar.update(loss); }   // "epoch 2/10  37%|█████▌     | 150/400 [00:03<00:05, 46.1 it/s, loss=0.0312]"
 //   bar.close();
+//   // before an update, bar.set_postfix("D=0.61, G=1.4") adds numbers after the loss (a GAN's two losses)
 //
 // On a terminal the line redraws in place (at most ~10 times a second); when
 // stderr is a file or pipe (CI logs) it prints a plain line every `every`
@@ -30,6 +31,7 @@ struct ProgressOptions {
   std::FILE* out = stderr;
   int tty = -1;         // -1: ask isatty(out); 0/1 force
   double smoothing = 0.1;
+  bool leave = true;  // on a terminal, keep the finished bar's line (false: erase it, as tqdm's leave=False)
 };
 
 inline std::string format_duration(double s) {
@@ -70,10 +72,18 @@ class Progress {
   void close() {
     if (closed_) return;
     closed_ = true;
+    if (tty_ && !o_.leave) {
+      if (drawn_ != SIZE_MAX) std::fputs("\r\x1b[K", o_.out);
+      std::fflush(o_.out);
+      return;
+    }
     if (drawn_ != n_) draw(true);
     if (tty_) std::fputc('\n', o_.out);
     std::fflush(o_.out);
   }
+
+  // Text shown after the loss, e.g. "D=0.61, G=1.4"; drawn with the next update.
+  void set_postfix(std::string p) { postfix_ = std::move(p); }
 
   double running_loss() const { return have_ ? avg_ : NAN; }
   std::size_t count() const { return n_; }
@@ -98,6 +108,7 @@ class Progress {
       std::snprintf(l, sizeof l, ", loss=%.4g", avg_);
       s += l;
     }
+    if (!postfix_.empty()) s += ", " + postfix_;
     return s + "]";
   }
 
@@ -119,7 +130,8 @@ class Progress {
     bar.append(static_cast<std::size_t>(o_.width - used), ' ');
     // status() is "head n/total [...]"; put the percentage and bar before the counts.
     std::string st = status();
-    const auto cut = st.find(std::to_string(n_) + "/");
+    // (Find "n/total [", not "n/": a head "epoch 2/5" holds "2/" too.)
+    const auto cut = st.find(std::to_string(n_) + "/" + std::to_string(total_) + " [");
     std::fprintf(o_.out, "\r%s%3d%%|%s| %s\x1b[K", st.substr(0, cut).c_str(), static_cast<int>(frac * 100),
                  bar.c_str(), st.substr(cut).c_str());
     (void)final;
@@ -128,6 +140,7 @@ class Progress {
 
   std::size_t total_, n_ = 0, drawn_ = SIZE_MAX;
   ProgressOptions o_;
+  std::string postfix_;
   clock::time_point start_, last_;
   bool tty_ = false, closed_ = false, have_ = false;
   double avg_ = 0;
