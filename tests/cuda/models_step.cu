@@ -35,6 +35,18 @@
 #include <zoo/models/gan_training.hpp>
 #include <zoo/models/lenet.hpp>
 #include <zoo/models/vae.hpp>
+// The rest of the public headers, so that this one nvcc build covers them all (zoo/cuda/
+// aside: it has its own test).
+#include <zoo/data/idx.hpp>
+#include <zoo/data/loader.hpp>
+#include <zoo/io/png.hpp>
+#include <zoo/io/progress.hpp>
+#include <zoo/io/safetensors.hpp>
+#include <zoo/io/state_dict.hpp>
+#include <zoo/io/torch_pt.hpp>
+#include <zoo/metrics/classifier.hpp>
+#include <zoo/metrics/fid.hpp>
+#include <zoo/metrics/sample_quality.hpp>
 
 #include <array>
 #include <chrono>

@@ -1,5 +1,6 @@
 // Every public header of zoo in one translation unit: the portability checks compile it
-// with clang 14, clang 19 and (renamed .cu) nvcc 13, warning-free (tests/portability).
+// with clang 14 and clang 19, warning-free (tests/portability; nvcc sees every header
+// through tests/cuda/models_step.cu).
 // zoo/cuda/ is left out: it needs CUDA's runtime headers or Thrust's CPU systems, and has
 // tests of its own (tests/thrust, tests/cuda).
 #include <zoo/zoo.hpp>

@@ -67,7 +67,9 @@ double evaluate_classifier(M& m, const data::Dataset& ds, std::size_t batch = 50
 template <class M>
 double train_classifier(M& m, const data::Dataset& train, const ClassifierOptions& o = {},
                         const data::Dataset* test = nullptr) {
-  Adam opt(m.parameters(), {.lr = o.lr});
+  AdamOptions adam;  // (not {.lr = …}: g++ -Wextra warns on the omitted members)
+  adam.lr = o.lr;
+  Adam opt(m.parameters(), adam);
   data::DataLoader dl(train, {.batch_size = o.batch, .shuffle = true, .seed = o.seed,
                               .range = data::Range::minus_one_one, .flatten = false});
   data::Batch b;
