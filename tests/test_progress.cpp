@@ -56,6 +56,43 @@ TEST_CASE("terminal mode redraws in place with a bar and percentage") {
   std::fclose(f);
 }
 
+TEST_CASE("terminal mode: an epoch head whose numbers repeat the counts is not cut there") {
+  // "epoch 2/2 2/2 [..." holds "2/" twice; the bar goes before the counts, not inside the head.
+  std::FILE* f = std::tmpfile();
+  Progress p(2, {.epoch = 2, .epochs = 2, .width = 4, .out = f, .tty = 1});
+  p.update(1.0, 2);
+  p.close();
+  const auto s = slurp(f);
+  INFO(s);
+  CHECK(s.find("\repoch 2/2 100%|\u2588\u2588\u2588\u2588| 2/2 [") != std::string::npos);
+  std::fclose(f);
+}
+
+TEST_CASE("set_postfix adds text after the loss; leave = false erases the finished bar") {
+  std::FILE* f = std::tmpfile();
+  {
+    Progress p(3, {.every = 3600, .out = f, .tty = 0});
+    p.set_postfix("D=0.61, G=1.4");
+    for (int i = 0; i < 3; ++i) p.update(0.25);
+  }
+  const auto plain = slurp(f);
+  INFO(plain);
+  CHECK(plain.find("loss=0.25, D=0.61, G=1.4]") != std::string::npos);
+  std::fclose(f);
+
+  std::FILE* g = std::tmpfile();
+  Progress q(4, {.width = 4, .out = g, .tty = 1, .leave = false});
+  q.update(1.0, 4);
+  q.close();
+  const auto t = slurp(g);
+  INFO(t);
+  CHECK(t.find("4/4 [") != std::string::npos);              // it was drawn
+  CHECK(t.size() >= 4);
+  CHECK(t.compare(t.size() - 4, 4, "\r\x1b[K") == 0);          // then erased: no newline left
+  CHECK(t.find('\n') == std::string::npos);
+  std::fclose(g);
+}
+
 TEST_CASE("durations format as mm:ss and h:mm:ss") {
   CHECK(format_duration(5) == "00:05");
   CHECK(format_duration(125) == "02:05");
