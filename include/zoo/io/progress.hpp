@@ -98,7 +98,8 @@ class Progress {
       char e[64];
       if (o_.epochs > 0) std::snprintf(e, sizeof e, "epoch %ld/%ld", o_.epoch, o_.epochs);
       else std::snprintf(e, sizeof e, "epoch %ld", o_.epoch);
-      head += (head.empty() ? "" : " ") + std::string(e);
+      if (!head.empty()) head += ' ';  // (appends, not "literal" + string&&: g++ 12
+      head += e;                         //  warns -Wrestrict on that, a false positive)
     }
     std::snprintf(b, sizeof b, "%zu/%zu [%s<%s, %.1f it/s", n_, total_, format_duration(el).c_str(),
                   format_duration(eta).c_str(), rate);
@@ -108,7 +109,10 @@ class Progress {
       std::snprintf(l, sizeof l, ", loss=%.4g", avg_);
       s += l;
     }
-    if (!postfix_.empty()) s += ", " + postfix_;
+    if (!postfix_.empty()) {
+      s += ", ";
+      s += postfix_;
+    }
     return s + "]";
   }
 
