@@ -91,7 +91,6 @@ struct Conv2dKernel {
   const T* bias = nullptr;    // (Out)
   T* dweight = nullptr;       // null: no parameter gradients (a frozen layer)
   T* dbias = nullptr;
-  bool frozen = false;
 
   Threading threading = Threading::batch;
   double min_parallel_flops = kMinParallelFlops;  // smaller calls stay on one thread
@@ -257,7 +256,7 @@ struct Conv2dKernel {
   void unpack_bias(const T* ycat, index_t nb, T* y) const { unpack_bias_impl(ycat, nb, y, bias); }
 
   void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
-    const bool grads = !frozen;
+    const bool grads = dweight != nullptr;
     if (!grads && !dx) return;
     if constexpr (winograd_possible)
       if (direct && winograd) {
@@ -409,9 +408,9 @@ struct Conv2dKernel {
     });
   }
 
-  // dW and db (unless frozen) and dx (when asked) on the direct path.
+  // dW and db (when dweight is given) and dx (when asked) on the direct path.
   void backward_direct(const T* x, const T* dy, T* dx, std::size_t n) {
-    const bool grads = !frozen;
+    const bool grads = dweight != nullptr;
     if (!grads && !dx) return;
     direct_tables();
     dscratch.reserve(direct_size);
@@ -498,10 +497,22 @@ struct Conv2dKernel {
 };
 
 // ---- the entry points a layer calls
-template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
-          std::size_t SW, std::size_t PH, std::size_t PW, std::size_t DH, std::size_t DW,
-          std::size_t G, bool Bias>
-using conv2d_kernel = Conv2dKernel<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>;
+// How every convolution kernel of this backend is called (Conv2d's and ConvTranspose2d's
+// entry points are these, under their own names): the parameters of the call are handed
+// to the kernel, which holds none between calls.
+namespace detail {
+template <class K, class T>
+void conv_call_forward(K& k, const T* w, const T* b, const T* x, T* y, std::size_t n) {
+  k.weight = w, k.bias = b;
+  k.forward(x, y, n);
+}
+template <class K, class T>
+void conv_call_backward(K& k, const T* w, const T* x, const T* dy, T* dw, T* db, T* dx,
+                        std::size_t n) {
+  k.weight = w, k.dweight = dw, k.dbias = db;
+  k.backward(x, nullptr, dy, dx, n);
+}
+}  // namespace detail
 
 // Scratch of the path this geometry takes, for batch n (may allocate; never during a step).
 template <class K>
@@ -511,17 +522,14 @@ void conv2d_reserve(K& k, std::size_t n) {
 // y = conv(x; w) + b for n samples (b null: no bias).
 template <class K, class T>
 void conv2d_forward(K& k, const T* w, const T* b, const T* x, T* y, std::size_t n) {
-  k.weight = w, k.bias = b;
-  k.forward(x, y, n);
+  detail::conv_call_forward(k, w, b, x, y, n);
 }
 // dw += ∂L/∂w and db += ∂L/∂b (both skipped when dw is null), dx += ∂L/∂x (skipped when dx
 // is null), from the layer's input x and its output's gradient dy.
 template <class K, class T>
 void conv2d_backward(K& k, const T* w, const T* x, const T* dy, T* dw, T* db, T* dx,
                      std::size_t n) {
-  k.weight = w;
-  k.dweight = dw, k.dbias = db, k.frozen = dw == nullptr;
-  k.backward(x, nullptr, dy, dx, n);
+  detail::conv_call_backward(k, w, x, dy, dw, db, dx, n);
 }
 
 }  // namespace cpu

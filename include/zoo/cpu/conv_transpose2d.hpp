@@ -60,7 +60,6 @@ struct ConvTranspose2dKernel {
   const T* bias = nullptr;    // (Out)
   T* dweight = nullptr;       // null: no parameter gradients (a frozen layer)
   T* dbias = nullptr;
-  bool frozen = false;
 
   Threading threading = Threading::batch;
   double min_parallel_flops = kMinParallelFlops;  // smaller calls stay on one thread
@@ -133,7 +132,7 @@ struct ConvTranspose2dKernel {
   }
 
   void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
-    const bool grads = !frozen;
+    const bool grads = dweight != nullptr;
     if (!grads && !dx) return;
     scratch.reserve(scratch_size);
     const int nt =
@@ -217,15 +216,12 @@ void conv_transpose2d_reserve(K& k, std::size_t n) {
 }
 template <class K, class T>
 void conv_transpose2d_forward(K& k, const T* w, const T* b, const T* x, T* y, std::size_t n) {
-  k.weight = w, k.bias = b;
-  k.forward(x, y, n);
+  detail::conv_call_forward(k, w, b, x, y, n);
 }
 template <class K, class T>
 void conv_transpose2d_backward(K& k, const T* w, const T* x, const T* dy, T* dw, T* db, T* dx,
                                std::size_t n) {
-  k.weight = w;
-  k.dweight = dw, k.dbias = db, k.frozen = dw == nullptr;
-  k.backward(x, nullptr, dy, dx, n);
+  detail::conv_call_backward(k, w, x, dy, dw, db, dx, n);
 }
 
 }  // namespace cpu

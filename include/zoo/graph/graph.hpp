@@ -164,8 +164,7 @@ struct resolve_source {
   static constexpr bool ok = check();
   // A bad reference reads source 0 instead (and the node is not bound, see graph_build),
   // so only the static_assert above prints.
-  static constexpr std::size_t value =
-      i < 0 || static_cast<std::size_t>(i) >= Pos ? 0 : static_cast<std::size_t>(i);
+  static constexpr std::size_t value = known ? static_cast<std::size_t>(i) : 0;
 };
 
 template <class Names, class N, std::size_t Pos, class Ks>
