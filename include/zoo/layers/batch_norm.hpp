@@ -9,6 +9,7 @@
 // Caches x̂ (N, C, H, W) and 1/√(σ²+ε) per channel.
 #pragma once
 #include <cmath>
+#include <ratio>
 #include <stdexcept>
 #include <string>
 
@@ -165,6 +166,28 @@ struct BatchNormLayer {
 struct BatchNorm {
   template <class T, class In>
   using bind = BatchNormLayer<T, In>;
+};
+
+namespace detail {
+template <class T, class In, class Eps, class Momentum>
+struct BatchNormWithLayer : BatchNormLayer<T, In> {
+  BatchNormWithLayer() {
+    this->options = {double(Eps::num) / double(Eps::den),
+                     double(Momentum::num) / double(Momentum::den)};
+  }
+};
+}  // namespace detail
+
+// BatchNorm whose eps and momentum are part of the network's type (exact ratios, as
+// LeakyReLU's slope): YOLOv5 builds every BatchNorm2d with eps 1e-3 and momentum 0.03,
+// BatchNormWith<std::ratio<1, 1000>, std::ratio<3, 100>>. The values are set when the
+// layer is made and stay run-time members, as BatchNorm's.
+template <class Eps, class Momentum>
+struct BatchNormWith {
+  static_assert(Eps::num > 0 && Momentum::num >= 0 && Momentum::num <= Momentum::den,
+                "zoo::BatchNormWith<Eps, Momentum>: eps must be positive and momentum in [0, 1]");
+  template <class T, class In>
+  using bind = detail::BatchNormWithLayer<T, In, Eps, Momentum>;
 };
 
 }  // namespace zoo
