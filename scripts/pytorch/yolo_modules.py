@@ -24,9 +24,10 @@ mode, PyTorch's BN defaults) BEFORE initialize_weights sets every BatchNorm2d to
 momentum 0.03 — so a freshly built model's BN buffers have seen one batch (running_var 0.9,
 num_batches_tracked 1), exactly as a fresh YOLOv5 model's do.
 
-Counters: count_params(model) and gflops(model, size) (2·MACs of Conv2d/Linear, bias not
-counted, as thop ×2 reports them in v7.0's model_info; AKConv's resampling is not counted —
-thop sees only its two convolutions). `python3 scripts/pytorch/yolo_modules.py` prints the
+Counters: count_params(model), count_params_fused(model) (what v7.0 prints after fuse(), the
+published 1,867,405 for yolov5n; unfused it is 1,872,157) and gflops(model, size) (2·MACs of
+Conv2d/Linear, bias not counted, as thop ×2 reports them in v7.0's model_info; AKConv's
+resampling is not counted — thop sees only its two convolutions). `python3 scripts/pytorch/yolo_modules.py` prints the
 summaries of both variants.
 """
 import math
@@ -398,11 +399,11 @@ def count_params(model):
     return sum(p.numel() for p in model.parameters())
 
 
-def count_bn_channels(model):
-    """Σ channels of the BatchNorm2d layers: fusing BN into the preceding conv (v7.0's
-    model.fuse(), used for the published summaries) removes 2 per channel and adds a conv
-    bias of 1 per channel, so fused params = params − this."""
-    return sum(m.num_features for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+def count_params_fused(model):
+    """The count v7.0 prints after model.fuse() (its published summaries): fuse() folds the BN
+    of every Conv module into its conv (−2 per channel, +1 conv bias per channel); AKConv's
+    internal BatchNorm is not a Conv's and stays."""
+    return count_params(model) - sum(m.bn.num_features for m in model.modules() if isinstance(m, Conv))
 
 
 def gflops(model, size=640, ch=3):
@@ -430,18 +431,13 @@ def gflops(model, size=640, ch=3):
     return 2 * macs[0] / 1e9
 
 
-def summary_rows(model):
-    """[(row, from, n, module, args, params)] as parse_model printed them."""
-    return model.rows
-
-
 def print_summary(model, label, sizes=(640,)):
     print("%s" % label)
     print("%3s %18s %3s %10s  %-10s %s" % ("", "from", "n", "params", "module", "arguments"))
     for i, f, n, name, args, np_ in model.rows:
         print("%3d %18s %3d %10d  %-10s %s" % (i, f, n, np_, name, args))
     p = count_params(model)
-    print("params %d (fused %d), " % (p, p - count_bn_channels(model)) +
+    print("params %d (fused %d), " % (p, count_params_fused(model)) +
           ", ".join("%.3f GFLOPs at %d" % (gflops(model, s), s) for s in sizes))
 
 
