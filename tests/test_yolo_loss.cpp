@@ -113,14 +113,16 @@ TEST_CASE("golden, double: parts, total and the whole gradient match PyTorch flo
   //   a prediction with no overlap (CIoU < 0); p3_nc1: the same with one class (no class loss);
   // empty: no target in the batch; other: two levels on a 8×12/4×6 grid, other anchors, nc = 2.
   for (const char* key : {"p3_nc3", "p3_nc1", "empty", "other"}) {
-    CAPTURE(std::string(key));
+    const std::string k = key;
+    CAPTURE(k);
     golden_case<double>(key, 1e-12, 1e-11);
   }
 }
 
 TEST_CASE("golden, float: the same fixture at float tolerance") {
   for (const char* key : {"p3_nc3", "p3_nc1", "empty", "other"}) {
-    CAPTURE(std::string(key));
+    const std::string k = key;
+    CAPTURE(k);
     golden_case<float>(key, 2e-6, 2e-5);
   }
 }
@@ -171,6 +173,8 @@ TEST_CASE("build_targets: the v7.0 edge cases, spelled out") {
   CHECK(cells(1.0 / 8, 2.75 / 8) == V{{1, 2}, {1, 2}, {1, 3}});
   // just above 1: the left cell (0) too
   CHECK(cells(1.0 / 8 + 0x1p-30, 2.75 / 8) == V{{1, 2}, {0, 2}, {1, 3}});
+  // gx = 7 = nx − 1: its mirror is exactly 1, not > 1, so no right cell; the left one (6) is taken
+  CHECK(cells(7.0 / 8, 2.75 / 8) == V{{7, 2}, {6, 2}, {7, 3}});
   // x = 1 (gx = 8): the centre cell 8 clamps to 7, and so does the left one 7.5 → 7; tx = 8 − 7
   const V border = cells(1.0, 2.75 / 8);
   CHECK(border == V{{7, 2}, {7, 2}, {7, 3}});
@@ -280,7 +284,7 @@ TEST_CASE("bad targets and bad set-ups throw std::invalid_argument naming the pr
   throws_with({0, 0, nan, 0.5, 0.1, 0.1}, 4, "centre (x, y) is not finite");
   throws_with({0, 0, 0.5, 0.5, 0.1, 0.1}, 0, "batch size must be positive");
   // the message names the row
-  throws_with({9, 0, 0.5, 0.5, 0.1, 0.1}, 4, "target 10: image 9");
+  throws_with({9, 0, 0.5, 0.5, 0.1, 0.1}, 4, "target " + std::to_string(c.targets.size()) + ": image 9");
 
   std::vector<double> d(c.pred.size() - 1);
   CHECK_THROWS_AS(loss(std::span<const double>(c.pred), std::span<double>(d), c.bs, c.targets),
