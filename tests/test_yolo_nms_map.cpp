@@ -242,6 +242,15 @@ TEST_CASE("NMS: class-aware suppression, agnostic suppression, order and boxes")
   out = zoo::yolo::non_max_suppression_image(pred.data(), 2, 2, ag);
   REQUIRE(out.size() == 1);
   CHECK(out[0].cls == 0);
+
+  // In float, as training and detect use it, through the tensor entry point.
+  Tensor<float> pf({1, 2, 7});
+  for (std::size_t i = 0; i < pred.size(); ++i) pf.data()[i] = static_cast<float>(pred[i]);
+  const auto outf = zoo::yolo::non_max_suppression(pf, 2);
+  REQUIRE(outf.size() == 1);
+  REQUIRE(outf[0].size() == 2);
+  CHECK(outf[0][0].conf == doctest::Approx(0.81f));
+  CHECK(outf[0][1].x1 == 5.0f);
 }
 
 TEST_CASE("NMS: IoU equal to iou_thres is kept (strict >); conf equal to conf_thres is dropped") {
@@ -318,7 +327,9 @@ TEST_CASE("NMS matches the reference on random clustered predictions (double, 1e
   sets[2].second.agnostic = true;
   sets[3].first = "maxdet";
   sets[3].second.conf_thres = 0.1, sets[3].second.max_det = 4;
-  for (const auto& [name, opt] : sets) {
+  for (const auto& set : sets) {
+    const std::string& name = set.first;  // not a structured binding: clang 14 cannot capture one in INFO
+    const NmsOptions& opt = set.second;
     INFO("option set " << name);
     const auto out = zoo::yolo::non_max_suppression(pred, nc, opt);
     const Golden& counts = fx()["nms." + name + ".counts"];
