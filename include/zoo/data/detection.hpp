@@ -59,6 +59,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <filesystem>
 #include <numeric>
 #include <span>
@@ -144,6 +145,25 @@ inline long intersection(const IBox& a, const IBox& b) {
 inline std::uint64_t fnv1a(std::span<const std::uint8_t> b, std::uint64_t h = 1469598103934665603ULL) {
   for (auto c : b) h = (h ^ c) * 1099511628211ULL;
   return h;
+}
+// f(0) … f(n − 1) on OpenMP's threads when there are several, the first exception rethrown.
+template <class F>
+void parallel_items(std::size_t n, F&& f) {
+  std::exception_ptr err;
+#if defined(_OPENMP)
+#pragma omp parallel for schedule(dynamic, 8)
+#endif
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(n); ++i) {
+    try {
+      f(static_cast<std::size_t>(i));
+    } catch (...) {
+#if defined(_OPENMP)
+#pragma omp critical(zoo_detection_error)
+#endif
+      if (!err) err = std::current_exception();
+    }
+  }
+  if (err) std::rethrow_exception(err);
 }
 inline std::uint64_t mix(std::uint64_t a, std::uint64_t b) {
   std::uint64_t z = a * 0x9e3779b97f4a7c15ULL + b + 0x632be59bd9b4e019ULL;
@@ -276,9 +296,16 @@ inline DetectionSet make_digit_canvases(const Dataset& digits, const DigitDetect
   ds.count = n, ds.image_size = o.image_size, ds.num_classes = digits.num_classes;
   ds.pixels.resize(n * ds.image_bytes());
   ds.offsets.assign(1, 0);
-  ds.boxes.reserve(n * (o.min_digits + o.max_digits) / 2 + 16);
+  // Canvases are independent (canvas i reads only Rng(seed, i)): threads draw them into
+  // their own box lists, joined in order afterwards, so the set does not depend on threads.
+  std::vector<std::vector<Box>> boxes(n);
+  std::vector<std::vector<std::uint32_t>> sources(n);
+  detail::parallel_items(n, [&](std::size_t i) {
+    make_digit_canvas(digits, o, seed, i, ds.pixels.data() + i * ds.image_bytes(), boxes[i], sources[i]);
+  });
   for (std::size_t i = 0; i < n; ++i) {
-    make_digit_canvas(digits, o, seed, i, ds.pixels.data() + i * ds.image_bytes(), ds.boxes, ds.sources);
+    ds.boxes.insert(ds.boxes.end(), boxes[i].begin(), boxes[i].end());
+    ds.sources.insert(ds.sources.end(), sources[i].begin(), sources[i].end());
     ds.offsets.push_back(ds.boxes.size());
   }
   return ds;
@@ -373,14 +400,14 @@ inline void write_yolo_split(const std::string& root, const std::string& split, 
   namespace fs = std::filesystem;
   const fs::path im = fs::path(root) / "images" / split, lb = fs::path(root) / "labels" / split;
   fs::create_directories(im), fs::create_directories(lb);
-  char stem[32];
-  for (std::size_t i = 0; i < ds.count; ++i) {
+  detail::parallel_items(ds.count, [&](std::size_t i) {  // PNG encoding is most of the time
+    char stem[32];
     std::snprintf(stem, sizeof stem, "%06zu", i);
     detail::write_plain((im / (std::string(stem) + ".png")).string(), io::encode_png(ds.to_image(i)));
     const auto txt = format_yolo_labels(ds.boxes_of(i));
     detail::write_plain((lb / (std::string(stem) + ".txt")).string(),
                         {reinterpret_cast<const std::uint8_t*>(txt.data()), txt.size()});
-  }
+  });
 }
 
 // <root>/data.yaml as YOLOv5 reads it (path absolute: YOLOv5 resolves a relative one
@@ -423,8 +450,9 @@ inline DetectionSet read_yolo_dir(const std::string& images_dir, std::size_t S, 
         double x2 = ((b.x + b.w / 2.0) * src.width * lb.scale + lb.pad_x) / s;
         double y1 = ((b.y - b.h / 2.0) * src.height * lb.scale + lb.pad_y) / s;
         double y2 = ((b.y + b.h / 2.0) * src.height * lb.scale + lb.pad_y) / s;
+        // (a box written as centre and size may reach 1 + 1e-8 in double: that is not outside)
         const bool same = src.width == int(S) && src.height == int(S);
-        const bool inside = x1 >= 0 && y1 >= 0 && x2 <= 1 && y2 <= 1;
+        const bool inside = x1 >= -1e-6 && y1 >= -1e-6 && x2 <= 1 + 1e-6 && y2 <= 1 + 1e-6;
         if (!(same && inside)) {
           x1 = std::clamp(x1, 0.0, 1.0), x2 = std::clamp(x2, 0.0, 1.0);
           y1 = std::clamp(y1, 0.0, 1.0), y2 = std::clamp(y2, 0.0, 1.0);
@@ -534,7 +562,7 @@ inline void warp_boxes(std::span<const Box> in, std::size_t S, const Affine& a, 
     const double w = s * b.w, h = s * b.h;
     double x1 = x - w / 2, x2 = x + w / 2, y1 = y - h / 2, y2 = y + h / 2;
     Box r{b.cls, float(x), float(y), float(w), float(h)};
-    if (x1 < 0 || y1 < 0 || x2 > 1 || y2 > 1) {
+    if (x1 < -1e-6 || y1 < -1e-6 || x2 > 1 + 1e-6 || y2 > 1 + 1e-6) {  // (rounding is not outside)
       x1 = std::max(x1, 0.0), y1 = std::max(y1, 0.0), x2 = std::min(x2, 1.0), y2 = std::min(y2, 1.0);
       if (x2 <= x1 || y2 <= y1 || (x2 - x1) * (y2 - y1) < o.min_keep * w * h) continue;
       r = {b.cls, float((x1 + x2) / 2), float((y1 + y2) / 2), float(x2 - x1), float(y2 - y1)};

@@ -91,41 +91,43 @@ inline Image read_image(const std::string& path, std::size_t max_pixels = image_
 }
 
 namespace detail {
-// Resampling taps of one axis: output i reads src[first[i] + k] with weight w[i*taps + k].
+// Resampling taps of one axis, as exact integers: output i reads src[first[i] + k] with
+// weight w[i*taps + k] / den. Integer weights make resize_bytes give the same bytes under
+// every compiler and flag (floating point would change with FMA contraction).
 struct AxisTaps {
   std::size_t taps = 0;
+  std::int64_t den = 1;
   std::vector<int> first;
-  std::vector<float> w;
+  std::vector<std::int64_t> w;
 };
 inline AxisTaps axis_taps(int src, int dst) {
   AxisTaps t;
-  const double scale = double(src) / dst;  // source pixels per output pixel
-  if (scale > 1.0) {                      // shrink: area average over [i·s, (i+1)·s)
-    t.taps = static_cast<std::size_t>(std::ceil(scale)) + 1;
-    t.first.resize(dst);
-    t.w.assign(std::size_t(dst) * t.taps, 0.0f);
+  t.first.resize(dst);
+  if (src > dst) {  // shrink: area average; output i covers [i·src, (i+1)·src) in units of 1/dst source pixel
+    t.taps = static_cast<std::size_t>((src + dst - 1) / dst) + 1;
+    t.den = src;
+    t.w.assign(std::size_t(dst) * t.taps, 0);
     for (int i = 0; i < dst; ++i) {
-      const double a = i * scale, b = std::min<double>((i + 1) * scale, src);
-      const int f = static_cast<int>(std::floor(a));
+      const std::int64_t a = std::int64_t(i) * src, b = a + src;
+      const int f = static_cast<int>(a / dst);
       t.first[i] = f;
       for (std::size_t k = 0; k < t.taps && f + int(k) < src; ++k) {
-        const double lo = std::max(a, double(f + int(k))), hi = std::min(b, double(f + int(k) + 1));
-        if (hi > lo) t.w[i * t.taps + k] = static_cast<float>((hi - lo) / scale);
+        const std::int64_t lo = std::max<std::int64_t>(a, std::int64_t(f + int(k)) * dst);
+        const std::int64_t hi = std::min<std::int64_t>(b, std::int64_t(f + int(k) + 1) * dst);
+        if (hi > lo) t.w[i * t.taps + k] = hi - lo;
       }
     }
-  } else {  // grow (or keep): bilinear, centres at i + 0.5, clamped at the edges
+  } else {  // grow (or keep): bilinear at x = ((2i+1)·src − dst) / (2·dst), clamped at the edges
     t.taps = 2;
-    t.first.resize(dst);
-    t.w.assign(std::size_t(dst) * 2, 0.0f);
+    t.den = 2 * std::int64_t(dst);
+    t.w.assign(std::size_t(dst) * 2, 0);
     for (int i = 0; i < dst; ++i) {
-      double x = (i + 0.5) * scale - 0.5;
-      x = std::clamp(x, 0.0, double(src - 1));
-      int f = static_cast<int>(std::floor(x));
-      if (f >= src - 1) f = std::max(src - 2, 0);
-      const double fr = x - f;
-      t.first[i] = f;
-      t.w[i * 2] = static_cast<float>(1.0 - fr);
-      t.w[i * 2 + 1] = src > 1 ? static_cast<float>(fr) : 0.0f;
+      const std::int64_t num = std::max<std::int64_t>(0, std::int64_t(2 * i + 1) * src - dst);
+      std::int64_t f = num / t.den, r = num % t.den;
+      if (f >= src - 1) f = src - 1, r = 0;
+      t.first[i] = static_cast<int>(f);
+      t.w[i * 2] = t.den - r;
+      t.w[i * 2 + 1] = r;
     }
   }
   return t;
@@ -133,35 +135,34 @@ inline AxisTaps axis_taps(int src, int dst) {
 }  // namespace detail
 
 // Resamples interleaved bytes (sh, sw, ch) into (dh, dw, ch): area average along an axis
-// that shrinks, bilinear along one that grows; rounded to the nearest byte.
+// that shrinks, bilinear along one that grows; rounded to the nearest byte (exact integer
+// arithmetic).
 inline void resize_bytes(const std::uint8_t* src, int sw, int sh, std::uint8_t* dst, int dw, int dh,
                          int ch = 3) {
   if (sw <= 0 || sh <= 0 || dw <= 0 || dh <= 0)
     throw std::invalid_argument("zoo::io::resize_bytes: empty source or destination");
   const auto tx = detail::axis_taps(sw, dw), ty = detail::axis_taps(sh, dh);
-  std::vector<float> rows(std::size_t(sh) * dw * ch);  // horizontal pass: (sh, dw, ch)
+  std::vector<std::int64_t> rows(std::size_t(sh) * dw * ch);  // horizontal pass: (sh, dw, ch) · tx.den
   for (int y = 0; y < sh; ++y)
     for (int x = 0; x < dw; ++x)
       for (int c = 0; c < ch; ++c) {
-        float s = 0;
+        std::int64_t s = 0;
         for (std::size_t k = 0; k < tx.taps; ++k) {
-          const int sx = tx.first[x] + int(k);
-          const float wk = tx.w[x * tx.taps + k];
-          if (wk != 0.0f && sx < sw) s += wk * src[(std::size_t(y) * sw + sx) * ch + c];
+          const std::int64_t wk = tx.w[x * tx.taps + k];
+          if (wk != 0) s += wk * src[(std::size_t(y) * sw + tx.first[x] + int(k)) * ch + c];
         }
         rows[(std::size_t(y) * dw + x) * ch + c] = s;
       }
+  const std::int64_t den = tx.den * ty.den;
   for (int y = 0; y < dh; ++y)
     for (int x = 0; x < dw; ++x)
       for (int c = 0; c < ch; ++c) {
-        float s = 0;
+        std::int64_t s = 0;
         for (std::size_t k = 0; k < ty.taps; ++k) {
-          const int sy = ty.first[y] + int(k);
-          const float wk = ty.w[y * ty.taps + k];
-          if (wk != 0.0f && sy < sh) s += wk * rows[(std::size_t(sy) * dw + x) * ch + c];
+          const std::int64_t wk = ty.w[y * ty.taps + k];
+          if (wk != 0) s += wk * rows[(std::size_t(ty.first[y] + int(k)) * dw + x) * ch + c];
         }
-        dst[(std::size_t(y) * dw + x) * ch + c] =
-            static_cast<std::uint8_t>(std::clamp(std::lround(s), 0L, 255L));
+        dst[(std::size_t(y) * dw + x) * ch + c] = static_cast<std::uint8_t>(std::min<std::int64_t>((s + den / 2) / den, 255));
       }
 }
 
