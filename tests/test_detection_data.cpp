@@ -566,6 +566,26 @@ TEST_CASE("DetectionLoader: every image once per epoch, YOLOv5 target rows, no a
     if (t.image == 2) got.push_back({t.cls, t.x, t.y, t.w, t.h});
   CHECK(got == moved);
 
+  // a first batch with few boxes and a second with many: the second must not allocate either
+  DetectionSet uneven;
+  uneven.count = 16, uneven.image_size = 8;
+  uneven.pixels.assign(16 * 8 * 8 * 3, 7);
+  for (std::size_t i = 0; i < 16; ++i) {
+    for (std::size_t k = 0; k < (i < 8 ? 1u : 6u); ++k) uneven.boxes.push_back({int(k), 0.5f, 0.5f, 0.5f, 0.5f});
+    uneven.offsets.push_back(uneven.boxes.size());
+  }
+  for (bool with_aug : {false, true}) {
+    DetectionLoaderOptions uo{.batch_size = 8, .shuffle = false};
+    if (with_aug) uo.augment = {.translate = 0.01, .scale_min = 0.99, .scale_max = 1.01, .min_size = 0};
+    DetectionLoader ul(uneven, uo);
+    REQUIRE(ul.next(b));
+    CHECK(b.targets.size() == 8);
+    const long before = g_allocs.load();
+    REQUIRE(ul.next(b));
+    CHECK(g_allocs.load() == before);
+    CHECK(b.targets.size() == 48);
+  }
+
   DetectionLoader drop(ds, {.batch_size = 8, .drop_last = true});
   CHECK(drop.num_batches() == 4);
   std::size_t n = 0;
