@@ -243,6 +243,15 @@ TEST_CASE("the digits set written as YOLO files reads back bit-identical; the st
   CHECK(vback.pixels == va.pixels);
   CHECK(vback.boxes == va.boxes);
 
+  // data.yaml reads back (absolute path, splits under it, ten classes)
+  const auto y = read_data_yaml(root + "/data.yaml");
+  CHECK(y.path == fs::absolute(root).lexically_normal().string());
+  CHECK(y.train == y.path + "/images/train");
+  CHECK(y.val == y.path + "/images/val");
+  CHECK(y.nc == 10);
+  CHECK(y.names == digit_names());
+  CHECK(read_yolo_yaml(root + "/data.yaml", "val", 64).boxes == va.boxes);
+
   // label lines: "cls x y w h", an integer and four numbers with 6 decimals
   const auto txt = slurp(root + "/labels/train/000000.txt");
   std::istringstream lines(txt);
@@ -673,4 +682,36 @@ TEST_CASE("the generator's output is pinned: the same bytes on every machine, co
   CHECK(h_pixels == 6017519151590894800ULL);
   CHECK(h_labels == 12026121645787618821ULL);
   CHECK(ds.boxes.size() == 81);
+}
+
+TEST_CASE("data.yaml: YOLOv5's forms of names, paths relative to the file, and clear refusals") {
+  const std::string root = temp_dir("yaml");
+  fs::create_directories(root + "/sets/images/tr");
+  spit(root + "/d.yaml",
+       "# a v7.0-style file\npath: sets  # relative to this file\ntrain: images/tr\nval: \"images/va\"\n"
+       "names:\n  0: cat\n  1: 'dog # not a comment'\n  2: bird\n");
+  auto y = read_data_yaml(root + "/d.yaml");
+  CHECK(y.path == root + "/sets");
+  CHECK(y.train == root + "/sets/images/tr");
+  CHECK(y.val == root + "/sets/images/va");
+  CHECK(y.nc == 3);
+  CHECK(y.names == std::vector<std::string>{"cat", "dog # not a comment", "bird"});
+  spit(root + "/l.yaml", "train: a\nval: b\nnames:\n  - x\n  - y\n");
+  y = read_data_yaml(root + "/l.yaml");
+  CHECK(y.path == root);
+  CHECK(y.names == std::vector<std::string>{"x", "y"});
+  CHECK(y.nc == 2);
+  spit(root + "/bad.yaml", "train: a\nnc: 3\nnames: ['a', 'b']\n");
+  CHECK_THROWS_WITH(read_data_yaml(root + "/bad.yaml"), has(root + "/bad.yaml: nc is 3 but names lists 2"));
+  spit(root + "/bad.yaml", "train: a\nnc: three\n");
+  CHECK_THROWS_WITH(read_data_yaml(root + "/bad.yaml"), has(root + "/bad.yaml: line 2: nc 'three' is not a positive integer"));
+  spit(root + "/bad.yaml", "train: list.txt\nnc: 3\n");
+  CHECK_THROWS_WITH(read_data_yaml(root + "/bad.yaml"), has("image lists (.txt) are not supported"));
+  spit(root + "/bad.yaml", "train: [a, b]\nnc: 3\n");
+  CHECK_THROWS_WITH(read_data_yaml(root + "/bad.yaml"), has("line 1: train must be one directory"));
+  spit(root + "/bad.yaml", "train: a\n");
+  CHECK_THROWS_WITH(read_data_yaml(root + "/bad.yaml"), has("no classes"));
+  CHECK_THROWS_WITH(read_yolo_yaml(root + "/d.yaml", "test", 16), has("has no 'test' entry"));
+  CHECK_THROWS_AS(read_yolo_yaml(root + "/d.yaml", "images", 16), std::invalid_argument);
+  fs::remove_all(root);
 }

@@ -473,6 +473,121 @@ inline DetectionSet read_yolo(const std::string& root, const std::string& split,
   return read_yolo_dir(root + "/images/" + split, S, nc);
 }
 
+// ------------------------------------------------------------------ data.yaml
+// What a YOLOv5 data.yaml says: the root, the train/val image directories, the classes.
+struct DataYaml {
+  std::string path, train, val, test;  // the splits resolved against path
+  std::vector<std::string> names;
+  std::size_t nc = 0;
+};
+
+// Reads the subset of YAML that data.yaml files use: `key: value` lines, # comments, quoted
+// scalars, and names as a flow list (['0', '1']), a block list (- a) or a block map (0: a).
+// `path` relative to the file's directory (YOLOv5 takes it relative to its own checkout), or
+// the file's directory when absent. train and val must each be one directory of images (a
+// .txt list of images or a list of directories is refused with the reason).
+inline DataYaml read_data_yaml(const std::string& file) {
+  namespace fs = std::filesystem;
+  const auto bytes = io::read_raw(file, 1 << 20);
+  const std::string text(bytes.begin(), bytes.end());
+  auto trim = [](std::string v) {
+    const auto b = v.find_first_not_of(" \t\r"), e = v.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : v.substr(b, e - b + 1);
+  };
+  auto unquote = [&](std::string v) {
+    v = trim(v);
+    if (v.size() >= 2 && (v.front() == '\'' || v.front() == '"') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
+    return v;
+  };
+  auto strip_comment = [](const std::string& l) {  // a # outside quotes starts a comment
+    char q = 0;
+    for (std::size_t i = 0; i < l.size(); ++i) {
+      if (q) q = l[i] == q ? 0 : q;
+      else if (l[i] == '\'' || l[i] == '"') q = l[i];
+      else if (l[i] == '#' && (i == 0 || std::isspace(static_cast<unsigned char>(l[i - 1])))) return l.substr(0, i);
+    }
+    return l;
+  };
+  DataYaml y;
+  bool have_nc = false, in_names = false;
+  std::size_t line_no = 0, pos = 0;
+  while (pos <= text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string raw = strip_comment(text.substr(pos, end - pos));
+    pos = end + 1;
+    ++line_no;
+    auto fail = [&](const std::string& what) { return IoError(file, "line " + std::to_string(line_no) + ": " + what); };
+    const std::string line = trim(raw);
+    if (line.empty()) continue;
+    const bool indented = std::isspace(static_cast<unsigned char>(raw[0]));
+    if (in_names && indented) {
+      if (line[0] == '-') y.names.push_back(unquote(line.substr(1)));
+      else if (const auto c = line.find(':'); c != std::string::npos) y.names.push_back(unquote(line.substr(c + 1)));
+      else throw fail("cannot read a class name from '" + line + "'");
+      continue;
+    }
+    in_names = false;
+    const auto c = line.find(':');
+    if (c == std::string::npos) throw fail("expected 'key: value', got '" + line + "'");
+    const std::string key = trim(line.substr(0, c)), value = trim(line.substr(c + 1));
+    if (key == "path") y.path = unquote(value);
+    else if (key == "train") y.train = unquote(value);
+    else if (key == "val") y.val = unquote(value);
+    else if (key == "test") y.test = unquote(value);
+    else if (key == "nc") {
+      char* e = nullptr;
+      const long n = std::strtol(value.c_str(), &e, 10);
+      if (value.empty() || *e != 0 || n <= 0) throw fail("nc '" + value + "' is not a positive integer");
+      y.nc = static_cast<std::size_t>(n), have_nc = true;
+    } else if (key == "names") {
+      if (value.empty()) {
+        in_names = true;
+      } else {
+        if (value.front() != '[' || value.back() != ']') throw fail("names must be a list ([...]) or a block below 'names:'");
+        std::string cur;
+        char q = 0;
+        for (std::size_t i = 1; i + 1 < value.size(); ++i) {
+          const char ch = value[i];
+          if (q) { if (ch == q) q = 0; else cur += ch; continue; }
+          if (ch == '\'' || ch == '"') q = ch;
+          else if (ch == ',') y.names.push_back(trim(cur)), cur.clear();
+          else cur += ch;
+        }
+        if (!trim(cur).empty()) y.names.push_back(trim(cur));
+      }
+    }
+    if ((key == "train" || key == "val" || key == "test") && (value.starts_with("[") || value.empty()))
+      throw fail(key + " must be one directory of images (lists are not supported)");
+  }
+  if (!have_nc) y.nc = y.names.size();
+  if (y.nc == 0) throw IoError(file, "no classes: give nc or names");
+  if (!y.names.empty() && y.names.size() != y.nc)
+    throw IoError(file, "nc is " + std::to_string(y.nc) + " but names lists " + std::to_string(y.names.size()));
+  const fs::path dir = fs::absolute(file).parent_path();
+  fs::path root = y.path.empty() ? dir : fs::path(y.path);
+  if (root.is_relative()) root = dir / root;
+  y.path = root.lexically_normal().string();
+  for (std::string* split : {&y.train, &y.val, &y.test}) {
+    if (split->empty()) continue;
+    fs::path p(*split);
+    if (p.is_relative()) p = root / p;
+    *split = p.lexically_normal().string();
+    if (p.extension() == ".txt") throw IoError(file, *split + ": image lists (.txt) are not supported; give a directory");
+  }
+  return y;
+}
+
+// A split ("train", "val" or "test") of the data set a data.yaml describes, letterboxed to S x S.
+inline DetectionSet read_yolo_yaml(const std::string& file, const std::string& split, std::size_t S) {
+  const DataYaml y = read_data_yaml(file);
+  if (split != "train" && split != "val" && split != "test")
+    throw std::invalid_argument("zoo::data::read_yolo_yaml: split is train, val or test, not '" + split + "'");
+  const std::string& dir = split == "train" ? y.train : split == "val" ? y.val : y.test;
+  if (dir.empty()) throw IoError(file, "has no '" + split + "' entry");
+  return read_yolo_dir(dir, S, y.nc);
+}
+
 // Writes the digits set under `root` unless its stamp (options + fingerprints of the source
 // digits) says the same set is there already. Returns true when it wrote. Refuses a
 // non-empty directory without a zoo stamp rather than overwrite someone's files.
