@@ -630,33 +630,47 @@ struct Affine {
 };
 
 // dst = src warped by `a` (both S x S x 3), bilinear, `fill` where the source is outside.
+// Source coordinates are computed once per row and per column (in double), the blend in
+// integers with weights in 1/1024: identity parameters copy every byte.
+// `xs` is scratch (2·S ints; the loader keeps one so a batch allocates nothing).
 inline void warp_affine(const std::uint8_t* src, std::size_t S, const Affine& a, std::uint8_t* dst,
-                        std::uint8_t fill = 0) {
+                        std::uint8_t fill, std::vector<int>& xs) {
   const double c = double(S) / 2, inv = 1.0 / a.scale;
   const int n = static_cast<int>(S);
+  constexpr int one = 1024;
+  auto axis = [&](int i, double t, int& i0, int& w) {  // source cell and weight of output pixel i
+    const double sc = ((i + 0.5) - c - t) * inv + c - 0.5, f = std::floor(sc);
+    i0 = f < -2 ? -2 : f > n ? n : static_cast<int>(f);
+    w = static_cast<int>(std::lround((sc - f) * one));
+    if (w == one) ++i0, w = 0;
+  };
+  xs.resize(std::size_t(n) * 2);
+  for (int x = 0; x < n; ++x) axis(x, a.tx, xs[2 * x], xs[2 * x + 1]);
   for (int y = 0; y < n; ++y) {
-    const double sy = ((y + 0.5) - c - a.ty) * inv + c - 0.5;
-    const double fy = std::floor(sy), wy = sy - fy;
-    const int y0 = static_cast<int>(fy);
+    int y0, wy;
+    axis(y, a.ty, y0, wy);
     for (int x = 0; x < n; ++x) {
-      const double sx = ((x + 0.5) - c - a.tx) * inv + c - 0.5;
-      const double fx = std::floor(sx), wx = sx - fx;
-      const int x0 = static_cast<int>(fx);
+      const int x0 = xs[2 * x], wx = xs[2 * x + 1];
       std::uint8_t* d = dst + (std::size_t(y) * S + x) * 3;
       if (x0 < -1 || y0 < -1 || x0 >= n || y0 >= n) {
         d[0] = d[1] = d[2] = fill;
         continue;
       }
+      const bool in_x0 = x0 >= 0, in_x1 = x0 + 1 < n, in_y0 = y0 >= 0, in_y1 = y0 + 1 < n;
       for (int ch = 0; ch < 3; ++ch) {
-        auto at = [&](int xx, int yy) -> double {
-          return xx < 0 || yy < 0 || xx >= n || yy >= n ? fill : src[(std::size_t(yy) * S + xx) * 3 + ch];
-        };
-        double v = (1 - wy) * ((1 - wx) * at(x0, y0) + (wx != 0 ? wx * at(x0 + 1, y0) : 0.0));
-        if (wy != 0) v += wy * ((1 - wx) * at(x0, y0 + 1) + (wx != 0 ? wx * at(x0 + 1, y0 + 1) : 0.0));
-        d[ch] = static_cast<std::uint8_t>(std::clamp(std::lround(v), 0L, 255L));
+        auto at = [&](bool ok, int xx, int yy) -> int { return ok ? src[(std::size_t(yy) * S + xx) * 3 + ch] : fill; };
+        const int top = (one - wx) * at(in_x0 && in_y0, x0, y0) + (wx ? wx * at(in_x1 && in_y0, x0 + 1, y0) : 0);
+        const int bot = wy ? (one - wx) * at(in_x0 && in_y1, x0, y0 + 1) + (wx ? wx * at(in_x1 && in_y1, x0 + 1, y0 + 1) : 0) : 0;
+        d[ch] = static_cast<std::uint8_t>((std::int64_t(one - wy) * top + std::int64_t(wy) * bot + (one * one / 2)) / (one * one));
       }
     }
   }
+}
+
+inline void warp_affine(const std::uint8_t* src, std::size_t S, const Affine& a, std::uint8_t* dst,
+                        std::uint8_t fill = 0) {
+  std::vector<int> xs;
+  warp_affine(src, S, a, dst, fill, xs);
 }
 
 struct AugmentOptions {
@@ -717,6 +731,7 @@ class DetectionLoader {
     std::sort(per.rbegin(), per.rend());
     max_targets_ = std::accumulate(per.begin(), per.begin() + std::min(per.size(), o.batch_size), std::size_t{0});
     moved_.reserve(per.empty() ? 0 : per[0]);
+    xs_.reserve(2 * ds.image_size);
     start_epoch(0);
   }
 
@@ -768,7 +783,7 @@ class DetectionLoader {
       std::span<const Box> boxes = ds_->boxes_of(k);
       if (aug) {
         const Affine f = affine_for(epoch_, k);
-        warp_affine(src, S, f, warped_.data(), opt_.augment.fill);
+        warp_affine(src, S, f, warped_.data(), opt_.augment.fill, xs_);
         moved_.clear();
         warp_boxes(boxes, S, f, opt_.augment, moved_);
         src = warped_.data();
@@ -792,6 +807,7 @@ class DetectionLoader {
   std::vector<std::size_t> order_;
   std::vector<std::uint8_t> warped_;
   std::vector<Box> moved_;
+  std::vector<int> xs_;
   std::size_t pos_ = 0, max_targets_ = 0;
   std::uint64_t epoch_ = 0;
   float lut_[256];
