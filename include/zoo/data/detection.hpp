@@ -24,8 +24,9 @@
 // with an earlier box is above `max_iou` (0.1) or the intersection covers more than
 // `max_cover` (0.25) of either box; after `max_tries` (100) rejections the canvas keeps the
 // digits placed so far if there are at least `min_digits`, else starts over. Canvas i is
-// drawn from zoo::Rng(seed·φ + i) alone, so the set is the same on every machine and the
-// first k canvases do not depend on `count`. Train canvases read the train digits with
+// drawn from zoo::Rng(seed·φ + i) alone and resampled in exact integers, so its bytes are
+// the same on every machine, compiler and flag set, and the first k canvases do not depend
+// on `count`. Train canvases read the train digits with
 // `train_seed`, validation canvases the t10k digits with `val_seed`: no source digit is
 // shared. Box values are rounded to 6 decimals, as the label files hold them, so a set
 // written and read back is bit-identical.
@@ -40,7 +41,8 @@
 // a value outside [0, 1], a width or height that is not positive. A box that reaches past
 // the image edge (centre and size in [0, 1] but a corner outside) is clipped to the image.
 // Images of another size than S are letterboxed (io::letterbox: scaled by min(S/w, S/h),
-// centred on grey 114) and their boxes follow.
+// centred on grey 114) and their boxes follow. read_data_yaml reads YOLOv5's data.yaml
+// (path, train, val, test, nc, names).
 //
 // Loader augmentation (optional, for digits: no flips, digits are not mirror-symmetric):
 // one affine warp per image, p' = s·(p − c) + c + t with c the image centre, s uniform in
