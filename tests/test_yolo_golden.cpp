@@ -302,6 +302,6 @@ TEST_CASE("yolov5n against PyTorch: training step and eval, Conv and AKConv vari
   SUBCASE("akconv N = 3") { model_case<y::YOLOv5nAKConv<10, 3>>("akconv3", 5e-7, 5e-7); }
   SUBCASE("akconv N = 5") { model_case<y::YOLOv5nAKConv<10, 5>>("akconv5", 5e-7, 1e-5); }
   SUBCASE("akconv N = 5, the official sampling") {
-    model_case<y::YOLOv5nAKConv<10, 5, AKConvSampling::reference>>("akconv5ref", 5e-7, 5e-7);
+    model_case<y::YOLOv5nAKConv<10, 5, AKConvSampling::reference>>("akconv5ref", 5e-7, 1e-5);
   }
 }
