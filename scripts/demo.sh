@@ -2,7 +2,8 @@
 # The main job: on a fresh machine, installs what is missing, gets the default
 # data, builds, trains a model for a few minutes and writes its pictures.
 #   scripts/demo.sh                 # the BCE VAE on MNIST digits, ~3 minutes
-#   scripts/demo.sh dcgan           # any model of the zoo: mlp_ae conv_ae vae_mse vae_bce vanilla_gan ls_gan dcgan cdcgan ddpm
+#   scripts/demo.sh dcgan           # any model of the zoo: mlp_ae conv_ae vae_mse vae_bce vanilla_gan ls_gan dcgan cdcgan ddpm yolo yolo_akconv
+#   EPOCHS=20 MINUTES=30 scripts/demo.sh yolo   # the detectors take EPOCHS (the LR schedule's length, default 5)
 #   MINUTES=10 DATA=fashion scripts/demo.sh vae_mse
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,12 +17,20 @@ case "$model" in
   mlp_ae|conv_ae|vae_mse|vae_bce) program=autoencoders ;;
   dcgan|cdcgan|vanilla_gan|ls_gan) program=gan ;;
   ddpm|diffusion) program=diffusion ;;
-  *) echo "demo: unknown model '$model' (mlp_ae conv_ae vae_mse vae_bce vanilla_gan ls_gan dcgan cdcgan ddpm)" >&2; exit 2 ;;
+  yolo|yolo_akconv) program=yolo ;;
+  *) echo "demo: unknown model '$model' (mlp_ae conv_ae vae_mse vae_bce vanilla_gan ls_gan dcgan cdcgan ddpm yolo yolo_akconv)" >&2; exit 2 ;;
 esac
 cmake --build --preset release --target "$program" -j "$(nproc)"
 out=runs/$model
-./build/release/examples/$program --model "$model" --data "$data" --epochs 1000 \
-  --minutes "$minutes" --sample-every 25 --out "$out"
+if [[ $program == yolo ]]; then
+  # The detection set is made from the digits once (data/digits-det); the epochs fix the
+  # LR schedule, the minutes cut it short.
+  ./build/release/examples/yolo --model "$model" --akconv-n "${AKCONV_N:-3}" --digits "$data" \
+    --epochs "${EPOCHS:-5}" --minutes "$minutes" --out "$out"
+else
+  ./build/release/examples/$program --model "$model" --data "$data" --epochs 1000 \
+    --minutes "$minutes" --sample-every 25 --out "$out"
+fi
 echo
 echo "demo: $model trained for up to $minutes minutes; its pictures and logs are in $out/:"
 ls -1 "$out" | sed 's/^/  /'

@@ -11,10 +11,12 @@
 #include <zoo/cpu/direct_conv.hpp>
 #include <zoo/cpu/im2col.hpp>
 #include <zoo/cpu/winograd.hpp>
+#include <zoo/data/detection.hpp>
 #include <zoo/data/idx.hpp>
 #include <zoo/data/loader.hpp>
 #include <zoo/io/error.hpp>
 #include <zoo/io/file.hpp>
+#include <zoo/io/image.hpp>
 #include <zoo/io/json.hpp>
 #include <zoo/io/png.hpp>
 #include <zoo/io/progress.hpp>
@@ -23,6 +25,7 @@
 #include <zoo/io/torch_pt.hpp>
 #include <zoo/kernels/akconv_gather.hpp>
 #include <zoo/metrics/classifier.hpp>
+#include <zoo/metrics/detection.hpp>
 #include <zoo/metrics/fid.hpp>
 #include <zoo/metrics/sample_quality.hpp>
 #include <zoo/models/ae_training.hpp>
@@ -34,5 +37,10 @@
 #include <zoo/models/gan_training.hpp>
 #include <zoo/models/lenet.hpp>
 #include <zoo/models/vae.hpp>
+#include <zoo/models/yolo/loss.hpp>
+#include <zoo/models/yolo/modules.hpp>
+#include <zoo/models/yolo/nms.hpp>
+#include <zoo/models/yolo/train.hpp>
+#include <zoo/models/yolo/yolov5.hpp>
 
 int main() { return 0; }
