@@ -3,6 +3,7 @@
 //   <model>_train   forward, loss, backward, optimizer: one step of the training loop
 //   <model>_infer   forward in eval mode
 //   <model>_fwd / _fwdbwd / _opt   the training step split (backward = fwdbwd − fwd)
+//   yolo_train / yolo_akconv{3,5}_train   yolov5n (Conv / AKConv N = 3, 5), batch 16, 128×128
 // Counters: items = images/s, flops = FLOP/s with the ≈3×-forward count of models.hpp.
 #include <memory>
 #include <type_traits>
@@ -71,11 +72,29 @@ void register_model(const std::string& name) {
   }
 }
 
+// The YOLO training step at its own batch (YoloTrain::kBatch); one object reused, so the
+// timed loop allocates nothing.
+template <class M>
+void register_yolo(const std::string& name) {
+  zoo_bench::register_threads(name + "_train", [](benchmark::State& s, int) {
+    auto m = std::make_unique<M>(M::kBatch);
+    for (int i = 0; i < 3; ++i) m->train();
+    for (auto _ : s) {
+      m->train();
+      benchmark::ClobberMemory();
+    }
+    zoo_bench::set_counters(s, m->step_flops(), M::kBatch, M::kBatch);
+  });
+}
+
 const bool registered = [] {
   register_model<zoo_bench::AE>("ae");
   register_model<zoo_bench::VAE>("vae");
   register_model<zoo_bench::VAE_BCE>("vae_bce");
   register_model<zoo_bench::GAN>("gan");
+  register_yolo<zoo_bench::YoloTrain<zoo::yolo::YOLOv5n<10>>>("yolo");
+  register_yolo<zoo_bench::YoloTrain<zoo::yolo::YOLOv5nAKConv<10, 3>>>("yolo_akconv3");
+  register_yolo<zoo_bench::YoloTrain<zoo::yolo::YOLOv5nAKConv<10, 5>>>("yolo_akconv5");
   return true;
 }();
 

@@ -14,8 +14,14 @@
 //   infer()   forward only (eval mode), batch images
 // The GAN offers d_step(), g_step(), train() and infer().
 // step_flops(): ≈ FLOPs of one train() (forward 1×, backward 2× of Model::flops).
+//   YoloTrain<Net>  zoo::yolo's yolov5n variants (issue 19), 128×128, batch 16: forward in
+//        train mode, the v7.0 loss (zoo::yolo::ComputeLoss) on fixed targets, backward, one
+//        GroupSGD step (nesterov, momentum 0.937, train.py's three groups); train() only.
 #pragma once
 #include <array>
+#include <type_traits>
+#include <utility>
+#include <vector>
 
 #include "zoo/graph/model.hpp"
 #include "zoo/models/ae_training.hpp"
@@ -23,6 +29,9 @@
 #include "zoo/models/gan.hpp"
 #include "zoo/models/gan_training.hpp"
 #include "zoo/models/vae.hpp"
+#include "zoo/models/yolo/loss.hpp"
+#include "zoo/models/yolo/train.hpp"
+#include "zoo/models/yolo/yolov5.hpp"
 #include "zoo/optim/optimizers.hpp"
 
 namespace zoo_bench {
@@ -120,6 +129,68 @@ struct GAN {
   void infer() {
     zoo::models::sample_noise(zn, n, rng);
     g.forward(zn);
+  }
+};
+
+// ------------------------------------------------------------------ YOLOv5n (issue 19)
+// The fixed targets of the YOLO benchmarks, (image, class, x, y, w, h) normalised: 3 or 4
+// digit-sized boxes per image (sides 14–56 px of 128, as the digits set), the same formula
+// as yolo_targets() in bench/pytorch/torch_bench.py.
+inline std::vector<zoo::yolo::Target<float>> yolo_bench_targets(std::size_t batch) {
+  std::vector<zoo::yolo::Target<float>> t;
+  for (std::size_t b = 0; b < batch; ++b)
+    for (std::size_t k = 0; k < 3 + b % 2; ++k) {
+      const double side = double(14 + (b * 7 + k * 11) % 43) / 128.0;
+      t.push_back({b, int((b * 4 + k) % 10), float(0.125 + 0.25 * double(k) + 0.01 * double(b % 7)),
+                   float(0.2 + 0.2 * double((b + k) % 4) + 0.005 * double(b)), float(0.75 * side),
+                   float(side)});
+    }
+  return t;
+}
+
+template <class Net, std::size_t S = 128>
+struct YoloTrain {
+  static constexpr std::size_t kBatch = 16;
+  using M = zoo::Model<Net, Shape<3, S, S>>;
+  using Det = zoo::yolo::detect_of<std::remove_cvref_t<decltype(std::declval<M&>().net())>>;
+  M model{1};
+  zoo::yolo::GroupSGD<float> sgd{model, zoo::yolo::Hyp{}};
+  zoo::yolo::ComputeLoss<float> loss{Det::nc, Det::na, levels(), anchors(),
+                                     zoo::yolo::LossHyp::scaled(Det::nl, Det::nc, S)};
+  zoo::Tensor<float> x, dy;  // (N, 3, S, S), (N, rows·no)
+  std::vector<zoo::yolo::Target<float>> targets;
+  std::size_t n;
+  float total = 0;
+
+  static std::vector<zoo::yolo::LevelGeom> levels() {
+    std::vector<zoo::yolo::LevelGeom> g;
+    for (std::size_t l = 0; l < Det::nl; ++l) g.push_back({Det::ny[l], Det::nx[l]});
+    return g;
+  }
+  static std::vector<float> anchors() {  // grid units: pixels / stride, stride = S / ny
+    std::vector<float> a;
+    for (std::size_t l = 0; l < Det::nl; ++l)
+      for (std::size_t i = 0; i < 2 * Det::na; ++i)
+        a.push_back(float(zoo::yolo::AnchorsP5::pixels[l * 2 * Det::na + i] / double(S / Det::ny[l])));
+    return a;
+  }
+
+  explicit YoloTrain(std::size_t batch = kBatch)
+      : x({batch, 3, S, S}), dy({batch, Det::rows * Det::no}), targets(yolo_bench_targets(batch)), n(batch) {
+    zoo::Rng r(7);
+    r.fill_uniform(x.data(), x.size(), 0, 1);
+    sgd.group_lr = {0.01, 0.01, 0.01};
+    sgd.momentum = 0.937;
+    sgd.weight_decay = 5e-4;
+    model.train();
+  }
+  double step_flops() const { return 3.0 * M::flops * double(n); }
+  void train() {
+    model.zero_grad();
+    const auto& out = model.forward(x);
+    total = loss(out.data(), dy.data(), n, targets).total;
+    model.backward(dy);
+    sgd.step();
   }
 };
 

@@ -279,6 +279,75 @@ REGISTRY["gan_dstep"] = lambda: GAN().d_step
 REGISTRY["gan_gstep"] = lambda: GAN().g_step
 
 
+# ---------------------------------------------------------------- YOLOv5n (issue 19)
+# scripts/pytorch/yolo_modules.py's yolov5n (Conv, or AKConv N = 3 / 5 on the stride-2 rows)
+# and yolo_loss.py's v7.0 loss, as bench/models.hpp's YoloTrain: 128×128, batch 16, one
+# step = forward (train mode), loss on fixed targets, backward, SGD nesterov (momentum 0.937,
+# train.py's three groups: biases, conv weights with decay 5e-4, BN weights). foreach=False:
+# 1.13's CPU default (the per-parameter loop).
+YOLO_BATCH, YOLO_SIZE = 16, 128
+
+
+def _import_script(name):
+    import importlib.util
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "..", "scripts", "pytorch", name + ".py")
+    spec = importlib.util.spec_from_file_location("zoo_" + name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def yolo_targets(batch):
+    """(nt, 6) rows image, class, x, y, w, h: bench/models.hpp's yolo_bench_targets()."""
+    rows = []
+    for b in range(batch):
+        for k in range(3 + b % 2):
+            side = (14 + (b * 7 + k * 11) % 43) / 128.0
+            rows.append([b, (b * 4 + k) % 10, 0.125 + 0.25 * k + 0.01 * (b % 7),
+                         0.2 + 0.2 * ((b + k) % 4) + 0.005 * b, 0.75 * side, side])
+    return torch.tensor(rows, dtype=torch.float32)
+
+
+def _yolo_train(akconv_n):
+    def make():
+        mods, lossmod = _import_script("yolo_modules"), _import_script("yolo_loss")
+        torch.manual_seed(0)
+        model = mods.make_yolov5n(10, akconv_n=akconv_n).train()
+        det = model.model[-1]
+        hyp = lossmod.scaled_hyp(det.nl, det.nc, YOLO_SIZE)
+        loss_fn = lossmod.YoloLoss(det.nc, det.anchors.detach().clone(), hyp)
+        g_bias, g_w, g_bn = [], [], []
+        for mod in model.modules():
+            for pname, p in mod.named_parameters(recurse=False):
+                if pname == "bias":
+                    g_bias.append(p)
+                elif isinstance(mod, nn.BatchNorm2d):
+                    g_bn.append(p)
+                else:
+                    g_w.append(p)
+        opt = torch.optim.SGD(g_bias, lr=0.01, momentum=0.937, nesterov=True, foreach=False)
+        opt.add_param_group({"params": g_w, "weight_decay": 5e-4})
+        opt.add_param_group({"params": g_bn, "weight_decay": 0.0})
+        torch.manual_seed(7)
+        x = torch.rand(YOLO_BATCH, 3, YOLO_SIZE, YOLO_SIZE)
+        targets = yolo_targets(YOLO_BATCH)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            loss, _ = loss_fn(model(x), targets)
+            loss.backward()
+            opt.step()
+            return loss
+        return step
+    return make
+
+
+REGISTRY["yolo_train"] = _yolo_train(None)
+REGISTRY["yolo_akconv3_train"] = _yolo_train(3)
+REGISTRY["yolo_akconv5_train"] = _yolo_train(5)
+
+
 # ---------------------------------------------------------------- other files
 # Any other module in bench/pytorch/ with a register(registry) function adds its
 # workloads here (e.g. akconv.py), so a new benchmark file needs no edit of this one.
