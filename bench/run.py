@@ -38,7 +38,8 @@ SLOW = r"ddpm_"  # benchmarks whose one step takes seconds
 TARGETS = [(r"(conv_ae|vae|vae_bce|ae)_train", 2, 2.0, "issue 5"),
            (r"gan_train", 2, 1.5, "issue 6"), (r"dcgan_train", 2, 1.2, "issue 6"),
            (r"conv_.*_fwdbwd", 1, 1.0, "issue 4"),
-           (r"ddpm_(train|sample)", 2, 1.0, "issue 7")]
+           (r"ddpm_(train|sample)", 2, 1.0, "issue 7"),
+           (r"yolo_train", 2, 1.5, "issue 19"), (r"yolo_akconv3_train", 2, 2.0, "issue 19")]
 
 
 def choose_openblas_core(want):
