@@ -47,7 +47,7 @@ constexpr std::size_t kSize = 128, kClasses = 10;
 using Input = Shape<3, kSize, kSize>;
 
 struct Args {
-  std::string model = "yolo", data = "data/digits-det", mnist = "mnist", out, checkpoint;
+  std::string model = "yolo", set = "data/digits-det", data = "mnist", out, checkpoint;
   std::vector<std::string> detect;
   int akconv_n = 3, epochs = 30, threads = 0, val_images = 500;
   std::size_t batch = 16, train_images = 4000;
@@ -66,11 +66,10 @@ Args parse(int argc, char** argv) {
       ->check(CLI::IsMember({"yolo", "yolo_akconv"}))->capture_default_str();
   app.add_option("--akconv-n,--akconv_n", a.akconv_n, "AKConv's sampling points (each is a compiled type)")
       ->check(CLI::IsMember({3, 5}))->capture_default_str();
-  app.add_option("--data", a.data, "a YOLO-format data set (images/{train,val}, labels/{train,val}); made "
-                                   "from the digits when it does not exist")
+  app.add_option("--set", a.set, "a YOLO-format data set (images/{train,val}, labels/{train,val}); made "
+                                  "from the --data digits when it does not exist")
       ->type_name("DIR")->capture_default_str();
-  app.add_option("--digits", a.mnist, "where the digits come from when the set is made (mnist or a directory)")
-      ->check(cli::dataset())->capture_default_str();
+  cli::data(app, a.data);
   app.add_option("--train-images", a.train_images, "canvases in the generated train split")
       ->check(cli::integer(16, 1000000))->capture_default_str();
   app.add_option("--val-images", a.val_images, "canvases in the generated val split")
@@ -205,10 +204,12 @@ int train(const Args& a) {
   dopt.image_size = kSize;
   dopt.train_count = a.train_images;
   dopt.val_count = std::size_t(a.val_images);
-  if (!fs::exists(a.data) || fs::exists(a.data + "/.zoo_digits_stamp"))
-    data::ensure_digit_detection(a.data, data::dataset_dir(a.mnist), dopt);
-  const data::DetectionSet train_set = data::read_yolo(a.data, "train", kSize, kClasses);
-  const data::DetectionSet val_set = data::read_yolo(a.data, "val", kSize, kClasses);
+  // A set this program made (stamped) is remade when its options change; any other
+  // YOLO-format directory is read as it is.
+  if (!fs::exists(a.set) || fs::exists(a.set + "/.zoo_digits_stamp"))
+    data::ensure_digit_detection(a.set, data::dataset_dir(a.data), dopt);
+  const data::DetectionSet train_set = data::read_yolo(a.set, "train", kSize, kClasses);
+  const data::DetectionSet val_set = data::read_yolo(a.set, "val", kSize, kClasses);
 
   M m(a.seed), ema_m(a.seed);
   yolo::ModelEMA<M> ema(ema_m);
@@ -248,7 +249,7 @@ int train(const Args& a) {
   std::printf("%s: %zu parameters, %.2f GFLOPs/image at %zux%zu; %zu train / %zu val images (%s), batch %zu "
               "(accumulate to %zu), %d epochs, %d threads\n",
               name.c_str(), std::size_t(Net::num_params), Net::flops / 1e9, kSize, kSize, train_set.size(),
-              val_set.size(), a.data.c_str(), a.batch, sched.hyp.nbs, a.epochs, num_threads());
+              val_set.size(), a.set.c_str(), a.batch, sched.hyp.nbs, a.epochs, num_threads());
   std::ofstream csv(a.out + "/results.csv", a.resume ? std::ios::app : std::ios::trunc);
   if (!a.resume) csv << "epoch,box,obj,cls,P,R,mAP50,mAP50-95,lr,seconds,ms_per_step,ms_per_image\n";
 
@@ -337,7 +338,7 @@ int eval(const Args& a) {
   check_variant(a.checkpoint, variant_name(a));
   M m(0);
   load_safetensors(a.checkpoint, m);
-  const data::DetectionSet val_set = data::read_yolo(a.data, "val", kSize, kClasses);
+  const data::DetectionSet val_set = data::read_yolo(a.set, "val", kSize, kClasses);
   double ms = 0;
   const auto r = evaluate(m, val_set, 32, &ms);
   print_metrics((a.checkpoint + " on " + std::to_string(val_set.size()) + " val images").c_str(), r);

@@ -25,7 +25,7 @@ out=runs/$model
 if [[ $program == yolo ]]; then
   # The detection set is made from the digits once (data/digits-det); the epochs fix the
   # LR schedule, the minutes cut it short.
-  ./build/release/examples/yolo --model "$model" --akconv-n "${AKCONV_N:-3}" --digits "$data" \
+  ./build/release/examples/yolo --model "$model" --akconv-n "${AKCONV_N:-3}" --data "$data" \
     --epochs "${EPOCHS:-5}" --minutes "$minutes" --out "$out"
 else
   ./build/release/examples/$program --model "$model" --data "$data" --epochs 1000 \
