@@ -257,13 +257,13 @@ int train(const Args& a) {
   targets.reserve(4096);
   Tensor<float> dpred;
   data::DetectionBatch b;
-  m.zero_grad();
   const auto t_start = std::chrono::steady_clock::now();
   auto minutes = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60;
   };
   for (int epoch = first_epoch; epoch < a.epochs; ++epoch) {
     m.train();
+    m.zero_grad();  // as train.py: a partial accumulation does not carry into the next epoch
     loader.start_epoch(std::uint64_t(epoch));
     io::Progress bar(loader.num_batches(), {.epoch = epoch + 1, .epochs = a.epochs, .desc = name});
     double sbox = 0, sobj = 0, scls = 0;
