@@ -17,9 +17,8 @@ and data as the C++ program, for the Conv vs AKConv table of docs/results.md.
             warm-up over nw = max(round(3·nb), 100) iterations (ni counted from the start):
             group 0 lr 0.1 → lr0·lf(e), groups 1, 2 lr 0 → lr0·lf(e), momentum 0.8 → 0.937,
             accumulate 1 → 64/bs (np.interp, rounded); an optimizer step when ni − last ≥ accumulate;
-            grads are zeroed at the start of each epoch, as v7.0 does. v7.0's train.py also clips the
-            gradient norm at 10 before each step; examples/yolo.cpp does not, so neither does this by
-            default (--clip 10 for v7.0's)
+            grads are zeroed at the start of each epoch; before each step the gradient norm is clipped
+            at 10 (clip_grad_norm_), all three as v7.0's train.py and examples/yolo.cpp (--clip 0: off)
   EMA       v7.0 ModelEMA: d = 0.9999·(1 − exp(−updates/2000)), every floating-point state_dict entry
             (parameters, running statistics), updated after each optimizer step
   eval      after every epoch, the EMA in eval mode on the val set (batch 32): decoded output →
@@ -194,8 +193,8 @@ def main():
     ap.add_argument("--momentum", type=float, default=0.937)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--warmup-epochs", type=float, default=3.0)
-    ap.add_argument("--clip", type=float, default=0.0,
-                    help="clip_grad_norm_ max norm (v7.0: 10; examples/yolo.cpp: none); 0: off")
+    ap.add_argument("--clip", type=float, default=10.0,
+                    help="clip_grad_norm_ max norm before each step (v7.0's and examples/yolo.cpp's 10); 0: off")
     ap.add_argument("--keep-last", action="store_true", help="keep a last partial batch (v7.0)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
