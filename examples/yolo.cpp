@@ -51,7 +51,7 @@ struct Args {
   std::vector<std::string> detect;
   int akconv_n = 3, epochs = 30, threads = 0, val_images = 500;
   std::size_t batch = 16, train_images = 4000;
-  double lr0 = 0.01, minutes = 0, translate = 0, scale = 0, conf = 0.25;
+  double lr0 = 0.01, minutes = 0, translate = 0, scale = 0, conf = 0.25, clip = 10;
   std::uint64_t seed = 1;
   bool resume = false, eval = false;
 };
@@ -78,6 +78,8 @@ Args parse(int argc, char** argv) {
   app.add_option("--batch", a.batch, "images per batch (YOLOv5 accumulates to 64)")
       ->check(cli::integer(2, 4096, "batch norm needs 2 images"))->capture_default_str();
   app.add_option("--lr0", a.lr0, "initial learning rate (SGD)")->check(cli::number())->capture_default_str();
+  app.add_option("--clip", a.clip, "clip the gradient's norm at this before each step, as train.py (0: off)")
+      ->check(cli::number(true))->capture_default_str();
   app.add_option("--translate", a.translate, "augmentation: random shift, fraction of the image")
       ->check(CLI::Range(0.0, 0.5))->capture_default_str();
   app.add_option("--scale", a.scale, "augmentation: random scale in [1 - s, 1 + s]")
@@ -288,6 +290,7 @@ int train(const Args& a) {
       }
       m.backward(dpred);
       if (ni - last_opt_step >= std::int64_t(acc)) {
+        if (a.clip > 0) opt.clip_grad_norm(a.clip);
         opt.step();
         m.zero_grad();
         ema.update(m, ema.updates + 1);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <set>
 #include <string>
+#include <zoo/models/yolo/train.hpp>
 #include <zoo/models/yolo/yolov5.hpp>
 #include <zoo/zoo.hpp>
 
@@ -208,4 +209,22 @@ TEST_CASE("yolov5n trains: the raw-map loss of a fixed batch falls") {
   }
   CHECK(std::isfinite(last));
   CHECK(last < 0.5f * first);
+}
+
+TEST_CASE("YOLOv5's optimizer groups and gradient clipping") {
+  Model<y::C3<8, 1>, Shape<4, 6, 6>> m(1);
+  y::GroupSGD<float> opt(m, {});
+  // biases (BN biases), conv weights (rank 4), BN weights (rank 1)
+  CHECK(opt.group_size(0) == 4 + 4 + 8 + 4 + 4);
+  CHECK(opt.group_size(2) == opt.group_size(0));
+  CHECK(opt.group_size(1) == decltype(m)::net_type::num_params - 2 * opt.group_size(0));
+  auto ps = m.parameters();
+  for (std::size_t i = 0; i < ps.size; ++i) ps.grad[i] = 1.0f;
+  const double norm = opt.clip_grad_norm(2.0);
+  CHECK(norm == doctest::Approx(std::sqrt(double(ps.size))));
+  double sq = 0;
+  for (std::size_t i = 0; i < ps.size; ++i) sq += double(ps.grad[i]) * ps.grad[i];
+  CHECK(std::sqrt(sq) == doctest::Approx(2.0).epsilon(1e-5));
+  CHECK(opt.clip_grad_norm(100.0) == doctest::Approx(2.0).epsilon(1e-5));  // below: unchanged
+  CHECK(ps.grad[0] == doctest::Approx(2.0 / std::sqrt(double(ps.size))).epsilon(1e-5));
 }

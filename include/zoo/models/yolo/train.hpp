@@ -8,6 +8,7 @@
 //   warm-up over nw = max(round(3·nb), 100) iterations: biases' lr 0.1 → lr0·lf(e), the
 //   others 0 → lr0·lf(e), momentum 0.8 → 0.937, accumulation 1 → 64/bs (interp, rounded)
 //   weight decay 5e-4 · bs·accumulate/64
+//   before each step the gradient's norm is clipped at 10 (clip_grad_norm_, v7.0's train.py)
 //   EMA: d = 0.9999·(1 − exp(−updates/2000)),  ema = d·ema + (1 − d)·model  (every
 //        floating-point entry of the state_dict: parameters and running statistics)
 #pragma once
@@ -69,6 +70,19 @@ class GroupSGD {
     ++steps_;
   }
   std::size_t group_size(int g) const { return count_[std::size_t(g)]; }
+  // torch.nn.utils.clip_grad_norm_(params, max_norm), as train.py calls before each step:
+  // scales every gradient by max_norm / (‖g‖ + 1e-6) when that is below 1; returns ‖g‖.
+  double clip_grad_norm(double max_norm) {
+    double sq = 0;
+    for (const Tensor_& t : tensors_)
+      for (std::size_t i = 0; i < t.size; ++i) sq += double(t.grad[i]) * double(t.grad[i]);
+    const double norm = std::sqrt(sq);
+    const double coef = max_norm / (norm + 1e-6);
+    if (coef < 1)
+      for (const Tensor_& t : tensors_)
+        for (std::size_t i = 0; i < t.size; ++i) t.grad[i] *= T(coef);
+    return norm;
+  }
 
   Hyp hyp;
   double lr;  // lr0·lf(epoch), saved in checkpoints
@@ -82,7 +96,7 @@ class GroupSGD {
  private:
   struct Tensor_ {
     T* data;
-    const T* grad;
+    T* grad;
     std::size_t size;
     int group;
   };
