@@ -278,7 +278,8 @@ ApPerClass ap_per_class(std::span<const Correct> tp, std::span<const T> conf, st
   // i = argsort(−conf), stable.
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return conf[a] > conf[b]; });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return conf[a] > conf[b] || (conf[a] == conf[b] && a < b); });
 
   ApPerClass out;
   std::vector<int> tc(target_cls.begin(), target_cls.end());

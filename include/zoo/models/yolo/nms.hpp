@@ -100,8 +100,19 @@ std::vector<Detection<T>> non_max_suppression_image(const T* pred, std::size_t n
       if (best_conf > conf_thres) cand.push_back({x1, y1, x2, y2, best_conf, static_cast<int>(best)});
     }
   }
-  std::stable_sort(cand.begin(), cand.end(),
-                   [](const Detection<T>& a, const Detection<T>& b) { return a.conf > b.conf; });
+  // Descending confidence, ties in arrival order (a stable sort, written as std::sort with
+  // the index as tie-break: std::stable_sort's buffer is deprecated API under clang 19).
+  {
+    std::vector<std::size_t> idx(cand.size());
+    std::iota(idx.begin(), idx.end(), std::size_t{0});
+    std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
+      return cand[a].conf > cand[b].conf || (cand[a].conf == cand[b].conf && a < b);
+    });
+    std::vector<Detection<T>> sorted;
+    sorted.reserve(cand.size());
+    for (const std::size_t i : idx) sorted.push_back(cand[i]);
+    cand.swap(sorted);
+  }
   if (cand.size() > opt.max_nms) cand.resize(opt.max_nms);
 
   // torchvision.ops.nms on the offset boxes, in the (already descending) score order.
