@@ -1,6 +1,6 @@
 // YOLOv5 modules and networks (zoo/models/yolo/): the yaml's scaling rules, YOLOv5's
 // published parameter count, gradient checks of every block in double, and Detect's
-// decoding against its formula. Goldens against PyTorch are in test_yolo_golden.cpp.
+// decoding against its formula. Goldens against PyTorch are in test_yolo_golden_slow.cpp.
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -2,6 +2,8 @@
 // modules written from the v7.0 definitions (scripts/pytorch/yolo_modules.py), in double:
 // one training step (outputs, input gradient, parameter gradients, running statistics)
 // and the eval-mode output. Fixtures: tests/fixtures/make_yolo_fixtures.py.
+// (Named *_slow*: five double networks and one float one take ~1 min in a release build; the
+// sanitizer build skips it, test_yolo_model covers the same code paths there.)
 #include <doctest/doctest.h>
 
 #include <algorithm>
