@@ -3,13 +3,22 @@
 //
 // Strict means: one value and only whitespace after it, no trailing commas, no
 // leading zeros, no NaN/Infinity, escapes checked (\uXXXX with surrogate pairs
-// → UTF-8), no raw control characters in strings, no duplicate object keys,
-// nesting at most 64 deep. Numbers keep their text so integers up to 2^64−1
-// (byte offsets) read exactly. Errors throw IoError with the byte position.
+// → UTF-8), no raw control characters in strings, every string valid UTF-8
+// (RFC 8259 §8.1: no overlong forms, no encoded surrogates, nothing past
+// U+10FFFF, no truncated sequences), no duplicate object keys, nesting at most
+// 64 deep. Numbers keep their text so integers up to 2^64−1 (byte offsets) read
+// exactly. Errors throw IoError with the byte position.
+//
+// Hostile headers are bounded: duplicate keys are found by sorting each
+// object's keys once (O(k log k), not a pairwise scan), and Limits caps the
+// keys of one object and the values of the whole document, so a 100 MB header
+// of tiny values cannot turn into gigabytes of Value nodes.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -50,9 +59,56 @@ struct Value {
   }
 };
 
+// A safetensors header has one key per tensor and about ten values per entry;
+// the largest published checkpoints hold a few thousand tensors per file. A
+// Value is ~112 bytes, so the value cap bounds a document at ~60 MB of nodes
+// (2× for vector growth) whatever its text holds; each one is a page fault or
+// two on a VM, which is what the cap's time costs.
+struct Limits {
+  std::size_t max_object_keys = std::size_t{1} << 18;
+  std::size_t max_values = std::size_t{1} << 19;
+};
+
+// Length of the UTF-8 sequence starting at s[i] if it is well formed (1..4),
+// else 0. Ranges as in RFC 3629 §4 (Unicode's table 3-7).
+inline std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  auto at = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned c = at(i);
+  if (c < 0x80) return 1;
+  std::size_t len;
+  unsigned lo = 0x80, hi = 0xBF;  // bounds of the second byte
+  if (c >= 0xC2 && c <= 0xDF) len = 2;
+  else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;       // overlong below U+0800
+    else if (c == 0xED) hi = 0x9F;  // U+D800..U+DFFF, the surrogates
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;       // overlong below U+10000
+    else if (c == 0xF4) hi = 0x8F;  // past U+10FFFF
+  } else {
+    return 0;  // continuation byte, C0/C1 (overlong ASCII) or F5..FF
+  }
+  if (s.size() - i < len) return 0;
+  if (at(i + 1) < lo || at(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k)
+    if ((at(i + k) & 0xC0) != 0x80) return 0;
+  return len;
+}
+
+// Offset of the first byte of `s` that is not valid UTF-8, or npos.
+inline std::size_t utf8_invalid_at(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t n = utf8_sequence(s, i);
+    if (n == 0) return i;
+    i += n;
+  }
+  return std::string_view::npos;
+}
+
 class Parser {
  public:
-  Parser(std::string_view s, std::string name) : s_(s), name_(std::move(name)) {}
+  Parser(std::string_view s, std::string name, Limits lim = {}) : s_(s), name_(std::move(name)), lim_(lim) {}
 
   Value parse() {
     Value v = value(0);
@@ -62,8 +118,9 @@ class Parser {
   }
 
  private:
-  [[noreturn]] void fail(const std::string& what) const {
-    throw IoError(name_, "invalid JSON at byte " + std::to_string(i_) + ": " + what);
+  [[noreturn]] void fail(const std::string& what) const { fail_at(i_, what); }
+  [[noreturn]] void fail_at(std::size_t at, const std::string& what) const {
+    throw IoError(name_, "invalid JSON at byte " + std::to_string(at) + ": " + what);
   }
   void ws() {
     while (i_ < s_.size() && (s_[i_] == ' ' || s_[i_] == '\t' || s_[i_] == '\n' || s_[i_] == '\r')) ++i_;
@@ -88,23 +145,28 @@ class Parser {
     if (depth > 64) fail("nesting deeper than 64");
     ws();
     if (i_ >= s_.size()) fail("unexpected end of input");
+    if (++values_ > lim_.max_values)
+      fail("more than " + std::to_string(lim_.max_values) + " values in the document");
     Value v;
     const char c = s_[i_];
     if (c == '{') {
       ++i_;
       v.kind = Value::Kind::object;
       if (eat('}')) return v;
+      std::vector<std::size_t> at;  // each key's byte offset, for the duplicate message
       do {
         ws();
         if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string key");
+        if (v.keys.size() == lim_.max_object_keys)
+          fail("object has more than " + std::to_string(lim_.max_object_keys) + " keys");
+        at.push_back(i_);
         std::string key = string();
-        for (const auto& k : v.keys)
-          if (k == key) fail("duplicate key \"" + key + "\"");
         expect(':');
         v.values.push_back(value(depth + 1));
         v.keys.push_back(std::move(key));
       } while (eat(','));
       expect('}');
+      check_unique(v.keys, at);
     } else if (c == '[') {
       ++i_;
       v.kind = Value::Kind::array;
@@ -130,6 +192,22 @@ class Parser {
       fail(std::string("unexpected character '") + c + "'");
     }
     return v;
+  }
+
+  // Sort the key indices once; equal keys end up adjacent. The later of the
+  // two in file order is reported, as a pairwise scan would have.
+  void check_unique(const std::vector<std::string>& keys, const std::vector<std::size_t>& at) const {
+    if (keys.size() < 2) return;
+    std::vector<std::uint32_t> order(keys.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = static_cast<std::uint32_t>(k);
+    std::sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) {
+      const int c = keys[a].compare(keys[b]);
+      return c != 0 ? c < 0 : a < b;
+    });
+    std::size_t first = SIZE_MAX;
+    for (std::size_t k = 1; k < order.size(); ++k)
+      if (keys[order[k]] == keys[order[k - 1]]) first = std::min<std::size_t>(first, order[k]);
+    if (first != SIZE_MAX) fail_at(at[first], "duplicate key \"" + keys[first] + "\"");
   }
 
   std::string number() {
@@ -186,7 +264,14 @@ class Parser {
       if (i_ >= s_.size()) fail("unterminated string");
       const char c = s_[i_++];
       if (c == '"') return out;
-      if (static_cast<unsigned char>(c) < 0x20) fail("raw control character in a string");
+      if (static_cast<unsigned char>(c) < 0x20) fail_at(i_ - 1, "raw control character in a string");
+      if (static_cast<unsigned char>(c) >= 0x80) {
+        const std::size_t n = utf8_sequence(s_, i_ - 1);
+        if (n == 0) fail_at(i_ - 1, "invalid UTF-8 in a string (byte " + hex(c) + ")");
+        out.append(s_.substr(i_ - 1, n));
+        i_ += n - 1;
+        continue;
+      }
       if (c != '\\') {
         out += c;
         continue;
@@ -219,15 +304,28 @@ class Parser {
     }
   }
 
+  static std::string hex(char c) {
+    char b[8];
+    std::snprintf(b, sizeof b, "0x%02x", static_cast<unsigned>(static_cast<unsigned char>(c)));
+    return b;
+  }
+
   std::string_view s_;
   std::string name_;
-  std::size_t i_ = 0;
+  Limits lim_;
+  std::size_t i_ = 0, values_ = 0;
 };
 
-inline Value parse(std::string_view s, const std::string& name = "<json>") { return Parser(s, name).parse(); }
+inline Value parse(std::string_view s, const std::string& name = "<json>", Limits lim = {}) {
+  return Parser(s, name, lim).parse();
+}
 
-// `s` as a JSON string literal, quotes included.
+// `s` as a JSON string literal, quotes included. `s` must be valid UTF-8, so
+// that zoo never writes a file its own strict reader would refuse.
 inline std::string quote(std::string_view s) {
+  if (const std::size_t bad = utf8_invalid_at(s); bad != std::string_view::npos)
+    throw std::invalid_argument("zoo::io::json::quote: invalid UTF-8 at byte " + std::to_string(bad) +
+                                " of a string to be written");
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
