@@ -7,7 +7,8 @@
 // (as in PyTorch); missing and unexpected names are errors when strict, and are
 // returned otherwise. Every fault is listed in one message, not just the first.
 // Values convert to the model's scalar type (F64 → float, I64 → float for
-// BatchNorm's num_batches_tracked).
+// BatchNorm's num_batches_tracked, F16 and BF16 → float exactly, since every
+// half and bfloat16 value, NaN payloads included, is a float32 value).
 #pragma once
 #include <bit>
 #include <cstdint>
@@ -33,8 +34,34 @@ inline std::size_t dtype_size(const std::string& d) {
   return 0;
 }
 inline bool dtype_supported(const std::string& d) {
-  return d == "F32" || d == "F64" || d == "I64" || d == "I32";
+  return d == "F32" || d == "F64" || d == "I64" || d == "I32" || d == "F16" || d == "BF16";
 }
+inline constexpr const char* supported_dtypes = "F32, F64, I64, I32, F16 and BF16";
+
+// IEEE binary16 → binary32 by bits, so that no rounding mode or compiler
+// support for _Float16 is involved: 1 sign, 5 exponent (bias 15), 10 mantissa.
+inline float half_to_float(std::uint16_t h) {
+  const std::uint32_t sign = std::uint32_t(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu;
+  std::uint32_t man = h & 0x3ffu, bits;
+  if (exp == 0x1f) {
+    // ±inf, or NaN with its payload. A signalling NaN comes out quiet, as from
+    // F16C's vcvtph2ps and PyTorch's own conversion.
+    bits = sign | 0x7f800000u | man << 13 | (man ? 0x400000u : 0u);
+  } else if (exp != 0) {
+    bits = sign | (exp + 127 - 15) << 23 | man << 13;
+  } else if (man == 0) {
+    bits = sign;  // ±0
+  } else {
+    // Subnormal: man · 2^-24. Shift the leading 1 up to the implicit bit; each
+    // shift lowers the exponent by one, from 2^-14 (the smallest normal half).
+    std::uint32_t e = 127 - 15 + 1;
+    while (!(man & 0x400u)) man <<= 1, --e;
+    bits = sign | e << 23 | (man & 0x3ffu) << 13;
+  }
+  return std::bit_cast<float>(bits);
+}
+// bfloat16 is the top half of a float32.
+inline float bf16_to_float(std::uint16_t h) { return std::bit_cast<float>(std::uint32_t{h} << 16); }
 
 struct RawTensor {
   std::string name, dtype;
@@ -61,7 +88,7 @@ void convert_into(const RawTensor& t, T* dst, const std::string& file) {
   const std::size_t n = t.numel();
   if (!dtype_supported(t.dtype))
     throw IoError(file, "tensor \"" + t.name + "\" has dtype " + t.dtype +
-                            "; zoo reads F32, F64, I64 and I32");
+                            "; zoo reads " + supported_dtypes);
   if (t.nbytes != n * dtype_size(t.dtype))
     throw IoError(file, "tensor \"" + t.name + "\": byte size does not match its shape");
   auto each = [&]<class S>(S) {
@@ -71,10 +98,19 @@ void convert_into(const RawTensor& t, T* dst, const std::string& file) {
       dst[i] = static_cast<T>(v);
     }
   };
+  auto half = [&](float (*to_float)(std::uint16_t)) {
+    for (std::size_t i = 0; i < n; ++i) {
+      std::uint16_t v;
+      std::memcpy(&v, t.data + i * 2, 2);
+      dst[i] = static_cast<T>(to_float(v));
+    }
+  };
   if (t.dtype == "F32") each(float{});
   else if (t.dtype == "F64") each(double{});
   else if (t.dtype == "I64") each(std::int64_t{});
-  else each(std::int32_t{});
+  else if (t.dtype == "I32") each(std::int32_t{});
+  else if (t.dtype == "F16") half(half_to_float);
+  else half(bf16_to_float);
 }
 
 struct LoadOptions {
@@ -116,7 +152,7 @@ LoadResult load_state_dict(const std::vector<NamedTensor<T>>& targets,
   };
   std::string err;
   if (!misshaped.empty()) err += "\n  size mismatch: " + list(misshaped);
-  if (!bad_dtype.empty()) err += "\n  unsupported dtype (zoo reads F32, F64, I64, I32): " + list(bad_dtype);
+  if (!bad_dtype.empty()) err += "\n  unsupported dtype (zoo reads " + std::string(supported_dtypes) + "): " + list(bad_dtype);
   if (opt.strict && !r.missing_keys.empty()) err += "\n  missing: " + list(r.missing_keys);
   if (opt.strict && !r.unexpected_keys.empty()) err += "\n  unexpected: " + list(r.unexpected_keys);
   if (!err.empty()) throw IoError(file, "cannot load into the model:" + err);

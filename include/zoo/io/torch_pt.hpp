@@ -13,7 +13,17 @@
 // torch._utils._rebuild_tensor_v2 / _rebuild_parameter, torch.*Storage); any
 // other global (os.system, builtins.eval, …) is refused with an error. The ZIP
 // directory and every offset, length and count in the pickle are bounds-checked.
+//
+// A tensor may be any view PyTorch writes: a transposed weight, slices of one
+// storage at different offsets, tied weights, zero-stride expands, stepped
+// slices. The furthest element a view reads (offset + Σ (size−1)·stride, with
+// overflow checks) must lie inside its storage before anything is read;
+// contiguous views are read in place, others copied row-major, and the copies
+// of one file are capped (pt_view_limit) so that an expand of one float to
+// 2^40 elements is refused instead of allocated. Negative strides and offsets
+// do not exist in PyTorch and are refused.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -342,6 +352,7 @@ class Unpickler {
       fail("unsupported persistent id (expected a torch storage)");
     const char* dt = storage_dtype(pid->items[1]->s);
     if (!dt) fail("persistent id names " + pid->items[1]->s + ", not a storage class");
+    if (pid->items[4]->i < 0) fail("storage " + pid->items[2]->s + " declares a negative element count");
     auto s = make(Obj::Kind::storage);
     s->s = dt;
     s->key = pid->items[2]->s;
@@ -393,10 +404,13 @@ class Unpickler {
 
 }  // namespace pickle
 
-// A parsed .pt state_dict: its bytes and the tensors (views into them).
+// A parsed .pt state_dict: its bytes and the tensors. A contiguous tensor
+// points into `bytes` (no copy); any other view PyTorch writes — w.t(),
+// x[:, ::2], x.expand(…) — points into its own row-major copy in `views`.
 struct PtFile {
   std::string name;
   std::vector<std::uint8_t> bytes;
+  std::vector<std::vector<std::uint8_t>> views;
   std::vector<RawTensor> tensors;
   PtFile() = default;
   PtFile(PtFile&&) = default;
@@ -404,9 +418,24 @@ struct PtFile {
   PtFile(const PtFile&) = delete;
 };
 
-inline PtFile parse_pt(std::vector<std::uint8_t> bytes, const std::string& name) {
+// How many bytes the copies of non-contiguous views may take in all, for a file
+// of `file_bytes`. Transposes and strided slices copy at most their storage, so
+// at most the file's size; but zero strides (x.expand(…)) let a few bytes claim
+// any number of elements, and without a cap a hostile file could ask for
+// terabytes. 16× the file + 64 MiB leaves room for real broadcast views, and
+// nothing is allocated past io::default_max_bytes, the cap on reading a file.
+inline std::uint64_t pt_view_limit(std::uint64_t file_bytes) {
+  constexpr std::uint64_t slack = std::uint64_t{64} << 20;
+  const std::uint64_t l = file_bytes > (UINT64_MAX - slack) / 16 ? UINT64_MAX : 16 * file_bytes + slack;
+  return std::min<std::uint64_t>(l, default_max_bytes);
+}
+
+// `max_view_bytes` = 0: pt_view_limit(bytes.size()).
+inline PtFile parse_pt(std::vector<std::uint8_t> bytes, const std::string& name,
+                       std::uint64_t max_view_bytes = 0) {
   PtFile f;
   f.name = name;
+  if (max_view_bytes == 0) max_view_bytes = pt_view_limit(bytes.size());
   const auto zip = read_zip_directory(bytes, name);
   std::string prefix;
   const ZipEntry* pkl = nullptr;
@@ -421,6 +450,14 @@ inline PtFile parse_pt(std::vector<std::uint8_t> bytes, const std::string& name)
   const pickle::P root = up.load();
   if (root->kind != pickle::Obj::Kind::dict)
     throw IoError(name, "the pickle holds no dict: expected torch.save(model.state_dict())");
+  auto ints_str = [](const std::vector<std::int64_t>& v) {
+    std::string o = "(";
+    for (std::size_t i = 0; i < v.size(); ++i) o += (i ? ", " : "") + std::to_string(v[i]);
+    return o + (v.size() == 1 ? ",)" : ")");
+  };
+  // Tied weights are one tensor object under two keys: copy its view once.
+  std::map<const pickle::Obj*, std::pair<const std::uint8_t*, std::size_t>> copied;
+  std::uint64_t view_bytes = 0;
   for (const auto& [k, v] : root->dict) {
     if (k->kind != pickle::Obj::Kind::string) throw IoError(name, "state_dict key is not a string");
     if (v->kind != pickle::Obj::Kind::tensor)
@@ -432,26 +469,108 @@ inline PtFile parse_pt(std::vector<std::uint8_t> bytes, const std::string& name)
     RawTensor t;
     t.name = k->s;
     t.dtype = st.s;
-    const std::size_t es = dtype_size(t.dtype);
-    // Row-major contiguous, as state_dict tensors are; size-1 dimensions may have any stride.
-    std::uint64_t numel = 1, expect = 1;
-    bool overflow = false;
-    for (std::size_t d = v->size.size(); d-- > 0;) {
-      const auto sz = static_cast<std::uint64_t>(v->size[d]);
-      if (sz != 1 && static_cast<std::uint64_t>(v->stride[d]) != expect)
-        throw IoError(name, "tensor \"" + t.name + "\" is not contiguous; save tensor.contiguous()");
-      if (sz != 0 && expect > (UINT64_MAX / 16) / sz) overflow = true;
-      else expect *= sz;
-      t.shape.insert(t.shape.begin(), static_cast<std::size_t>(sz));
-    }
-    numel = expect;
+    const std::uint64_t es = dtype_size(t.dtype);  // non-zero: storage_dtype names only known dtypes
+    const std::uint64_t storage_bytes = it->second.size, storage_numel = storage_bytes / es;
+    const std::uint8_t* const src = it->second.data;
+    // Sizes, strides and the offset were refused when negative by the unpickler.
+    const auto& size = v->size;
+    const auto& stride = v->stride;
     const auto off = static_cast<std::uint64_t>(v->i);
-    if (overflow || v->i < 0 || off > it->second.size / es || numel > it->second.size / es - off)
-      throw IoError(name, "tensor \"" + t.name + "\" of shape " + shape_str(t.shape) + " at offset " +
-                              std::to_string(v->i) + " runs past its storage (" +
-                              std::to_string(it->second.size) + " bytes)");
-    t.data = it->second.data + off * es;
-    t.nbytes = static_cast<std::size_t>(numel * es);
+    const std::string what = "tensor \"" + t.name + "\" of shape " + ints_str(size) + ", stride " +
+                             ints_str(stride) + ", at offset " + std::to_string(off);
+    std::uint64_t numel = 1;
+    bool empty = false, huge = false;
+    for (const auto s : size) {
+      const auto sz = static_cast<std::uint64_t>(s);
+      t.shape.push_back(static_cast<std::size_t>(sz));
+      if (sz == 0) empty = true;
+      else if (numel > UINT64_MAX / sz) huge = true;
+      else numel *= sz;
+    }
+    if (v->i < 0) throw IoError(name, what + ": negative storage offset");
+    if (empty) {  // no elements, so nothing is read and any offset will do
+      t.data = src;
+      t.nbytes = 0;
+      f.tensors.push_back(std::move(t));
+      continue;
+    }
+    if (huge || numel > UINT64_MAX / es)
+      throw IoError(name, what + " claims more than 2^64 bytes");
+    // The furthest element the view reads: offset + Σ (size_d − 1)·stride_d.
+    // Every element it reads lies between offset and this one, so checking it
+    // bounds them all before anything is read.
+    std::uint64_t last = off;
+    bool past = false;
+    for (std::size_t d = 0; d < size.size() && !past; ++d) {
+      const auto n1 = static_cast<std::uint64_t>(size[d]) - 1, sd = static_cast<std::uint64_t>(stride[d]);
+      if (n1 != 0 && sd > UINT64_MAX / n1) past = true;
+      else if (n1 * sd > UINT64_MAX - last) past = true;
+      else last += n1 * sd;
+    }
+    if (past || last >= storage_numel)
+      throw IoError(name, what + " runs past its storage (" + std::to_string(storage_bytes) + " bytes): it reads element " +
+                              (past ? std::string("past 2^64") : std::to_string(last)) + " of storage " + st.key +
+                              ", which holds " + std::to_string(storage_numel) + " " + t.dtype);
+    if (storage_bytes % es != 0 || static_cast<std::uint64_t>(st.i) != storage_numel)
+      throw IoError(name, "tensor \"" + t.name + "\": storage " + st.key + " declares " + std::to_string(st.i) +
+                              " elements of " + t.dtype + " (" + std::to_string(es) + " bytes each), its entry " + ek +
+                              " holds " + std::to_string(storage_bytes) + " bytes");
+    const std::uint64_t nbytes = numel * es;
+    // Row-major contiguous (size-1 dimensions may have any stride): read in place.
+    bool contiguous = true;
+    for (std::uint64_t d = size.size(), expect = 1; d-- > 0;) {
+      if (size[d] != 1 && static_cast<std::uint64_t>(stride[d]) != expect) contiguous = false;
+      expect *= static_cast<std::uint64_t>(size[d]);
+    }
+    if (contiguous) {
+      t.data = src + off * es;
+      t.nbytes = static_cast<std::size_t>(nbytes);
+      f.tensors.push_back(std::move(t));
+      continue;
+    }
+    if (const auto c = copied.find(v); c != copied.end()) {
+      t.data = c->second.first;
+      t.nbytes = c->second.second;
+      f.tensors.push_back(std::move(t));
+      continue;
+    }
+    if (nbytes > max_view_bytes - std::min(view_bytes, max_view_bytes))
+      throw IoError(name, what + " is a view whose row-major copy needs " + std::to_string(nbytes) +
+                              " bytes; with the views before it that passes this file's limit of " +
+                              std::to_string(max_view_bytes) + " bytes for copied views (a cap against zero strides claiming huge tensors)");
+    view_bytes += nbytes;
+    std::vector<std::uint8_t> buf(static_cast<std::size_t>(nbytes));
+    // Walk the view in row-major order: the last dimension in a run, the others
+    // as an odometer. `base` stays within [off, last], so it cannot overflow.
+    const std::size_t r = size.size();  // ≥ 1: a rank-0 tensor is contiguous
+    const auto inner = static_cast<std::uint64_t>(size[r - 1]), istride = static_cast<std::uint64_t>(stride[r - 1]);
+    std::vector<std::uint64_t> idx(r, 0);
+    std::uint64_t base = off;
+    std::uint8_t* out = buf.data();
+    for (bool more = true; more;) {
+      if (istride == 1) {
+        std::memcpy(out, src + base * es, static_cast<std::size_t>(inner * es));
+        out += inner * es;
+      } else {
+        for (std::uint64_t j = 0; j < inner; ++j, out += es)
+          std::memcpy(out, src + (base + j * istride) * es, static_cast<std::size_t>(es));
+      }
+      more = false;
+      for (std::size_t d = r - 1; d-- > 0;) {
+        const auto sd = static_cast<std::uint64_t>(stride[d]);
+        if (++idx[d] < static_cast<std::uint64_t>(size[d])) {
+          base += sd;
+          more = true;
+          break;
+        }
+        base -= (idx[d] - 1) * sd;
+        idx[d] = 0;
+      }
+    }
+    t.data = buf.data();
+    t.nbytes = buf.size();
+    copied[v] = {t.data, t.nbytes};
+    f.views.push_back(std::move(buf));  // a moved vector keeps its buffer
     f.tensors.push_back(std::move(t));
   }
   f.bytes = std::move(bytes);  // a moved vector keeps its buffer, so the views stay valid
