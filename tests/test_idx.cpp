@@ -2,6 +2,12 @@
 // each of which must give an IoError naming the file and the fault.
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -135,18 +141,138 @@ TEST_CASE("IDX: a corpus of broken files each gives its clear error") {
   fs::remove_all(dir);
 }
 
-TEST_CASE("IDX: a gzip bomb stops at the size limit") {
+TEST_CASE("IDX: a header that claims more than the limit is refused before inflating") {
   const auto dir = tmpdir();
   std::vector<std::uint8_t> zeros(8 << 20, 0);
   auto big = header(0x08, {static_cast<std::uint32_t>(zeros.size())});
   big.insert(big.end(), zeros.begin(), zeros.end());
-  put(dir + "/bomb.gz", io::gzip(big, "x", 9));
-  CHECK_NOTHROW(data::read_idx(dir + "/bomb.gz"));
-  try {
-    (void)data::read_idx(dir + "/bomb.gz", 1 << 20);
-    FAIL("no error");
-  } catch (const IoError& e) {
-    CHECK(std::string(e.what()).find("past the limit") != std::string::npos);
+  put(dir + "/big.gz", io::gzip(big, "x", 9));
+  CHECK(data::read_idx(dir + "/big.gz").bytes.size() == zeros.size());
+  CHECK_THROWS_WITH(data::read_idx(dir + "/big.gz", 1 << 20),
+                    doctest::Contains("dimensions claim 8388608 data bytes, over the limit of 1048576"));
+  // The generic reader, which has no header to go by, stops at its limit.
+  CHECK_THROWS_WITH(io::read_file(dir + "/big.gz", 1 << 20), doctest::Contains("past the limit"));
+  fs::remove_all(dir);
+}
+
+namespace {
+// A valid gzip file: `head` followed by `zeros` zero bytes, ~1000:1. Built from
+// one deflated block of 64 MiB of zeros ended by a full flush (byte-aligned,
+// no reference to earlier data) repeated, then the final block and the
+// trailer — milliseconds instead of deflating gigabytes.
+std::vector<std::uint8_t> zero_bomb(const std::vector<std::uint8_t>& head, std::uint64_t zeros) {
+  constexpr std::size_t chunk = std::size_t{64} << 20;
+  REQUIRE(zeros % chunk == 0);
+  auto deflate_raw = [](z_stream& zs, const std::uint8_t* p, std::size_t n, int flush) {
+    std::vector<std::uint8_t> out(deflateBound(&zs, static_cast<uLong>(n)) + 64);
+    zs.next_in = const_cast<Bytef*>(p);
+    zs.avail_in = static_cast<uInt>(n);
+    zs.next_out = out.data();
+    zs.avail_out = static_cast<uInt>(out.size());
+    REQUIRE(deflate(&zs, flush) != Z_STREAM_ERROR);
+    REQUIRE(zs.avail_in == 0);
+    out.resize(out.size() - zs.avail_out);
+    return out;
+  };
+  std::vector<std::uint8_t> out{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3};  // gzip header, no name
+  z_stream a{};
+  REQUIRE(deflateInit2(&a, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+  auto h = deflate_raw(a, head.data(), head.size(), Z_FULL_FLUSH);
+  deflateEnd(&a);
+  out.insert(out.end(), h.begin(), h.end());
+  std::vector<std::uint8_t> z(chunk, 0);
+  z_stream b{};
+  REQUIRE(deflateInit2(&b, 9, Z_DEFLATED, -15, 9, Z_RLE) == Z_OK);
+  const auto block = deflate_raw(b, z.data(), z.size(), Z_FULL_FLUSH);
+  const auto fin = deflate_raw(b, nullptr, 0, Z_FINISH);
+  deflateEnd(&b);
+  uLong crc = crc32(0, head.data(), static_cast<uInt>(head.size()));
+  const uLong crc_chunk = crc32(0, z.data(), static_cast<uInt>(z.size()));
+  for (std::uint64_t k = 0; k < zeros / chunk; ++k) {
+    out.insert(out.end(), block.begin(), block.end());
+    crc = crc32_combine(crc, crc_chunk, static_cast<z_off_t>(chunk));
   }
+  out.insert(out.end(), fin.begin(), fin.end());
+  const std::uint64_t isize = head.size() + zeros;
+  for (int s = 0; s < 32; s += 8) out.push_back(static_cast<std::uint8_t>(crc >> s));
+  for (int s = 0; s < 32; s += 8) out.push_back(static_cast<std::uint8_t>(isize >> s));
+  return out;
+}
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+#ifdef ZOO_TEST_SANITIZED
+constexpr double second = 10.0;  // the instrumented build checks the bound, scaled
+#else
+constexpr double second = 1.0;
+#endif
+// Runs `f` in a child process whose address space is capped at `bytes`
+// (ulimit -v); returns its exit status, or -signal.
+template <class F>
+int in_limited_child(std::size_t bytes, F f) {
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    rlimit r{bytes, bytes};
+    if (setrlimit(RLIMIT_AS, &r) != 0) _exit(90);
+    _exit(f());
+  }
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+}  // namespace
+
+TEST_CASE("IDX: a gzip bomb is refused at the size its header announces") {
+  const auto dir = tmpdir();
+  // 1000 labels announced; the stream inflates to 2 GiB more.
+  auto head = header(0x08, {1000});
+  head.resize(head.size() + 1000, 7);
+  const auto bomb = zero_bomb(head, std::uint64_t{2} << 30);
+  MESSAGE("bomb: " << bomb.size() << " bytes inflating to " << ((std::uint64_t{2} << 30) + head.size()));
+  put(dir + "/bomb-labels.gz", bomb);
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH(data::read_idx_labels(dir + "/bomb-labels.gz"),
+                    doctest::Contains("inflates past the 1008 bytes its header announces"));
+  const double t = seconds_since(t0);
+  MESSAGE("refused in " << t << " s");
+  CHECK(t < second);
+  CHECK_THROWS_WITH(data::read_idx_labels(dir + "/bomb-labels.gz"), doctest::Contains("bomb-labels.gz"));
+  // The same stream through the generic reader really is 2 GiB: it stops at its limit.
+  CHECK_THROWS_WITH(io::read_file(dir + "/bomb-labels.gz", 1 << 24), doctest::Contains("past the limit"));
+
+  // A stream that claims 60000 images of 28x28 (47 MB) and holds 100 bytes:
+  // truncated, without allocating the claim.
+  auto claim = header(0x08, {60000, 28, 28});
+  claim.resize(claim.size() + 100, 1);
+  put(dir + "/short.gz", io::gzip(claim, "x"));
+  CHECK_THROWS_WITH(data::read_idx_images(dir + "/short.gz"),
+                    doctest::Contains("truncated: dimensions need 47040000 data bytes, the stream holds 100"));
+  // One byte too many after the payload is caught the same way as gigabytes.
+  auto extra = header(0x08, {3});
+  extra.insert(extra.end(), {1, 2, 3, 4});
+  put(dir + "/extra.gz", io::gzip(extra, "x"));
+  CHECK_THROWS_WITH(data::read_idx_labels(dir + "/extra.gz"), doctest::Contains("inflates past the 11 bytes"));
+  // A file that ends inside the header.
+  put(dir + "/head.gz", io::gzip(std::vector<std::uint8_t>{0, 0, 8, 3, 0, 0}, "x"));
+  CHECK_THROWS_WITH(data::read_idx_images(dir + "/head.gz"),
+                    doctest::Contains("truncated header: 3 dimensions need 16 bytes, the file has 6"));
+
+#ifndef ZOO_TEST_SANITIZED  // ASan reserves terabytes of address space: no RLIMIT_AS there
+  // Under `ulimit -v` 512 MB: a named error, not std::bad_alloc.
+  const int rc = in_limited_child(std::size_t{512} << 20, [&] {
+    for (const char* f : {"/bomb-labels.gz", "/short.gz"}) {
+      try {
+        (void)data::read_idx(dir + f);
+        return 1;
+      } catch (const IoError&) {
+      } catch (const std::bad_alloc&) {
+        return 2;
+      }
+    }
+    return 0;
+  });
+  CHECK(rc == 0);
+#endif
   fs::remove_all(dir);
 }

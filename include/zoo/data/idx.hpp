@@ -6,9 +6,12 @@
 //
 // Reading checks the magic, the rank, every dimension and their product
 // against the real (inflated) length before touching the elements, and fails
-// with an IoError naming the file and the fault. Nothing is allocated from a
-// size the file claims: the buffer is the file itself. Gzip needs zlib: link
-// ZLIB::ZLIB.
+// with an IoError naming the file and the fault. A raw file is read whole (its
+// size is the file system's, not a claim). A gzip file is streamed: the header
+// first, then exactly the payload it announces (at most `max_bytes`), and an
+// error the moment the stream runs past it — so a stream that would inflate to
+// gigabytes costs the header's claim in memory and stops in milliseconds.
+// Gzip needs zlib: link ZLIB::ZLIB.
 #pragma once
 #include <cstdint>
 #include <cstdlib>
@@ -55,44 +58,106 @@ struct IdxArray {
   }
 };
 
-// Parses an IDX image held in memory; `name` is used in error messages.
-inline IdxArray parse_idx(std::vector<std::uint8_t> buf, const std::string& name) {
-  auto fail = [&](const std::string& what) -> IoError { return IoError(name, "IDX: " + what); };
-  if (buf.size() < 4)
-    throw fail("file is " + std::to_string(buf.size()) + " bytes, shorter than the 4-byte magic");
-  if (buf[0] != 0 || buf[1] != 0)
-    throw fail("bad magic: the first two bytes must be zero (is this an IDX file?)");
-  const std::uint8_t type = buf[2], rank = buf[3];
-  const std::size_t esize = idx_type_size(type);
-  if (esize == 0) throw fail("unknown element type " + detail::hex_byte(type));
-  if (rank == 0 || rank > 8) throw fail("rank " + std::to_string(rank) + " is not in 1..8");
-  const std::size_t header = 4 + 4 * std::size_t{rank};
-  if (buf.size() < header)
-    throw fail("truncated header: " + std::to_string(rank) + " dimensions need " +
-               std::to_string(header) + " bytes, the file has " + std::to_string(buf.size()));
-  IdxArray a;
-  a.type = static_cast<IdxType>(type);
-  const std::size_t payload = buf.size() - header;
-  std::size_t total = esize;  // bytes claimed; saturates rather than wraps
+// The 4-byte magic and the dimensions, checked; `payload` is the byte count
+// the dimensions claim (element size × their product, overflow-checked).
+struct IdxHeader {
+  IdxType type = IdxType::u8;
+  std::vector<std::size_t> dims;
+  std::size_t header_bytes = 0, payload = 0;
+};
+
+namespace detail {
+[[noreturn]] inline void idx_fail(const std::string& name, const std::string& what) {
+  throw IoError(name, "IDX: " + what);
+}
+// The magic of `p[0..4)`; returns the rank. `n` is how many bytes there are.
+inline std::uint8_t idx_magic(const std::uint8_t* p, std::size_t n, const std::string& name) {
+  if (n < 4) idx_fail(name, "file is " + std::to_string(n) + " bytes, shorter than the 4-byte magic");
+  if (p[0] != 0 || p[1] != 0) idx_fail(name, "bad magic: the first two bytes must be zero (is this an IDX file?)");
+  if (idx_type_size(p[2]) == 0) idx_fail(name, "unknown element type " + hex_byte(p[2]));
+  if (p[3] == 0 || p[3] > 8) idx_fail(name, "rank " + std::to_string(p[3]) + " is not in 1..8");
+  return p[3];
+}
+// The whole header in `p[0..n)`, n ≥ 4 + 4·rank; `limit` bounds the payload.
+inline IdxHeader idx_header(const std::uint8_t* p, std::size_t n, const std::string& name,
+                            std::size_t limit = SIZE_MAX) {
+  const std::uint8_t rank = idx_magic(p, n, name);
+  IdxHeader h;
+  h.type = static_cast<IdxType>(p[2]);
+  h.header_bytes = 4 + 4 * std::size_t{rank};
+  if (n < h.header_bytes)
+    idx_fail(name, "truncated header: " + std::to_string(rank) + " dimensions need " +
+                       std::to_string(h.header_bytes) + " bytes, the file has " + std::to_string(n));
+  std::size_t total = idx_type_size(p[2]);  // saturates rather than wraps
   bool overflow = false;
   for (std::size_t i = 0; i < rank; ++i) {
-    const std::uint8_t* p = buf.data() + 4 + 4 * i;
-    const std::size_t d = (std::size_t{p[0]} << 24) | (std::size_t{p[1]} << 16) |
-                          (std::size_t{p[2]} << 8) | p[3];
-    a.dims.push_back(d);
+    const std::uint8_t* d4 = p + 4 + 4 * i;
+    const std::size_t d = (std::size_t{d4[0]} << 24) | (std::size_t{d4[1]} << 16) | (std::size_t{d4[2]} << 8) | d4[3];
+    h.dims.push_back(d);
     if (d != 0 && total > SIZE_MAX / d) overflow = true;
     else total *= d;
   }
-  if (overflow && total != 0)
-    throw fail("dimensions claim more data than the file holds (their product overflows 64 bits; " +
-               std::to_string(payload) + " data bytes)");
-  if (total != payload)
-    throw fail(total < payload ? "file has " + std::to_string(payload - total) +
-                                     " bytes after the last element (wrong dimensions?)"
-                               : "truncated: dimensions need " + std::to_string(total) +
-                                     " data bytes, the file has " + std::to_string(payload));
-  buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(header));
+  if (overflow) {
+    bool zero = false;
+    for (auto d : h.dims) zero |= d == 0;
+    if (!zero) idx_fail(name, "dimensions claim more data than any file holds (their product overflows 64 bits)");
+    total = 0;
+  }
+  if (total > limit)
+    idx_fail(name, "dimensions claim " + std::to_string(total) + " data bytes, over the limit of " +
+                       std::to_string(limit));
+  h.payload = total;
+  return h;
+}
+}  // namespace detail
+
+// Parses an IDX image held in memory; `name` is used in error messages.
+inline IdxArray parse_idx(std::vector<std::uint8_t> buf, const std::string& name) {
+  const IdxHeader h = detail::idx_header(buf.data(), buf.size(), name);
+  const std::size_t have = buf.size() - h.header_bytes;
+  if (h.payload != have)
+    detail::idx_fail(name, h.payload < have ? "file has " + std::to_string(have - h.payload) +
+                                                  " bytes after the last element (wrong dimensions?)"
+                                            : "truncated: dimensions need " + std::to_string(h.payload) +
+                                                  " data bytes, the file has " + std::to_string(have));
+  IdxArray a;
+  a.type = h.type;
+  a.dims = h.dims;
+  buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(h.header_bytes));
   a.bytes = std::move(buf);
+  return a;
+}
+
+// Parses a gzip-compressed IDX image held in memory, streaming: the header is
+// inflated first, then exactly the payload it announces, and the stream must
+// end there. Memory is at most the payload (itself at most `max_bytes`) and
+// twice what really inflated, whatever the stream would inflate to.
+inline IdxArray parse_idx_gz(std::span<const std::uint8_t> gz, const std::string& name,
+                             std::size_t max_bytes = SIZE_MAX) {
+  io::Inflater z(gz, name);
+  std::uint8_t head[4 + 4 * 8];
+  std::size_t got = z.read(head, 4);
+  const std::uint8_t rank = detail::idx_magic(head, got, name);
+  got += z.read(head + 4, 4 * std::size_t{rank});
+  const IdxHeader h = detail::idx_header(head, got, name, max_bytes);
+  IdxArray a;
+  a.type = h.type;
+  a.dims = h.dims;
+  // Grown as bytes arrive, so a short stream that claims a large array costs
+  // what it holds, not what it claims.
+  std::size_t fill = 0;
+  while (fill < h.payload) {
+    if (fill == a.bytes.size())
+      a.bytes.resize(std::min(h.payload, std::max<std::size_t>(std::size_t{1} << 16, 2 * a.bytes.size())));
+    const std::size_t want = a.bytes.size() - fill, n = z.read(a.bytes.data() + fill, want);
+    fill += n;
+    if (n < want)
+      detail::idx_fail(name, "truncated: dimensions need " + std::to_string(h.payload) +
+                                 " data bytes, the stream holds " + std::to_string(fill));
+  }
+  if (!z.at_end())
+    detail::idx_fail(name, "the gzip stream inflates past the " + std::to_string(h.header_bytes + h.payload) +
+                               " bytes its header announces (wrong dimensions, or a gzip bomb); stopped there");
   return a;
 }
 
@@ -100,7 +165,9 @@ inline IdxArray parse_idx(std::vector<std::uint8_t> buf, const std::string& name
 inline constexpr std::size_t idx_max_bytes = std::size_t{1} << 30;
 
 inline IdxArray read_idx(const std::string& path, std::size_t max_bytes = idx_max_bytes) {
-  return parse_idx(io::read_file(path, max_bytes), path);
+  auto raw = io::read_raw(path, max_bytes);
+  if (io::is_gzip(raw)) return parse_idx_gz(raw, path, max_bytes);
+  return parse_idx(std::move(raw), path);
 }
 
 // Images: (N, rows, cols) bytes.

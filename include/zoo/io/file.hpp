@@ -3,7 +3,8 @@
 //
 // Reads never trust a size a file claims: a plain file is sized by the file
 // system, a gzip stream grows its buffer only as bytes really inflate, and both
-// stop at `max_bytes`. gzip needs zlib: link ZLIB::ZLIB (find_package(ZLIB)).
+// stop at `max_bytes`. Formats with a header that sizes the payload (IDX) use
+// Inflater to inflate exactly that much and no further. gzip needs zlib: link ZLIB::ZLIB (find_package(ZLIB)).
 #pragma once
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -52,48 +54,75 @@ inline std::vector<std::uint8_t> read_raw(const std::string& path,
   return out;
 }
 
-// Inflates a gzip (or zlib) stream; the output grows only as data inflates.
+// Inflates a gzip (or zlib) stream held in memory a piece at a time, so that a
+// reader which knows from a header how many bytes it needs asks for exactly
+// those, then checks the stream ends there — a gzip bomb then costs what its
+// header claims, not what it inflates to (see data/idx.hpp).
+class Inflater {
+ public:
+  Inflater(std::span<const std::uint8_t> in, std::string name) : name_(std::move(name)), left_in_(in.size()) {
+    if (inflateInit2(&zs_, 15 + 32) != Z_OK) throw IoError(name_, "zlib: inflateInit failed");
+    zs_.next_in = const_cast<Bytef*>(in.data());
+  }
+  ~Inflater() { inflateEnd(&zs_); }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  // Writes up to `n` inflated bytes to `dst`; fewer only when the stream ends.
+  // A truncated or corrupt stream throws.
+  std::size_t read(std::uint8_t* dst, std::size_t n) {
+    std::size_t got = 0;
+    while (got < n && !done_) {
+      if (zs_.avail_in == 0) {
+        const std::size_t chunk = std::min<std::size_t>(left_in_, 1u << 30);
+        zs_.avail_in = static_cast<uInt>(chunk);
+        left_in_ -= chunk;
+      }
+      const std::size_t room = std::min<std::size_t>(n - got, 1u << 30);
+      zs_.next_out = dst + got;
+      zs_.avail_out = static_cast<uInt>(room);
+      const int rc = inflate(&zs_, Z_NO_FLUSH);
+      got += room - zs_.avail_out;
+      if (rc == Z_STREAM_END) done_ = true;
+      else if (rc == Z_BUF_ERROR && zs_.avail_in == 0 && left_in_ == 0)
+        throw IoError(name_, "truncated gzip stream (ends after " + std::to_string(zs_.total_out) +
+                                 " inflated bytes)");
+      else if (rc != Z_OK && rc != Z_BUF_ERROR)
+        throw IoError(name_, "corrupt gzip stream: " + (zs_.msg ? std::string(zs_.msg) : "error " + std::to_string(rc)));
+    }
+    return got;
+  }
+  // True once the stream's end (and its CRC, checked by zlib) has been read.
+  bool finished() const { return done_; }
+  // True when the stream holds no byte past what was read: reads one more.
+  bool at_end() {
+    std::uint8_t extra;
+    return read(&extra, 1) == 0;
+  }
+  std::uint64_t total_out() const { return zs_.total_out; }
+
+ private:
+  z_stream zs_{};
+  std::string name_;
+  std::size_t left_in_;
+  bool done_ = false;
+};
+
+// Inflates a whole gzip (or zlib) stream whose size nothing announces: the
+// output grows only as data really inflates, and stops at `max_bytes`.
 inline std::vector<std::uint8_t> gunzip(std::span<const std::uint8_t> in, const std::string& name,
                                         std::size_t max_bytes = default_max_bytes) {
-  z_stream zs{};
-  if (inflateInit2(&zs, 15 + 32) != Z_OK) throw IoError(name, "zlib: inflateInit failed");
+  Inflater z(in, name);
   std::vector<std::uint8_t> out;
   std::size_t fill = 0;
-  zs.next_in = const_cast<Bytef*>(in.data());
-  std::size_t left_in = in.size();
-  int rc = Z_OK;
-  while (rc != Z_STREAM_END) {
+  while (!z.finished()) {
     if (fill == out.size()) {
-      if (out.size() >= max_bytes) {
-        inflateEnd(&zs);
-        throw IoError(name, "gzip data inflates past the limit of " + std::to_string(max_bytes) +
-                                " bytes");
-      }
+      if (out.size() >= max_bytes)
+        throw IoError(name, "gzip data inflates past the limit of " + std::to_string(max_bytes) + " bytes");
       out.resize(std::min(max_bytes, std::max<std::size_t>(65536, out.size() * 2)));
     }
-    if (zs.avail_in == 0) {
-      const std::size_t chunk = std::min<std::size_t>(left_in, 1u << 30);
-      zs.avail_in = static_cast<uInt>(chunk);
-      left_in -= chunk;
-    }
-    const std::size_t room = std::min<std::size_t>(out.size() - fill, 1u << 30);
-    zs.next_out = out.data() + fill;
-    zs.avail_out = static_cast<uInt>(room);
-    rc = inflate(&zs, Z_NO_FLUSH);
-    fill += room - zs.avail_out;
-    if (rc == Z_STREAM_END) break;
-    if (rc == Z_BUF_ERROR && zs.avail_in == 0 && left_in == 0) {
-      inflateEnd(&zs);
-      throw IoError(name, "truncated gzip stream (ends after " + std::to_string(fill) +
-                              " inflated bytes)");
-    }
-    if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      const std::string msg = zs.msg ? zs.msg : "error " + std::to_string(rc);
-      inflateEnd(&zs);
-      throw IoError(name, "corrupt gzip stream: " + msg);
-    }
+    fill += z.read(out.data() + fill, out.size() - fill);
   }
-  inflateEnd(&zs);
   out.resize(fill);
   return out;
 }
