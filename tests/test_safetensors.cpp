@@ -163,10 +163,10 @@ TEST_CASE("hostile safetensors headers each give a clear error") {
     CHECK(msg.find(c.expect) != std::string::npos);
   }
   // An unsupported dtype parses, but loading it into a model says so.
-  const auto f = io::parse_safetensors(st_file(R"({"0.bias":{"dtype":"F16","shape":[16],"data_offsets":[0,32]}})", 32), "h");
+  const auto f = io::parse_safetensors(st_file(R"({"0.bias":{"dtype":"I16","shape":[16],"data_offsets":[0,32]}})", 32), "h");
   Model<PlainNet, Shape<8>> m(0);
   CHECK_THROWS_WITH(io::load_state_dict(m.state_dict(), f.tensors, {.strict = false}, "h"),
-                    doctest::Contains("unsupported dtype (zoo reads F32, F64, I64, I32): 0.bias (F16)"));
+                    doctest::Contains("unsupported dtype (zoo reads F32, F64, I64, I32, F16 and BF16): 0.bias (I16)"));
 }
 
 TEST_CASE("JSON: escapes, unicode and numbers") {
