@@ -12,8 +12,11 @@
 // Reading trusts nothing: the header length must fit the file and a 100 MB cap,
 // the header must be strict JSON, every entry needs a known dtype, a shape
 // whose byte size matches its offsets, offsets inside the data block, and no
-// two tensors may overlap. Writing goes through io::write_atomic (temporary
-// file, fsync, rename), so a crash mid-write leaves the previous file intact.
+// two tensors may overlap. F16 and BF16 tensors (PyTorch's half-precision
+// checkpoints) load into float and double models exactly, through
+// io::convert_into; zoo writes F32 or F64. Writing goes through
+// io::write_atomic (temporary file, fsync, rename), so a crash mid-write
+// leaves the previous file intact.
 #pragma once
 #include <algorithm>
 #include <array>
