@@ -9,6 +9,12 @@
 //   autoencoders --model vae_bce --resume                    # continue runs/vae_bce/checkpoint.safetensors
 //   autoencoders --model vae_mse --load weights.pt --epochs 1  # PyTorch weights (.pt or .safetensors)
 //   autoencoders --help                                      # every option; bad values exit 2
+//
+// A non-finite loss (an --lr far too large) stops the run with exit 3 and one line on
+// stderr naming the step, the loss parts and the last good checkpoint, which stays
+// as it was: nothing is written from non-finite weights (examples/guard.hpp).
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -25,6 +31,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "guard.hpp"
 #include "progress_loops.hpp"
 
 namespace fs = std::filesystem;
@@ -38,7 +45,7 @@ struct Args {
   double lr = 1e-3;
   std::uint64_t seed = 1;
   double minutes = 0;  // stop after this many minutes (0: no limit)
-  bool resume = false;
+  bool resume = false, lr_given = false;
   std::string load;  // initial weights: .safetensors or a torch.save(state_dict) .pt
 };
 
@@ -53,7 +60,7 @@ Args parse(int argc, char** argv) {
   cli::data(app, a.data);
   cli::epochs(app, a.epochs);
   cli::batch(app, a.batch)->description("images per training step (default: the model's, 128; vae_bce 64)");
-  cli::lr(app, a.lr);
+  cli::lr(app, a.lr)->description("Adam's learning rate (with --resume: replaces the checkpoint's)");
   cli::seed(app, a.seed);
   cli::out(app, a.out, "runs/MODEL");
   app.add_option("--sample-every", a.sample_every, "epochs between reconstruction/sample pictures")
@@ -69,6 +76,7 @@ Args parse(int argc, char** argv) {
              "  autoencoders --model vae_bce --resume --epochs 20\n"
              "  autoencoders --model vae_mse --load weights.pt --epochs 1");
   cli::parse_or_exit(app, argc, argv);
+  a.lr_given = app.count("--lr") > 0;
   if (a.out.empty()) a.out = "runs/" + a.model;
   if (a.resume && !fs::is_regular_file(a.out + "/checkpoint.safetensors"))
     cli::fail(app, "--resume: no checkpoint " + a.out + "/checkpoint.safetensors");
@@ -160,6 +168,7 @@ int run(const Args& a) {
     if (st.rng) m.noise_rng().set_state(st.rng->data());
     first_epoch = static_cast<int>(st.epoch) + 1;
     global_step = st.step;
+    if (a.lr_given) opt.lr = a.lr;
     csv.close();
     csv.open(a.out + "/loss.csv", std::ios::app);
     std::printf("resumed from %s at epoch %d, step %lld\n", ckpt.c_str(), first_epoch,
@@ -178,7 +187,25 @@ int run(const Args& a) {
     std::size_t seen = 0;
     const auto t0 = std::chrono::steady_clock::now();
     while (loader.next(b)) {
-      const float l = total(step.step(m, opt, b.x));
+      const auto parts = [&] {
+        try {
+          return step.step(m, opt, b.x);
+        } catch (const std::invalid_argument&) {
+          // bce_loss refuses predictions outside [0, 1]: a NaN there is the run diverging.
+          const auto& y = m.output(0);
+          const auto bad = std::find_if(y.begin(), y.end(), [](float v) { return !std::isfinite(v); });
+          if (bad != y.end())
+            guard::stop("autoencoders", "the loss is not finite at " + guard::where(epoch, global_step + 1) +
+                                            " (recon: the reconstruction holds " +
+                                            (std::isnan(*bad) ? "nan" : "inf") + ")", ckpt);
+          throw;
+        }
+      }();
+      if constexpr (Kind::vae)
+        guard::check_loss("autoencoders", epoch, global_step + 1, {{"recon", parts.recon}, {"kl", parts.kl}}, ckpt);
+      else
+        guard::check_loss("autoencoders", epoch, global_step + 1, {{"loss", parts}}, ckpt);
+      const float l = total(parts);
       sum += static_cast<double>(l) * b.size();
       seen += b.size();
       ++global_step;
@@ -188,6 +215,8 @@ int run(const Args& a) {
       bar.update(l);
     }
     bar.close();
+    // The last update may have overflowed after the last loss was checked.
+    guard::check_state("autoencoders", epoch, global_step, m, opt, ckpt);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     // Held-out loss per image, in eval mode (the VAEs still sample ε, as the originals do).
     m.eval();
@@ -200,6 +229,7 @@ int run(const Args& a) {
     }
     test_bar.close();
     const double test_loss = tsum / static_cast<double>(test.size());
+    guard::check_loss("autoencoders", epoch, global_step, {{"test", test_loss}}, ckpt);
     csv << epoch << "," << global_step << ",," << test_loss << "\n";
     test_curve.x.push_back(static_cast<double>(global_step));
     test_curve.y.push_back(test_loss);
@@ -293,6 +323,8 @@ int main(int argc, char** argv) {
     if (a.model == "conv_ae") return run<ConvAe>(a);
     if (a.model == "vae_mse") return run<VaeMse>(a);
     return run<VaeBce>(a);
+  } catch (const guard::Diverged& e) {
+    return guard::report(e);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "autoencoders: %s\n", e.what());
     return 1;

@@ -7,6 +7,11 @@
 //   classifier --data mnist --score runs/torch_dcgan/samples
 //       reads samples-images-idx3-ubyte (+ samples-labels-idx1-ubyte: the classes asked for)
 //   classifier --help                            # every option; bad values exit 2
+//
+// A classifier whose training diverged (an --lr far too large) is not saved: the run
+// exits 3 with one line on stderr naming the epoch, the step, the last epoch's mean loss
+// and the classifier file, which stays as it was (examples/guard.hpp). The check is made
+// once, after training: the loop is loops::train_lenet's, shared with gan's metrics.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +20,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "guard.hpp"
 #include "progress_loops.hpp"
 
 namespace fs = std::filesystem;
@@ -74,8 +80,12 @@ int main(int argc, char** argv) {
       std::printf("LeNet on %s: %zu train / %zu test images, batch %zu, lr %g, %d epochs, %d threads\n%s",
                   dir.c_str(), train.size(), test.size(), a.batch, a.lr, a.epochs, num_threads(),
                   clf.summary().c_str());
-      loops::train_lenet(clf, train, {.epochs = a.epochs, .batch = a.batch, .lr = a.lr, .seed = a.seed,
-                                      .verbose = true}, &test);
+      const double mean = loops::train_lenet(clf, train, {.epochs = a.epochs, .batch = a.batch, .lr = a.lr,
+                                                          .seed = a.seed, .verbose = true}, &test);
+      const long long steps = static_cast<long long>(a.epochs) *
+                              static_cast<long long>((train.size() + a.batch - 1) / a.batch);
+      guard::check_loss("classifier", a.epochs, steps, {{"last epoch's mean", mean}}, path);
+      guard::check_model("classifier", a.epochs, steps, clf, path);
       fs::create_directories(a.out);
       save_safetensors(path, clf, {{"data", dir}, {"epochs", std::to_string(a.epochs)}});
       std::printf("saved %s\n", path.c_str());
@@ -96,6 +106,8 @@ int main(int argc, char** argv) {
       std::printf("\n");
     }
     return 0;
+  } catch (const guard::Diverged& e) {
+    return guard::report(e);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "classifier: %s\n", e.what());
     return 1;

@@ -16,6 +16,10 @@
 // IDX files for `classifier --score` (samples_<sampler>-images-idx3-ubyte, and
 // -labels-idx1-ubyte with the classes asked for), and samples_<sampler>_frames.png,
 // a strip per class of x_t from noise (left) to the digit (right).
+//
+// A non-finite loss (an --lr far too large) stops training with exit 3 and one line on
+// stderr naming the step, the loss and the last good checkpoint, which stays as it
+// was: nothing is written from non-finite weights (examples/guard.hpp).
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -33,6 +37,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "guard.hpp"
 #include "progress_loops.hpp"
 
 namespace fs = std::filesystem;
@@ -233,6 +238,7 @@ int train(const Args& a, bool conditional) {
     while (!out_of_time && loader.next(b)) {
       opt.lr = lr(global_step);
       const float l = step.step(m, opt, b.x, conditional ? &b.y : nullptr, rng);
+      guard::check_loss("diffusion", epoch, global_step + 1, {{"loss", l}}, ckpt);
       sum += static_cast<double>(l) * b.size();
       seen += b.size();
       ++global_step, ++batches;
@@ -249,6 +255,8 @@ int train(const Args& a, bool conditional) {
                 sum / static_cast<double>(seen), secs, static_cast<double>(seen) / secs,
                 secs / static_cast<double>(batches));
     csv.flush();
+    // The last update may have overflowed after the last loss was checked.
+    guard::check_state("diffusion", epoch, global_step, m, opt, ckpt);
     TrainState st{.epoch = epoch, .step = global_step};
     st.rng = std::array<std::uint64_t, 4>{};
     std::copy_n(rng.state(), 4, st.rng->begin());
@@ -368,6 +376,8 @@ int main(int argc, char** argv) {
         throw std::runtime_error("the checkpoint's n_feat is " + std::to_string(nf) +
                                  "; this program is compiled for 16, 32 and 64");
     }
+  } catch (const guard::Diverged& e) {
+    return guard::report(e);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "diffusion: %s\n", e.what());
     return 1;

@@ -8,7 +8,12 @@
 //   gan --variant dc --data mnist --epochs 5 --out runs/dcgan
 //   gan --variant cdc --epochs 20 --sample-every 100
 //   gan --variant vanilla --iters 3000          # MLP GAN; ls: least-squares MLP GAN
+//   gan --variant dc --resume --epochs 10       # continue OUT/{generator,discriminator}.safetensors
 //   gan --help                                  # every option; bad values exit 2
+//
+// A non-finite D or G loss (an --lr far too large) stops the run with exit 3 and one
+// line on stderr naming the step, both losses and the last good checkpoint, which
+// stays as it was: nothing is written from non-finite weights (examples/guard.hpp).
 #include <unistd.h>
 
 #include <algorithm>
@@ -26,6 +31,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "guard.hpp"
 #include "progress_loops.hpp"
 
 namespace fs = std::filesystem;
@@ -40,6 +46,8 @@ struct Args {
   std::size_t batch = 128, samples = 0;  // samples for the metrics (0: the test set's size)
   std::uint64_t seed = 1;
   double minutes = 0;         // stop after this many minutes (0: no limit)
+  double lr = 3e-4;           // both Adams (the seed models' value)
+  bool lr_given = false, resume = false;
 };
 
 // The variant's name from any of its spellings ("" if none).
@@ -77,7 +85,11 @@ Args parse(int argc, char** argv) {
   cli::minutes(app, a.minutes);
   cli::batch(app, a.batch, 2, "batch norm needs 2 images")->capture_default_str();
   cli::seed(app, a.seed);
+  cli::lr(app, a.lr)->description("the learning rate of both Adams (with --resume: replaces the checkpoint's)");
   cli::out(app, a.out, "runs/gan_VARIANT");
+  app.add_flag("--resume", a.resume,
+               "continue OUT/{generator,discriminator}.safetensors (weights, both Adams, the iteration and "
+               "the noise; the data order goes on at the epoch after the saved one)");
   app.add_option("--sample-every", a.sample_every, "iterations between sample grids")
       ->check(cli::integer(1))->capture_default_str();
   app.add_option("--samples", a.samples, "samples the metrics score (default: the test set's size)")
@@ -93,6 +105,10 @@ Args parse(int argc, char** argv) {
              "  gan --variant vanilla --iters 3000");
   cli::parse_or_exit(app, argc, argv);
   if (a.out.empty()) a.out = "runs/gan_" + a.variant;
+  a.lr_given = app.count("--lr") > 0;
+  if (a.resume && !(fs::is_regular_file(a.out + "/generator.safetensors") &&
+                    fs::is_regular_file(a.out + "/discriminator.safetensors")))
+    cli::fail(app, "--resume: no checkpoint " + a.out + "/{generator,discriminator}.safetensors");
   if (!a.classifier.empty() && fs::is_directory(a.classifier))
     cli::fail(app, "--classifier: " + a.classifier + " is a directory, not a .safetensors file");
   return a;
@@ -158,7 +174,24 @@ int run(const Args& a) {
 
   GM g(a.seed);
   DM d(a.seed + 1);
-  models::GanTrainer tr(g, d, {.objective = Kind::objective, .seed = a.seed + 2});
+  models::GanTrainer tr(g, d, {.objective = Kind::objective, .lr = a.lr, .seed = a.seed + 2});
+  const std::string g_file = a.out + "/generator.safetensors", d_file = a.out + "/discriminator.safetensors";
+  const std::string ckpt = g_file + "|" + d_file;  // for guard: one checkpoint in two files
+  long it = 0;
+  int first_epoch = 1;
+  if (a.resume) {
+    const TrainState sg = load_checkpoint(g_file, g, tr.opt_g);
+    const TrainState sd = load_checkpoint(d_file, d, tr.opt_d);
+    if (sg.step != sd.step)
+      throw std::runtime_error(g_file + " is at iteration " + std::to_string(sg.step) + " but " + d_file +
+                               " at " + std::to_string(sd.step) + ": not one checkpoint");
+    it = static_cast<long>(sg.step);
+    first_epoch = static_cast<int>(sg.epoch) + 1;
+    if (sg.rng) tr.rng.set_state(sg.rng->data());
+    if (a.lr_given) tr.opt_g.lr = tr.opt_d.lr = a.lr;
+    std::printf("resumed %s and %s at iteration %ld (epoch %d on)\n", g_file.c_str(), d_file.c_str(), it,
+                first_epoch);
+  }
   std::printf("%s GAN on %s: %zu train images, batch %zu, %d epochs%s, %d threads\nG:\n%sD:\n%s",
               a.variant.c_str(), dir.c_str(), train.size(), a.batch, a.epochs,
               a.iters ? (" (at most " + std::to_string(a.iters) + " iterations)").c_str() : "", num_threads(),
@@ -169,8 +202,8 @@ int run(const Args& a) {
                                   .range = data::Range::minus_one_one, .flatten = Kind::image::rank == 1,
                                   .labels = data::Labels::one_hot});
   if (loader.num_batches() == 0) throw std::runtime_error("fewer training images than one batch");
-  std::ofstream csv(a.out + "/loss.csv");
-  csv << "iteration,epoch,d_loss,g_loss\n";
+  std::ofstream csv(a.out + "/loss.csv", a.resume ? std::ios::app : std::ios::trunc);
+  if (!a.resume) csv << "iteration,epoch,d_loss,g_loss\n";
   io::Series d_curve{"D", {}, {}}, g_curve{"G", {}, {}};
 
   // Fixed noise for the grids, so they show one set of samples as training goes on.
@@ -190,26 +223,29 @@ int run(const Args& a) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   };
   data::Batch b;
-  long it = 0;
-  bool stop = false;
+  const long it0 = it;
+  bool stop = a.iters && it >= a.iters;
+  int last_epoch = first_epoch - 1;  // the last epoch begun: the checkpoint's
   double window_d = 0, window_g = 0, ema_d = 0, ema_g = 0;
   // The bar (stderr) shows the losses; the plain lines every 50 iterations (as
   // scripts/pytorch/train_gans.py prints them) go to stdout unless both are one terminal.
   const bool iter_lines = !(::isatty(::fileno(stdout)) == 1 && ::isatty(::fileno(stderr)) == 1);
-  for (int epoch = 1; epoch <= a.epochs && !stop; ++epoch) {
+  for (int epoch = first_epoch; epoch <= a.epochs && !stop; ++epoch) {
+    last_epoch = epoch;
     loader.start_epoch(static_cast<std::uint64_t>(epoch));
     std::size_t steps = loader.num_batches();
     if (a.iters) steps = std::min(steps, static_cast<std::size_t>(a.iters - it));
     io::Progress bar(steps, {.epoch = epoch, .epochs = a.epochs, .desc = a.variant + " GAN"});
     while (loader.next(b)) {
       const auto l = tr.step(b.x, Kind::conditional ? &b.y : nullptr);
+      guard::check_loss("gan", epoch, it + 1, {{"D", l.d}, {"G", l.g}}, ckpt);
       ++it;
       csv << it << "," << epoch << "," << l.d << "," << l.g << "\n";
       d_curve.x.push_back(double(it)), d_curve.y.push_back(l.d);
       g_curve.x.push_back(double(it)), g_curve.y.push_back(l.g);
       window_d += l.d, window_g += l.g;
-      ema_d = it == 1 ? l.d : 0.9 * ema_d + 0.1 * l.d;
-      ema_g = it == 1 ? l.g : 0.9 * ema_g + 0.1 * l.g;
+      ema_d = it == it0 + 1 ? l.d : 0.9 * ema_d + 0.1 * l.d;
+      ema_g = it == it0 + 1 ? l.g : 0.9 * ema_g + 0.1 * l.g;
       char losses[64];
       std::snprintf(losses, sizeof losses, "D=%.4f, G=%.4f", ema_d, ema_g);
       bar.set_postfix(losses);
@@ -217,7 +253,7 @@ int run(const Args& a) {
       if (it % 50 == 0) {
         if (iter_lines) {
           std::printf("iter %ld (epoch %d)  D %.4f  G %.4f  (%.3f s/iter)\n", it, epoch, window_d / 50,
-                      window_g / 50, seconds() / double(it));
+                      window_g / 50, seconds() / double(it - it0));
           std::fflush(stdout);
         }
         window_d = window_g = 0;
@@ -230,14 +266,20 @@ int run(const Args& a) {
     }
     bar.close();
   }
+  const int epoch = last_epoch;
+  // The last update may have overflowed after the last losses were checked.
+  guard::check_state("gan", epoch, it, g, tr.opt_g, ckpt, "the generator's weights");
+  guard::check_state("gan", epoch, it, d, tr.opt_d, ckpt, "the discriminator's weights");
   const double train_secs = seconds();
   save_grid("samples_final.png");
   csv.close();
   io::save_line_plot(a.out + "/loss.png", {d_curve, g_curve},
                      {.title = a.variant + " GAN losses", .xlabel = "iteration", .ylabel = "loss"});
-  TrainState st{.epoch = 0, .step = it};
-  save_checkpoint(a.out + "/generator.safetensors", g, tr.opt_g, st);
-  save_checkpoint(a.out + "/discriminator.safetensors", d, tr.opt_d, st);
+  TrainState st{.epoch = epoch, .step = it};
+  st.rng = std::array<std::uint64_t, 4>{};
+  std::copy_n(tr.rng.state(), 4, st.rng->begin());
+  save_checkpoint(g_file, g, tr.opt_g, st);
+  save_checkpoint(d_file, d, tr.opt_d, st);
 
   // Metrics: n samples (eval mode, quantized to bytes) against the test set.
   const std::size_t n = a.samples ? a.samples : test.size();
@@ -252,9 +294,10 @@ int run(const Args& a) {
   loops::load_or_train_lenet(clf, clf_path, dir);
   const auto ref = loops::reference_stats(clf, train, test);
   const auto sc = loops::score_samples(clf, x, ref.test, Kind::conditional ? &asked : nullptr);
-  std::printf("trained %ld iterations in %.1f s (%.3f s/iter); wrote %s/{samples_*.png,loss.csv,loss.png,"
+  std::printf("trained %ld iterations%s in %.1f s (%.3f s/iter); wrote %s/{samples_*.png,loss.csv,loss.png,"
               "generator.safetensors,discriminator.safetensors,samples-*-idx*-ubyte}\n",
-              it, train_secs, train_secs / double(it), a.out.c_str());
+              it - it0, it0 ? (" (to iteration " + std::to_string(it) + ")").c_str() : "", train_secs,
+              train_secs / double(std::max(1L, it - it0)), a.out.c_str());
   std::printf("metrics: FID %.3f (%zu samples vs %zu test images; floors: test halves %.3f, train vs test %.3f)",
               sc.fid, n, test.size(), ref.floor_halves, ref.floor_train);
   if (sc.conditional_accuracy) std::printf(", conditional accuracy %.4f", *sc.conditional_accuracy);
@@ -270,6 +313,8 @@ int main(int argc, char** argv) {
     if (a.variant == "ls") return run<LeastSquares>(a);
     if (a.variant == "dc") return run<Dc>(a);
     return run<Cdc>(a);
+  } catch (const guard::Diverged& e) {
+    return guard::report(e);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "gan: %s\n", e.what());
     return 1;

@@ -4,7 +4,9 @@
 # value and an unknown option each exit 2 with exactly one line on stderr that
 # names the option. Every case must fail in the parser, before any data is read:
 # the test runs where there is no data/ directory, so a program that went on to
-# load data would exit 1, not 2. Registered by examples/CMakeLists.txt.
+# load data would exit 1, not 2. Then every trainer trains on a tiny data set and
+# must stop a diverging run safely (see "A diverging run" below). Registered by
+# examples/CMakeLists.txt.
 cmake_minimum_required(VERSION 3.20)
 if(NOT PROGRAMS)
   message(FATAL_ERROR "examples_cli: pass -DPROGRAMS=prog1|prog2|...")
@@ -111,6 +113,133 @@ foreach(prog ${programs})
     run("${prog}" 2 "--checkpoint" --eval)
     run("${prog}" 2 "--checkpoint" --eval --checkpoint no/such/best.safetensors)
     run("${prog}" 2 "--resume" --resume --out no/such/run)
+  endif()
+endforeach()
+
+# A diverging run (examples/guard.hpp): every trainer trains an epoch of
+# tests/fixtures/tiny_mnist (96 images), then resumes with --lr 1e30, which
+# overflows within a few steps. That run must exit 3 with a line on stderr naming
+# the epoch, the step and the last good checkpoint, and leave the checkpoint's
+# bytes as they were; a plain --resume then loads it and trains on. A run that
+# diverges before its first checkpoint says so ("no checkpoint written yet").
+set(tiny "${CMAKE_CURRENT_LIST_DIR}/fixtures/tiny_mnist")
+
+# train(<program> <expected exit code> <args>...): sets rc, out, err in the caller.
+function(train prog expect)
+  get_filename_component(name "${prog}" NAME_WE)
+  execute_process(COMMAND "${prog}" --data "${tiny}" --threads 1 ${ARGN}
+    WORKING_DIRECTORY "${work}"
+    RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+    TIMEOUT 120)
+  string(REPLACE ";" " " shown "${ARGN}")
+  set(rc "${rc}" PARENT_SCOPE)
+  set(err "${err}" PARENT_SCOPE)
+  if(NOT "${rc}" STREQUAL "${expect}")
+    message(SEND_ERROR "FAIL ${name} ${shown}: exit ${rc}, expected ${expect}\n--- stdout:\n${out}\n--- stderr:\n${err}")
+    math(EXPR n "${failures} + 1")
+    set(failures ${n} PARENT_SCOPE)
+  else()
+    message(STATUS "ok   ${name} ${shown} -> ${rc}")
+  endif()
+endfunction()
+
+macro(fail what)
+  message(SEND_ERROR "FAIL ${name}: ${what}\n--- stderr:\n${err}")
+  math(EXPR failures "${failures} + 1")
+endmacro()
+
+# The last line of stderr is the guard's: "<name>: the loss is not finite at epoch
+# <epoch>, step N (<part> nan, ...); stopping without writing: <tail>" (or "the
+# weights are not finite after epoch <epoch>, step N; ...", checked before a save).
+macro(expect_stop epoch tail)
+  string(REGEX REPLACE "\n$" "" trimmed "${err}")
+  string(REGEX REPLACE ".*\n" "" last "${trimmed}")
+  set(at_step "epoch ${epoch}, step [0-9]+")
+  string(REGEX MATCH "^${name}: (the loss is not finite at ${at_step} \\(.*(nan|inf).*\\)|[a-zA-Z' ]+ are not finite after ${at_step}); stopping without writing: " head "${last}")
+  string(FIND "${last}" "${tail}" at)
+  if(head STREQUAL "" OR at EQUAL -1)
+    fail("the last line of stderr should name epoch ${epoch}, a step, a non-finite loss part and '${tail}'; it is: ${last}")
+  else()
+    message(STATUS "ok   ${last}")
+  endif()
+endmacro()
+
+# guard_case(<program> <checkpoint files, ;-list, relative to <out>> <out> <the learning rate's flag>
+#            <args for every run>...)
+function(guard_case prog files out lr_flag)
+  get_filename_component(name "${prog}" NAME_WE)
+  set(common --out "${out}" ${ARGN})
+  train("${prog}" 0 ${common} --epochs 1)
+  set(hashes "")
+  foreach(f ${files})
+    if(NOT EXISTS "${work}/${out}/${f}")
+      fail("an epoch of training wrote no ${out}/${f}")
+      set(failures ${failures} PARENT_SCOPE)
+      return()
+    endif()
+    file(SHA256 "${work}/${out}/${f}" h)
+    list(APPEND hashes "${h}")
+  endforeach()
+  list(GET files 0 first)
+  train("${prog}" 3 ${common} --epochs 2 --resume ${lr_flag} 1e30)
+  expect_stop(2 "the last good checkpoint is ${out}/${first}")
+  set(i 0)
+  foreach(f ${files})
+    file(SHA256 "${work}/${out}/${f}" h)
+    list(GET hashes ${i} before)
+    if(NOT h STREQUAL before)
+      fail("the diverged run changed ${out}/${f}")
+    endif()
+    math(EXPR i "${i} + 1")
+  endforeach()
+  train("${prog}" 0 ${common} --epochs 2 --resume)
+  file(SHA256 "${work}/${out}/${first}" h)
+  list(GET hashes 0 before)
+  if(h STREQUAL before)
+    fail("the second --resume did not train on (${out}/${first} unchanged)")
+  endif()
+  set(failures ${failures} PARENT_SCOPE)
+endfunction()
+
+foreach(prog ${programs})
+  get_filename_component(name "${prog}" NAME_WE)
+  if(name STREQUAL "autoencoders")
+    foreach(model vae_mse vae_bce)
+      guard_case("${prog}" checkpoint.safetensors "runs/${model}" --lr --model ${model} --batch 16)
+    endforeach()
+    # Diverging before any checkpoint: nothing is written.
+    train("${prog}" 3 --model mlp_ae --batch 16 --epochs 1 --lr 1e30 --out runs/fresh)
+    expect_stop(1 "no checkpoint written yet")
+    if(EXISTS "${work}/runs/fresh/checkpoint.safetensors")
+      fail("the diverged run wrote runs/fresh/checkpoint.safetensors")
+    endif()
+  elseif(name STREQUAL "classifier")
+    # No --resume: the classifier is saved once, after training; --retrain with a
+    # diverging --lr must leave the saved one, which a plain run then loads.
+    set(common --batch 16 --out runs/clf)
+    set(clf "${work}/runs/clf/tiny_mnist.safetensors")
+    train("${prog}" 0 ${common} --epochs 1)
+    if(EXISTS "${clf}")
+      file(SHA256 "${clf}" before)
+      train("${prog}" 3 ${common} --epochs 1 --retrain --lr 1e30)
+      expect_stop(1 "the last good checkpoint is runs/clf/tiny_mnist.safetensors")
+      file(SHA256 "${clf}" h)
+      if(NOT h STREQUAL before)
+        fail("the diverged run changed runs/clf/tiny_mnist.safetensors")
+      endif()
+      train("${prog}" 0 ${common})
+    else()
+      fail("an epoch of training wrote no runs/clf/tiny_mnist.safetensors")
+    endif()
+  elseif(name STREQUAL "gan")
+    guard_case("${prog}" "generator.safetensors;discriminator.safetensors" runs/gan --lr
+               --variant vanilla --batch 16 --samples 16 --classifier runs/lenet.safetensors)
+  elseif(name STREQUAL "diffusion")
+    guard_case("${prog}" checkpoint.safetensors runs/ddpm --lr --n-feat 16 --batch 16)
+  elseif(name STREQUAL "yolo")
+    # The digits set made from the tiny MNIST: 16 train and 8 val canvases.
+    guard_case("${prog}" "checkpoint.safetensors;ema.safetensors;best.safetensors" runs/yolo --lr0
+               --set runs/digits --train-images 16 --val-images 8 --batch 8)
   endif()
 endforeach()
 
