@@ -2,13 +2,14 @@
 // PyTorch's Module.load_state_dict(state_dict, strict).
 //
 // Readers (safetensors, .pt) produce RawTensors: a name, a dtype, a shape and
-// little-endian bytes inside the file's buffer, already bounds-checked. Loading
+// row-major little-endian bytes, already bounds-checked, inside the file's
+// buffer (or, for a non-contiguous .pt view, in a copy the PtFile owns). Loading
 // matches names with model.state_dict(): a shape mismatch is always an error
 // (as in PyTorch); missing and unexpected names are errors when strict, and are
 // returned otherwise. Every fault is listed in one message, not just the first.
 // Values convert to the model's scalar type (F64 → float, I64 → float for
 // BatchNorm's num_batches_tracked, F16 and BF16 → float exactly, since every
-// half and bfloat16 value, NaN payloads included, is a float32 value).
+// half and bfloat16 value is a float32 value).
 #pragma once
 #include <bit>
 #include <cstdint>
