@@ -14,8 +14,10 @@
 // epoch, atomically), ema.safetensors (the EMA the next epoch continues from),
 // best.safetensors (the EMA at the best 0.1·mAP@0.5 + 0.9·mAP@0.5:0.95) and
 // val_epoch<E>.png (validation images: predicted boxes in class colours, true boxes green).
-// A non-finite loss stops the run (exit 3) before anything is written, naming the step and
-// the loss parts; the last checkpoint stays the last good one.
+// A non-finite loss stops the run (exit 3) before anything is written, with one line on
+// stderr naming the epoch, the step, the loss parts and the last good checkpoint, which
+// stays as it was; the model, the EMA and the optimizer are checked finite before every
+// save (examples/guard.hpp, shared by every trainer).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -39,6 +41,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "guard.hpp"
 
 namespace fs = std::filesystem;
 using namespace zoo;
@@ -279,15 +282,9 @@ int train(const Args& a) {
       targets.clear();
       for (const auto& t : b.targets) targets.push_back({t.image, t.cls, t.x, t.y, t.w, t.h});
       const auto parts = loss(out.data(), dpred.data(), b.size(), targets);
-      if (!std::isfinite(parts.total)) {
-        bar.close();
-        std::fprintf(stderr,
-                     "yolo: the loss is not finite at epoch %d, iteration %lld (box %g, obj %g, cls %g); "
-                     "stopping without writing: the last good checkpoint is %s\n",
-                     epoch + 1, static_cast<long long>(ni), double(parts.box), double(parts.obj),
-                     double(parts.cls), fs::exists(ckpt) ? ckpt.c_str() : "(none yet)");
-        return 3;
-      }
+      guard::check_loss("yolo", epoch + 1, ni + 1,
+                        {{"box", parts.box}, {"obj", parts.obj}, {"cls", parts.cls}, {"total", parts.total}},
+                        ckpt);
       m.backward(dpred);
       if (ni - last_opt_step >= std::int64_t(acc)) {
         if (a.clip > 0) opt.clip_grad_norm(a.clip);
@@ -305,6 +302,9 @@ int train(const Args& a) {
       out_of_time = a.minutes > 0 && minutes() >= a.minutes;
     }
     bar.close();
+    // The last update may have overflowed after the last loss was checked; before the EMA is evaluated.
+    guard::check_state("yolo", epoch + 1, ni, m, opt, ckpt);
+    guard::check_model("yolo", epoch + 1, ni, ema_m, ckpt, "the EMA's weights");
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     double ms_img = 0;
     const auto r = evaluate(ema_m, val_set, 32, &ms_img);
@@ -400,6 +400,8 @@ int main(int argc, char** argv) {
     if (a.model == "yolo") return run<Model<yolo::YOLOv5n<kClasses>, Input>>(a);
     if (a.akconv_n == 3) return run<Model<yolo::YOLOv5nAKConv<kClasses, 3>, Input>>(a);
     return run<Model<yolo::YOLOv5nAKConv<kClasses, 5>, Input>>(a);
+  } catch (const guard::Diverged& e) {
+    return guard::report(e);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "yolo: %s\n", e.what());
     return 1;
