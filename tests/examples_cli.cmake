@@ -206,12 +206,27 @@ function(guard_case prog files out lr_flag)
   set(failures ${failures} PARENT_SCOPE)
 endfunction()
 
+# straight(<program> <file> <out of a guard_case> <args>...): two epochs in one run
+# give the same <file> as guard_case's epoch, diverged run and resumed epoch: the
+# diverged run left nothing behind that the resumed one read.
+function(straight prog file out)
+  get_filename_component(name "${prog}" NAME_WE)
+  train("${prog}" 0 --out "${out}_straight" ${ARGN} --epochs 2)
+  file(SHA256 "${work}/${out}/${file}" resumed)
+  file(SHA256 "${work}/${out}_straight/${file}" h)
+  if(NOT h STREQUAL resumed)
+    fail("${out}/${file} after 1 epoch, a diverged run and --resume differs from 2 epochs straight")
+  endif()
+  set(failures ${failures} PARENT_SCOPE)
+endfunction()
+
 foreach(prog ${programs})
   get_filename_component(name "${prog}" NAME_WE)
   if(name STREQUAL "autoencoders")
     foreach(model vae_mse vae_bce)
       guard_case("${prog}" checkpoint.safetensors "runs/${model}" --lr --model ${model} --batch 16)
     endforeach()
+    straight("${prog}" checkpoint.safetensors runs/vae_mse --model vae_mse --batch 16)
     # Diverging before any checkpoint: nothing is written.
     train("${prog}" 3 --model mlp_ae --batch 16 --epochs 1 --lr 1e30 --out runs/fresh)
     expect_stop(1 "no checkpoint written yet")
@@ -239,6 +254,8 @@ foreach(prog ${programs})
   elseif(name STREQUAL "gan")
     guard_case("${prog}" "generator.safetensors;discriminator.safetensors" runs/gan --lr
                --variant vanilla --batch 16 --samples 16 --classifier runs/lenet.safetensors)
+    straight("${prog}" generator.safetensors runs/gan
+             --variant vanilla --batch 16 --samples 16 --classifier runs/lenet.safetensors)
   elseif(name MATCHES "^(diffusion|yolo)$" AND NOT TRAIN_HEAVY)
     message(STATUS "skip ${name}: its divergence case (TRAIN_HEAVY is off: an unoptimized build)")
   elseif(name STREQUAL "diffusion")
