@@ -8,10 +8,10 @@
 //       reads samples-images-idx3-ubyte (+ samples-labels-idx1-ubyte: the classes asked for)
 //   classifier --help                            # every option; bad values exit 2
 //
-// A classifier whose training diverged (an --lr far too large) is not saved: the run
-// exits 3 with one line on stderr naming the epoch, the step, the last epoch's mean loss
-// and the classifier file, which stays as it was (examples/guard.hpp). The check is made
-// once, after training: the loop is loops::train_lenet's, shared with gan's metrics.
+// A classifier whose training diverges (an --lr far too large) stops at its first
+// non-finite loss and is not saved: the run exits 3 with one line on stderr naming the
+// epoch, the step, the loss and the classifier file, which stays as it was
+// (examples/guard.hpp); the weights are checked again before the save.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -80,11 +80,13 @@ int main(int argc, char** argv) {
       std::printf("LeNet on %s: %zu train / %zu test images, batch %zu, lr %g, %d epochs, %d threads\n%s",
                   dir.c_str(), train.size(), test.size(), a.batch, a.lr, a.epochs, num_threads(),
                   clf.summary().c_str());
-      const double mean = loops::train_lenet(clf, train, {.epochs = a.epochs, .batch = a.batch, .lr = a.lr,
-                                                          .seed = a.seed, .verbose = true}, &test);
+      auto check = [&](int epoch, long long step, double loss) {
+        guard::check_loss("classifier", epoch, step, {{"cross-entropy", loss}}, path);
+      };
+      loops::train_lenet(clf, train, {.epochs = a.epochs, .batch = a.batch, .lr = a.lr, .seed = a.seed,
+                                      .verbose = true}, &test, check);
       const long long steps = static_cast<long long>(a.epochs) *
                               static_cast<long long>((train.size() + a.batch - 1) / a.batch);
-      guard::check_loss("classifier", a.epochs, steps, {{"last epoch's mean", mean}}, path);
       guard::check_model("classifier", a.epochs, steps, clf, path);
       fs::create_directories(a.out);
       save_safetensors(path, clf, {{"data", dir}, {"epochs", std::to_string(a.epochs)}});

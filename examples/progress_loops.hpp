@@ -82,9 +82,14 @@ double test_accuracy(M& m, const zoo::data::Dataset& ds, const std::string& desc
 }
 
 // models::train_classifier with a bar per epoch.
-template <class M>
+// `on_step(epoch, step, loss)` runs after every step (step counted from 1 over
+// the run), so a caller can stop a diverging run at its first non-finite loss.
+struct NoStepHook {
+  void operator()(int, long long, double) const {}
+};
+template <class M, class OnStep = NoStepHook>
 double train_lenet(M& m, const zoo::data::Dataset& train, const zoo::models::ClassifierOptions& o = {},
-                   const zoo::data::Dataset* test = nullptr) {
+                   const zoo::data::Dataset* test = nullptr, OnStep on_step = {}) {
   using namespace zoo;
   Adam opt(m.parameters(), {.lr = o.lr});
   data::DataLoader dl(train, {.batch_size = o.batch, .shuffle = true, .seed = o.seed,
@@ -92,6 +97,7 @@ double train_lenet(M& m, const zoo::data::Dataset& train, const zoo::models::Cla
   data::Batch b;
   Tensor<float> dlogits;
   double mean = 0;
+  long long step = 0;
   for (int e = 1; e <= o.epochs; ++e) {
     const auto t0 = std::chrono::steady_clock::now();
     m.train();
@@ -108,6 +114,7 @@ double train_lenet(M& m, const zoo::data::Dataset& train, const zoo::models::Cla
       sum += static_cast<double>(l) * b.size();
       seen += b.size();
       bar.update(l);
+      on_step(e, ++step, static_cast<double>(l));
     }
     bar.close();
     mean = sum / static_cast<double>(seen);
