@@ -15,6 +15,7 @@
 
 #include "../core/layer.hpp"
 #include "../core/parallel.hpp"
+#include "../core/reduce.hpp"
 #include "../core/tensor.hpp"
 
 namespace zoo {
@@ -63,6 +64,20 @@ struct BatchNormLayer {
     invstd.resize(C);
   }
 
+  // Σ over the batch of channel c's values of t: per sample a run of HW values (one call
+  // of `run`, SIMD lanes), or for BatchNorm1d (HW = 1) one value per sample (`one`, in
+  // double: the values are In::size apart and lanes would gain nothing).
+  template <class One, class Run>
+  static double sum_over_batch(const T* t, std::size_t c, std::size_t n, One&& one, Run&& run) {
+    double s = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const T* p = t + i * In::size + c * HW;
+      if constexpr (HW == 1) s += one(p);
+      else s += run(p);
+    }
+    return s;
+  }
+
   void forward(const T* x, T* y, std::size_t n) {
     const std::size_t M = n * HW;
     if (training && M <= 1)
@@ -73,20 +88,13 @@ struct BatchNormLayer {
       for (std::size_t c = cb; c < ce; ++c) {
         T mean, istd;
         if (training) {
-          double s = 0;
-          for (std::size_t i = 0; i < n; ++i) {
-            const T* xp = x + i * In::size + c * HW;
-            for (std::size_t k = 0; k < HW; ++k) s += xp[k];
-          }
-          const double mu = s / M;
-          double ss = 0;
-          for (std::size_t i = 0; i < n; ++i) {
-            const T* xp = x + i * In::size + c * HW;
-            for (std::size_t k = 0; k < HW; ++k) {
-              const double d = xp[k] - mu;
-              ss += d * d;
-            }
-          }
+          // Two passes: Σ(x − μ)² does not cancel as Σx² − Mμ² does.
+          const double mu = sum_over_batch(x, c, n, [](const T* p) { return double(*p); },
+                                           [](const T* p) { return reduce::sum(p, HW); }) / M;
+          const T mt = static_cast<T>(mu);
+          const double ss = sum_over_batch(
+              x, c, n, [mu](const T* p) { return (*p - mu) * (*p - mu); },
+              [mt](const T* p) { return reduce::sum_sq_dev(p, HW, mt); });
           const double var = ss / M;
           mean = static_cast<T>(mu);
           istd = static_cast<T>(1.0 / std::sqrt(var + options.eps));
@@ -119,13 +127,12 @@ struct BatchNormLayer {
     const std::size_t M = n * HW;
     parallel_for(C, 3 * M, [&](std::size_t cb, std::size_t ce) {
       for (std::size_t c = cb; c < ce; ++c) {
-        double sdy = 0, sdyh = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          const std::size_t off = i * In::size + c * HW;
-          const T* d = dy + off;
-          const T* h = xhat.data() + off;
-          for (std::size_t k = 0; k < HW; ++k) sdy += d[k], sdyh += d[k] * h[k];
-        }
+        const T* h0 = xhat.data();
+        const double sdy = sum_over_batch(dy, c, n, [](const T* d) { return double(*d); },
+                                          [](const T* d) { return reduce::sum(d, HW); });
+        const double sdyh = sum_over_batch(
+            dy, c, n, [&](const T* d) { return double(*d) * h0[d - dy]; },
+            [&](const T* d) { return reduce::dot(d, h0 + (d - dy), HW); });
         if (!frozen) dbias[c] += static_cast<T>(sdy), dweight[c] += static_cast<T>(sdyh);
         if (!dx) continue;
         const T g = weight[c] * invstd[c];

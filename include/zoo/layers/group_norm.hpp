@@ -13,6 +13,7 @@
 
 #include "../core/layer.hpp"
 #include "../core/parallel.hpp"
+#include "../core/reduce.hpp"
 #include "../core/tensor.hpp"
 
 namespace zoo {
@@ -68,14 +69,8 @@ struct GroupNormLayer {
       for (std::size_t ng = b; ng < e; ++ng) {
         const std::size_t off = ng * M;  // (n, g) block is contiguous in (N, C, H, W)
         const T* xp = x + off;
-        double s = 0;
-        for (std::size_t k = 0; k < M; ++k) s += xp[k];
-        const double mu = s / M;
-        double ss = 0;
-        for (std::size_t k = 0; k < M; ++k) {
-          const double d = xp[k] - mu;
-          ss += d * d;
-        }
+        const double mu = reduce::sum(xp, M) / M;
+        const double ss = reduce::sum_sq_dev(xp, M, static_cast<T>(mu));
         const T mean = static_cast<T>(mu);
         const T istd = static_cast<T>(1.0 / std::sqrt(ss / M + options.eps));
         invstd[ng] = istd;
@@ -101,8 +96,8 @@ struct GroupNormLayer {
           double sdy = 0, sdyh = 0;
           for (std::size_t i = 0; i < n; ++i) {
             const std::size_t off = i * In::size + c * HW;
-            for (std::size_t k = 0; k < HW; ++k)
-              sdy += dy[off + k], sdyh += dy[off + k] * xhat[off + k];
+            sdy += reduce::sum(dy + off, HW);
+            sdyh += reduce::dot(dy + off, xhat.data() + off, HW);
           }
           dbias[c] += static_cast<T>(sdy);
           dweight[c] += static_cast<T>(sdyh);
@@ -118,10 +113,8 @@ struct GroupNormLayer {
         double s1 = 0, s2 = 0;  // Σ dx̂, Σ dx̂·x̂
         for (std::size_t c = 0; c < Cg; ++c) {
           const double gm = weight[c0 + c];
-          for (std::size_t k = c * HW; k < (c + 1) * HW; ++k) {
-            const double dh = gm * d[k];
-            s1 += dh, s2 += dh * h[k];
-          }
+          s1 += gm * reduce::sum(d + c * HW, HW);
+          s2 += gm * reduce::dot(d + c * HW, h + c * HW, HW);
         }
         const T istd = invstd[ng];
         const T m1 = static_cast<T>(s1 / M), m2 = static_cast<T>(s2 / M);
