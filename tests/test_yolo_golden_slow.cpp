@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <cmath>
@@ -41,6 +42,7 @@ void check_rel(const std::string& what, const T* got, const Golden& want, double
   std::size_t over = 0;
   for (std::size_t i = 0; i < want.values.size(); ++i)
     over += std::abs(double(got[i]) - want.values[i]) > tol * scale;
+  if (std::getenv("ZOO_SHOW_REL")) MESSAGE(what << ": largest difference / scale " << worst / scale);
   CHECK_MESSAGE(worst <= tol * std::max(scale, 1e-300),
                 what << ": " << over << " of " << want.values.size() << " values off; " <<
                 what << ": largest difference " << worst << " at [" << at << "] (got " << got[at]
@@ -312,7 +314,11 @@ TEST_CASE("yolov5n against PyTorch: training step and eval, Conv and AKConv vari
 
 // The same network in float: the float kernels (direct and Winograd convolutions, the
 // threaded GEMM paths) are not the double ones. The Conv model's training step agrees to
-// 1e-3 of each tensor's largest value. Not checked in float: the eval output (a few P5
+// 1e-3 of each tensor's largest value. That is float rounding, not slack: PyTorch's own
+// float32 step of this case lands up to 5.3e-4 from its float64 one
+// (tests/fixtures/yolo_float_error.py), zoo's up to 5.1e-4 (ZOO_SHOW_REL=1 prints each
+// tensor's figure), because 25 BatchNorms over 8 values a channel amplify it.
+// Not checked in float: the eval output (a few P5
 // values pass through channels of near-constant data, divided by √(σ² + 1e-3), and move by
 // up to 8%) and the AKConv variants (their offsets amplify float rounding to ~1e-2 on the
 // outputs and ~1e-1 on early gradients at this tiny batch; each AKConv layer alone agrees

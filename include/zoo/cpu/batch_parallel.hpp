@@ -78,6 +78,16 @@ constexpr std::size_t samples_per_gemm(std::size_t positions) {
 // OW ≤ 11 values (what 512 / OH·OW ≥ 4 leaves).
 inline constexpr std::size_t kSampleMinorMin = 4;
 
+// The direct convolution path (direct_conv.hpp) stacks the pixels of several samples as
+// the rows of one GEMM until it has about this many: the weights are then streamed from
+// cache once per chunk rather than once per sample of a small map.
+#ifndef ZOO_CONV_DIRECT_ROWS
+#define ZOO_CONV_DIRECT_ROWS 256
+#endif
+inline constexpr std::size_t kDirectRows = ZOO_CONV_DIRECT_ROWS;
+// Rows (pixels of dy) per block of the direct path's exact input gradient, dcolT.
+inline constexpr std::size_t kDcolRows = 512;
+
 // Calls f(t, begin, end) for contiguous sample ranges, one per thread t < nt.
 // With serial_gemm, a run on one thread also keeps the GEMMs inside f on one
 // thread (Eigen asks omp_get_max_threads()), so a call judged too small to
