@@ -158,6 +158,88 @@ struct Conv2dKernel {
   static constexpr std::size_t direct_size = d_xp + d_yt + d_dyp + d_dxt + d_dwt + d_db;
   ThreadScratch<T> dscratch;
 
+  // ---- pointwise path (1×1, stride 1, unpadded, ungrouped) ----
+  // y_i (Out, P) = W (Out, C) · x_i (C, P) on gather_gemm with W as the broadcast side
+  // (rows o·C, steps c) and x_i's rows read in place as the vector side: no packing, no
+  // im2col, no transpose, and y comes out channel-major. dx_i += Wᵀ·dy_i the same way
+  // (rows c, steps o·C over the same W). dW: dy_i is transposed a block of pixels at a
+  // time to (pixels, OutP) and dWt (C, OutP) += x_i·dy_iᵀ sums over those pixels, as the
+  // direct path's dW. OpenBLAS spent as long packing these small operands (K = 16…512,
+  // 16…1024 columns a sample) as multiplying them: yolov5n's 1×1 forwards run 1.6–2.3×
+  // faster this way (docs/convolution.md). Needs whole SIMD vectors of pixels per row.
+  static constexpr bool pw_possible = pointwise && G == 1 && P % simd_width<T> == 0;
+  static constexpr bool pw_default = ZOO_CONV_DIRECT && pw_possible;
+  bool pw = pw_default;  // tests and benchmarks flip it to compare with the GEMM path
+  static constexpr std::size_t PWB = std::min<std::size_t>(P, kDcolRows);  // dyT block rows
+  static constexpr index_t pw_dyt = r16(PWB * OutP), pw_dwt = r16(C * OutP), pw_db = r16(Out);
+  ThreadScratch<T> pscratch;
+  std::vector<index_t> pw_orow_, pw_cstep_, pw_crow_, pw_ostep_, pw_xrow_, pw_pstep_;
+
+  void pw_tables() {
+    if (!pw_orow_.empty()) return;
+    pw_orow_.resize(Out), pw_ostep_.resize(Out), pw_cstep_.resize(C), pw_crow_.resize(C),
+        pw_xrow_.resize(C), pw_pstep_.resize(P);
+    for (std::size_t o = 0; o < Out; ++o) pw_orow_[o] = pw_ostep_[o] = static_cast<index_t>(o * C);
+    for (std::size_t c = 0; c < C; ++c)
+      pw_cstep_[c] = pw_crow_[c] = static_cast<index_t>(c), pw_xrow_[c] = static_cast<index_t>(c * P);
+    for (std::size_t p = 0; p < P; ++p) pw_pstep_[p] = static_cast<index_t>(p);
+  }
+
+  void forward_pw(const T* x, T* y, std::size_t n) {
+    pw_tables();
+    const int nt = batch_threads(n, threading, pscratch.threads, n * flops, min_parallel_flops);
+    for_sample_ranges(n, nt, true, [&](int, std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) {
+        T* yi = y + i * output_shape::size;
+        gather_gemm<T>(weight, pw_orow_.data(), index_t{Out}, pw_cstep_.data(), index_t{C},
+                       x + i * In::size, index_t{P}, index_t{P}, yi, index_t{P}, false);
+        if constexpr (Bias) zoo::detail::add_bias_rows(yi, bias, Out, P);
+      }
+    });
+  }
+
+  void backward_pw(const T* x, const T* dy, T* dx, std::size_t n) {
+    const bool grads = dweight != nullptr;
+    pw_tables();
+    pscratch.reserve(pw_dyt + pw_dwt + pw_db);
+    const int nt =
+        batch_threads(n, threading, pscratch.threads, 2 * n * flops, min_parallel_flops);
+    if (grads)
+      for (int t = 0; t < nt; ++t) {
+        T* dwt = pscratch.slice(t) + pw_dyt;
+        std::fill(dwt, dwt + pw_dwt + pw_db, T(0));  // columns past Out stay zero
+      }
+    for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
+      T* dyT = pscratch.slice(t);
+      T* dwt = dyT + pw_dyt;
+      T* db = dwt + pw_dwt;
+      if (grads) std::fill(dyT, dyT + pw_dyt, T(0));
+      for (std::size_t i = b; i < e; ++i) {
+        const T* dyi = dy + i * output_shape::size;
+        if (grads) {
+          for (std::size_t p0 = 0; p0 < P; p0 += PWB) {
+            const std::size_t np = std::min(PWB, P - p0);
+            transpose_to<T>(dyi + p0, Out, np, P, dyT, OutP);  // (np, OutP)
+            gather_gemm<T>(x + i * In::size + p0, pw_xrow_.data(), index_t{C},
+                           pw_pstep_.data(), static_cast<index_t>(np), dyT, OutP, OutP, dwt,
+                           OutP, true);
+          }
+          if constexpr (Bias) zoo::detail::add_row_sums(dyi, db, Out, P);
+        }
+        if (dx)
+          gather_gemm<T>(weight, pw_crow_.data(), index_t{C}, pw_ostep_.data(), index_t{Out}, dyi,
+                         index_t{P}, index_t{P}, dx + i * In::size, index_t{P}, true);
+      }
+    });
+    if (grads)
+      for (int t = 0; t < nt; ++t) {  // fixed order: results do not depend on scheduling
+        const T* dwt = pscratch.slice(t) + pw_dyt;
+        transpose_to<T, true>(dwt, C, Out, OutP, dweight, C);  // dW += dWtᵀ
+        if constexpr (Bias)
+          for (std::size_t o = 0; o < Out; ++o) dbias[o] += dwt[pw_dwt + o];
+      }
+  }
+
   // ---- Winograd F(2×2, 3×3) (cpu/winograd.hpp): 3×3 direct-path layers with equal
   // padding on both axes compute forward and dx with 2.25× fewer multiplies; dW stays
   // on the direct kernel. -DZOO_CONV_WINOGRAD=0 turns it off program-wide.
@@ -220,6 +302,11 @@ struct Conv2dKernel {
 
   // Scratch of the path this geometry takes (im2col's col matrix is megabytes per thread).
   void resize(std::size_t) {
+    if constexpr (pw_possible)
+      if (pw) {
+        pscratch.reserve(pw_dyt + pw_dwt + pw_db);
+        return;
+      }
     if constexpr (direct_possible)
       if (direct) {
         dscratch.reserve(direct_size);
@@ -232,6 +319,8 @@ struct Conv2dKernel {
   }
 
   void forward(const T* x, T* y, std::size_t n) {
+    if constexpr (pw_possible)
+      if (pw) return forward_pw(x, y, n);
     if constexpr (winograd_possible)
       if (direct && winograd) return forward_winograd(x, y, n);
     if constexpr (direct_possible)
@@ -295,6 +384,8 @@ struct Conv2dKernel {
   void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
     const bool grads = dweight != nullptr;
     if (!grads && !dx) return;
+    if constexpr (pw_possible)
+      if (pw) return backward_pw(x, dy, dx, n);
     if constexpr (winograd_possible)
       if (direct && winograd) {
         if (grads) backward_direct(x, dy, nullptr, n);  // dW, db
