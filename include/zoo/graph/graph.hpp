@@ -23,6 +23,7 @@
 
 #include "../core/fixed_string.hpp"
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 
 namespace zoo {
@@ -386,8 +387,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((overwritten<K + I>() || sole_output<I>()
             ? void()
-            : std::fill(grad[I].begin(), grad[I].begin() + n * layer_t<I>::output_shape::size,
-                        T(0))),
+            : parallel_fill(grad[I].data(), n * layer_t<I>::output_shape::size, T(0))),
        ...);
     }(std::make_index_sequence<J>{});
     [&]<std::size_t... I>(std::index_sequence<I...>) { (add_output_grad<I>(dy, n), ...); }(
@@ -543,8 +543,8 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     T* g = grad[j].data();
     const std::size_t len = n * layer_t<j>::output_shape::size;
     if constexpr (sole_output<j>()) {
-      if (dy[O0]) std::copy(dy[O0], dy[O0] + len, g);
-      else std::fill(g, g + len, T(0));
+      if (dy[O0]) parallel_copy(dy[O0], len, g);
+      else parallel_fill(g, len, T(0));
       return;
     }
     if (!dy[O0]) return;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "../core/layer.hpp"
+#include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 
 namespace zoo {
@@ -161,7 +162,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
       if constexpr (overwrites_dx<layer_t<I>, T>) {
         get<I>().backward_overwrite(in, out, dout, din, n);
       } else {
-        std::fill(din, din + n * layer_t<I>::input_shape::size, T(0));
+        parallel_fill(din, n * layer_t<I>::input_shape::size, T(0));
         get<I>().backward(in, out, dout, din, n);
       }
     }
