@@ -2,8 +2,8 @@
 // broadcast and the image rows read in place; dW through dy transposed in blocks of pixels)
 // against the definition summed naively in double and against the GEMM path: forward, dx,
 // dW and db, for channel counts that are not whole SIMD vectors, Detect's 45 outputs with a
-// bias, maps of one vector of pixels, pixel blocks with a remainder, threads, frozen weights
-// and a missing dx. Backward must ADD into dx and the gradients.
+// bias, maps of one vector of pixels (several samples a call, with a remainder), pixel
+// blocks with a remainder, threads, frozen weights and a missing dx. Backward must ADD into dx and the gradients.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -88,6 +88,7 @@ void check(Opts o = {}, std::size_t n = 5, double ftol = 2e-5) {
   static_assert(L::kernel_type::pw_default, "this shape must take the pointwise path");
   const Result<T> a = run<L, T>(true, n, o), b = run<L, T>(false, n, o);
   const double tol = std::is_same_v<T, double> ? 1e-12 : ftol;
+  INFO("samples side by side: " << L::kernel_type::PWS);
   CHECK_MESSAGE(max_rel_diff(a.y, b.y) < tol, "forward differs by " << max_rel_diff(a.y, b.y));
   CHECK_MESSAGE(max_rel_diff(a.dx, b.dx) < tol, "dx differs by " << max_rel_diff(a.dx, b.dx));
   CHECK_MESSAGE(max_rel_diff(a.grads, b.grads) < tol,
@@ -112,6 +113,7 @@ TEST_CASE("pointwise conv equals the definition and the GEMM path, double") {
   check<Conv2d<16, 1>, Shape<32, 8, 8>>();                          // C3's cv1
   check<Conv2d<45, 1>, Shape<64, 4, 4>>();                          // Detect: 45 outputs, bias
   check<Conv2d<17, 1, 1, 0, 1, 1, false>, Shape<3, 2, 4>, double, false>();  // one vector of pixels
+  check<Conv2d<17, 1, 1, 0, 1, 1, false>, Shape<3, 2, 4>, double, false>({}, 19);  // 8 + 8 + 3 samples
   check<Conv2d<24, 1>, Shape<19, 24, 24>>({}, 2);                   // 576 pixels: dyT blocks 512 + 64
   check<Conv2d<8, 1>, Shape<40, 32, 32>>({}, 2);                    // two whole blocks
 }
@@ -124,6 +126,8 @@ TEST_CASE("pointwise conv: threads, frozen weights, no dx") {
   check<Conv2d<16, 1>, Shape<32, 8, 8>>({.frozen = true});
   check<Conv2d<16, 1>, Shape<32, 8, 8>>({.with_dx = false});
   check<Conv2d<45, 1>, Shape<64, 4, 4>>({.frozen = true, .with_dx = false, .threads = true}, 9);
+  check<Conv2d<45, 1>, Shape<64, 4, 4>, float>({.threads = true}, 19);  // samples side by side
+  check<Conv2d<24, 1>, Shape<8, 2, 4>>({.threads = true}, 21);
 #if defined(_OPENMP)
   omp_set_num_threads(1);
 #endif

@@ -189,13 +189,24 @@ struct Conv2dKernel {
     pw_tables();
     const int nt = batch_threads(n, threading, pscratch.threads, n * flops, min_parallel_flops);
     for_sample_ranges(n, nt, true, [&](int, std::size_t b, std::size_t e) {
-      for (std::size_t i = b; i < e; ++i) {
-        T* yi = y + i * output_shape::size;
+      for (std::size_t i = b; i < e; i += PWS) {
+        const std::size_t nb = std::min(PWS, e - i);
         gather_gemm<T>(weight, pw_orow_.data(), index_t{Out}, pw_cstep_.data(), index_t{C},
-                       x + i * In::size, index_t{P}, index_t{P}, yi, index_t{P}, false);
-        if constexpr (Bias) zoo::detail::add_bias_rows(yi, bias, Out, P);
+                       x + i * In::size, index_t{P}, static_cast<index_t>(nb * P),
+                       y + i * output_shape::size, index_t{P}, false, pw_vs(In::size),
+                       pw_vs(output_shape::size));
+        if constexpr (Bias)
+          for (std::size_t j = i; j < i + nb; ++j)
+            zoo::detail::add_bias_rows(y + j * output_shape::size, bias, Out, P);
       }
     });
+  }
+  // A map of exactly one SIMD vector of pixels (4×4 in float on AVX-512) gives each GEMM
+  // row a single vector: a 16-row × 1-vector register tile, bound by its broadcasts. There
+  // PWS samples go side by side, one vector each (their rows lie a sample apart).
+  static constexpr std::size_t PWS = P == static_cast<std::size_t>(simd_width<T>) ? 8 : 1;
+  static constexpr index_t pw_vs(std::size_t sample) {
+    return PWS > 1 ? static_cast<index_t>(sample) : simd_width<T>;
   }
 
   void backward_pw(const T* x, const T* dy, T* dx, std::size_t n) {
@@ -226,9 +237,12 @@ struct Conv2dKernel {
           }
           if constexpr (Bias) zoo::detail::add_row_sums(dyi, db, Out, P);
         }
-        if (dx)
+        if (dx && (i - b) % PWS == 0) {
+          const std::size_t nb = std::min(PWS, e - i);
           gather_gemm<T>(weight, pw_crow_.data(), index_t{C}, pw_ostep_.data(), index_t{Out}, dyi,
-                         index_t{P}, index_t{P}, dx + i * In::size, index_t{P}, true);
+                         index_t{P}, static_cast<index_t>(nb * P), dx + i * In::size, index_t{P},
+                         true, pw_vs(output_shape::size), pw_vs(In::size));
+        }
       }
     });
     if (grads)

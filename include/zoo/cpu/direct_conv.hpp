@@ -45,7 +45,8 @@ namespace detail {
 template <class T, int MR, int NV>
 inline void gather_tile(const T* ZOO_RESTRICT src, const index_t* rows, int mr,
                         const index_t* ZOO_RESTRICT toff, index_t steps, const T* ZOO_RESTRICT B,
-                        index_t ldb, T* ZOO_RESTRICT C, index_t ldc, bool accumulate) {
+                        index_t ldb, T* ZOO_RESTRICT C, index_t ldc, bool accumulate,
+                        index_t bvs, index_t cvs) {
   using V = xsimd::batch<T>;
   constexpr index_t L = V::size;
   V acc[MR][NV];
@@ -56,13 +57,13 @@ ZOO_UNROLL(16)
   for (int r = 0; r < MR; ++r)
 ZOO_UNROLL(4)
     for (int v = 0; v < NV; ++v)
-      acc[r][v] = accumulate && r < mr ? V::load_unaligned(C + r * ldc + v * L) : V(T(0));
+      acc[r][v] = accumulate && r < mr ? V::load_unaligned(C + r * ldc + v * cvs) : V(T(0));
   for (index_t t = 0; t < steps; ++t) {
     const T* b = B + t * ldb;
     const index_t o = toff[t];
     V bv[NV];
 ZOO_UNROLL(4)
-    for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * L);
+    for (int v = 0; v < NV; ++v) bv[v] = V::load_unaligned(b + v * bvs);
 ZOO_UNROLL(16)
     for (int r = 0; r < MR; ++r) {
       const V a(s[r][o]);
@@ -74,7 +75,7 @@ ZOO_UNROLL(16)
   for (int r = 0; r < MR; ++r)
     if (r < mr)
 ZOO_UNROLL(4)
-      for (int v = 0; v < NV; ++v) acc[r][v].store_unaligned(C + r * ldc + v * L);
+      for (int v = 0; v < NV; ++v) acc[r][v].store_unaligned(C + r * ldc + v * cvs);
 }
 
 // Rows per register tile for NV vectors of columns: about 24 accumulators on AVX-512's
@@ -90,12 +91,13 @@ inline constexpr int tile_rows = NV >= 4 ? 3 : NV == 3 ? 4 : NV == 2 ? 6 : 8;
 
 template <class T, int NV>
 void gather_block(const T* src, const index_t* rows, index_t R, const index_t* toff,
-                  index_t steps, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate) {
+                  index_t steps, const T* B, index_t ldb, T* C, index_t ldc, bool accumulate,
+                  index_t bvs, index_t cvs) {
   constexpr int MR = tile_rows<NV>;
   for (index_t r0 = 0; r0 < R; r0 += MR) {
     const int mr = static_cast<int>(std::min<index_t>(MR, R - r0));
     gather_tile<T, MR, NV>(src, rows + r0, mr, toff, steps, B, ldb, C + r0 * ldc, ldc,
-                           accumulate);
+                           accumulate, bvs, cvs);
   }
 }
 
@@ -106,10 +108,13 @@ void gather_block(const T* src, const index_t* rows, index_t R, const index_t* t
 // are multiples of simd_width<T> (aligned B and C are faster). accumulate = false
 // overwrites C.
 // Steps go in chunks whose B rows fit in L1 next to the image values they meet.
+// bvs and cvs: how far apart B's and C's successive vectors of a row lie (L by default, a
+// plain row; a sample's size when each vector is one sample's row of L pixels, so that a
+// 4×4 map's 1×1 conv multiplies several samples at once).
 template <class T>
 void gather_gemm(const T* src, const index_t* rows, index_t R, const index_t* toff,
                  index_t steps, const T* B, index_t ldb, index_t ncols, T* C, index_t ldc,
-                 bool accumulate) {
+                 bool accumulate, index_t bvs = simd_width<T>, index_t cvs = simd_width<T>) {
   constexpr index_t L = simd_width<T>;
   const index_t nvec = ncols / L;
   const index_t chunk = std::max<index_t>(32, 16384 / static_cast<index_t>(sizeof(T) * L * 4));
@@ -121,13 +126,13 @@ void gather_gemm(const T* src, const index_t* rows, index_t R, const index_t* to
       const index_t left = nvec - v0;
       // Blocks of 4 vectors; a remainder of 5 goes 3 + 2 rather than 4 + 1.
       const index_t nv = left >= 6 || left == 4 ? 4 : left == 5 ? 3 : left;
-      const T* b = B + t0 * ldb + v0 * L;
-      T* c = C + v0 * L;
+      const T* b = B + t0 * ldb + v0 * bvs;
+      T* c = C + v0 * cvs;
       switch (nv) {
-        case 4: detail::gather_block<T, 4>(src, rows, R, toff + t0, ts, b, ldb, c, ldc, acc); break;
-        case 3: detail::gather_block<T, 3>(src, rows, R, toff + t0, ts, b, ldb, c, ldc, acc); break;
-        case 2: detail::gather_block<T, 2>(src, rows, R, toff + t0, ts, b, ldb, c, ldc, acc); break;
-        default: detail::gather_block<T, 1>(src, rows, R, toff + t0, ts, b, ldb, c, ldc, acc); break;
+        case 4: detail::gather_block<T, 4>(src, rows, R, toff + t0, ts, b, ldb, c, ldc, acc, bvs, cvs); break;
+        case 3: detail::gather_block<T, 3>(src, rows, R, toff + t0, ts, b, ldb, c, ldc, acc, bvs, cvs); break;
+        case 2: detail::gather_block<T, 2>(src, rows, R, toff + t0, ts, b, ldb, c, ldc, acc, bvs, cvs); break;
+        default: detail::gather_block<T, 1>(src, rows, R, toff + t0, ts, b, ldb, c, ldc, acc, bvs, cvs); break;
       }
       v0 += nv;
     }
