@@ -48,7 +48,6 @@ inline void gather_tile(const T* ZOO_RESTRICT src, const index_t* rows, int mr,
                         index_t ldb, T* ZOO_RESTRICT C, index_t ldc, bool accumulate,
                         index_t bvs, index_t cvs) {
   using V = xsimd::batch<T>;
-  constexpr index_t L = V::size;
   V acc[MR][NV];
   const T* s[MR];
 ZOO_UNROLL(16)
