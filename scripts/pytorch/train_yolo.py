@@ -6,8 +6,9 @@ and data as the C++ program, for the Conv vs AKConv table of docs/results.md.
             AKConv N on the stride-2 rows; a fresh model has seen the stride-finding batch, as v7.0's
   data      a YOLO-format set (--data, default data/digits-det): images/{train,val}/*.png and
             labels/{train,val}/*.txt (`cls x y w h`, normalised), read once into memory; pixels / 255;
-            shuffled each epoch, a last partial batch dropped, no augmentation (examples/yolo.cpp's
-            defaults; --keep-last keeps it, as v7.0's loader does)
+            shuffled each epoch, a last partial batch dropped, no augmentation unless --translate /
+            --scale (examples/yolo.cpp's defaults and flags; --keep-last keeps the partial batch, as
+            v7.0's loader does)
   loss      scripts/pytorch/yolo_loss.py YoloLoss: v7.0 ComputeLoss with train.py's gain scaling
             (box·3/nl, cls·nc/80·3/nl, obj·(S/640)²·3/nl); the (lbox + lobj + lcls)·bs is backpropagated
   optimizer v7.0 smart_optimizer + train.py: SGD nesterov, momentum 0.937, three groups in v7.0's
@@ -117,6 +118,38 @@ def batch_of(imgs, labels, idx):
     return x, t
 
 
+def augment(x, t, translate, scale, gen):
+    """examples/yolo.cpp's --translate / --scale (zoo::data::AugmentOptions) on a batch: per image
+    p' = s·(p − c) + c + t with c the centre, s uniform in [1 − scale, 1 + scale], t uniform in
+    ±translate·S per axis; bilinear, zeros outside; boxes mapped, clipped to the image and dropped
+    when under 40 % of the mapped area stays inside or a clipped side is under 2 px. Its own
+    random stream (not zoo's), the same distribution."""
+    if translate == 0 and scale == 0:
+        return x, t
+    B, S = x.shape[0], x.shape[-1]
+    s = 1 - scale + 2 * scale * torch.rand(B, generator=gen, dtype=torch.float64)
+    tr = translate * (2 * torch.rand(B, 2, generator=gen, dtype=torch.float64) - 1)  # fraction of S
+    theta = torch.zeros(B, 2, 3, dtype=torch.float64)  # output → source, normalised [-1, 1]
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / s
+    theta[:, :, 2] = -2 * tr / s[:, None]
+    grid = torch.nn.functional.affine_grid(theta.float(), list(x.shape), align_corners=False)
+    x = torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros",
+                                        align_corners=False)
+    if len(t) == 0:
+        return x, t
+    b = t[:, 0].long()
+    sb, txb, tyb = s[b].float(), tr[b, 0].float(), tr[b, 1].float()
+    cx = sb * (t[:, 2] - 0.5) + 0.5 + txb
+    cy = sb * (t[:, 3] - 0.5) + 0.5 + tyb
+    w, h = sb * t[:, 4], sb * t[:, 5]
+    x1, y1 = (cx - w / 2).clamp(0, 1), (cy - h / 2).clamp(0, 1)
+    x2, y2 = (cx + w / 2).clamp(0, 1), (cy + h / 2).clamp(0, 1)
+    keep = ((x2 > x1) & (y2 > y1) & ((x2 - x1) * (y2 - y1) >= 0.4 * w * h) &
+            ((x2 - x1) * S >= 2) & ((y2 - y1) * S >= 2))
+    t = torch.stack([t[:, 0], t[:, 1], (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], 1)[keep]
+    return x, t
+
+
 # ---------------------------------------------------------------- recipe
 def param_groups(model):
     """v7.0 smart_optimizer's split: biases, weights (decay), normalization weights."""
@@ -196,6 +229,10 @@ def main():
     ap.add_argument("--clip", type=float, default=10.0,
                     help="clip_grad_norm_ max norm before each step (v7.0's and examples/yolo.cpp's 10); 0: off")
     ap.add_argument("--keep-last", action="store_true", help="keep a last partial batch (v7.0)")
+    ap.add_argument("--translate", type=float, default=0.0,
+                    help="augmentation: random shift, fraction of the image (as examples/yolo)")
+    ap.add_argument("--scale", type=float, default=0.0,
+                    help="augmentation: random scale in [1 - s, 1 + s] (as examples/yolo)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--train-limit", type=int, default=None, help="first N train images only")
@@ -253,6 +290,7 @@ def main():
         for i, idx in enumerate(batches(len(tr_imgs), bs, gen, drop_last=not a.keep_last)):
             ni = i + nb * epoch
             x, targets = batch_of(tr_imgs, tr_labels, idx)
+            x, targets = augment(x, targets, a.translate, a.scale, gen)
             t0 = time.perf_counter()
             base = a.lr0 * lf(epoch)
             if ni <= nw:
