@@ -14,6 +14,7 @@
 #endif
 
 #include "support/compare.hpp"
+#include "support/conv_paths.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace zoo;
@@ -23,39 +24,20 @@ namespace {
 using zoo_test::max_rel_diff;
 using zoo_test::uniform;
 
-struct Opts {
-  bool frozen = false, with_dx = true, threads = false;
-};
-
+using Opts = zoo_test::ConvOpts;
 template <class T>
-struct Out {
-  std::vector<T> y, dx, grads;
-};
+using Out = zoo_test::ConvResult<T>;
 
 enum class Path { gemm, direct, winograd };
 
 template <class L, class T>
 Out<T> run(Path path, std::size_t n, Opts o) {
-  L l;
-  std::vector<T> params(num_params_of<L>() + 1), grads(num_params_of<L>() + 1);
-  T* p = params.data();
-  T* g = grads.data();
-  layer_ops::bind_params(l, p, g);
-  params = uniform<T>(params.size(), 5);  // same values for both paths
-  p = params.data(), g = grads.data();
-  layer_ops::bind_params(l, p, g);
-  l.kernel.direct = path != Path::gemm;
-  l.kernel.winograd = path == Path::winograd;
-  l.frozen = o.frozen;
-  l.kernel.min_parallel_flops = o.threads ? 0.0 : 1e300;
-  constexpr std::size_t xs = L::input_shape::size, ys = L::output_shape::size;
-  const auto x = uniform<T>(n * xs, 6), dy = uniform<T>(n * ys, 7);
-  Out<T> r{std::vector<T>(n * ys), uniform<T>(n * xs, 8), {}};  // dx starts non-zero: += is checked
-  std::fill(grads.begin(), grads.end(), T(0.25));
-  l.forward(x.data(), r.y.data(), n);
-  l.backward(x.data(), r.y.data(), dy.data(), o.with_dx ? r.dx.data() : nullptr, n);
-  r.grads = grads;
-  return r;
+  return zoo_test::run_conv<L, T>(
+      [path](auto& k) {
+        k.direct = path != Path::gemm;
+        k.winograd = path == Path::winograd;
+      },
+      n, o);
 }
 
 template <class Spec, class In, class T = double>

@@ -15,6 +15,7 @@
 #endif
 
 #include "support/compare.hpp"
+#include "support/conv_paths.hpp"
 #include "support/gradcheck.hpp"
 
 using namespace zoo;
@@ -24,34 +25,14 @@ namespace {
 using zoo_test::max_rel_diff;
 using zoo_test::uniform;
 
-struct Opts {
-  bool frozen = false, with_dx = true, threads = false;
-};
-
+using Opts = zoo_test::ConvOpts;
 template <class T>
-struct Result {
-  std::vector<T> y, dx, grads;
-};
+using Result = zoo_test::ConvResult<T>;
 
 // The layer's forward and backward on one path (direct or not), from fixed data.
 template <class L, class T>
 Result<T> run(bool direct, std::size_t n, Opts o) {
-  L l;
-  std::vector<T> params = uniform<T>(num_params_of<L>() + 1, 5), grads(num_params_of<L>() + 1);
-  T* p = params.data();
-  T* g = grads.data();
-  layer_ops::bind_params(l, p, g);
-  l.kernel.direct = direct;
-  l.frozen = o.frozen;
-  l.kernel.min_parallel_flops = o.threads ? 0.0 : 1e300;
-  constexpr std::size_t xs = L::input_shape::size, ys = L::output_shape::size;
-  const auto x = uniform<T>(n * xs, 6), dy = uniform<T>(n * ys, 7);
-  Result<T> r{std::vector<T>(n * ys), uniform<T>(n * xs, 8), {}};  // dx starts non-zero
-  std::fill(grads.begin(), grads.end(), T(0.25));
-  l.forward(x.data(), r.y.data(), n);
-  l.backward(x.data(), r.y.data(), dy.data(), o.with_dx ? r.dx.data() : nullptr, n);
-  r.grads = grads;
-  return r;
+  return zoo_test::run_conv<L, T>([direct](auto& k) { k.direct = direct; }, n, o);
 }
 
 // A kernel's geometry, read off its template arguments.

@@ -173,15 +173,16 @@ struct Conv2dKernel {
   static constexpr std::size_t PWB = std::min<std::size_t>(P, kDcolRows);  // dyT block rows
   static constexpr index_t pw_dyt = r16(PWB * OutP), pw_dwt = r16(C * OutP), pw_db = r16(Out);
   ThreadScratch<T> pscratch;
-  std::vector<index_t> pw_orow_, pw_cstep_, pw_crow_, pw_ostep_, pw_xrow_, pw_pstep_;
+  // Offsets into W (o·C and c, rows in forward and steps in dx or the other way round),
+  // into x (c·P) and pixel steps (p).
+  std::vector<index_t> pw_oc_, pw_c_, pw_xrow_, pw_pstep_;
 
   void pw_tables() {
-    if (!pw_orow_.empty()) return;
-    pw_orow_.resize(Out), pw_ostep_.resize(Out), pw_cstep_.resize(C), pw_crow_.resize(C),
-        pw_xrow_.resize(C), pw_pstep_.resize(P);
-    for (std::size_t o = 0; o < Out; ++o) pw_orow_[o] = pw_ostep_[o] = static_cast<index_t>(o * C);
+    if (!pw_oc_.empty()) return;
+    pw_oc_.resize(Out), pw_c_.resize(C), pw_xrow_.resize(C), pw_pstep_.resize(P);
+    for (std::size_t o = 0; o < Out; ++o) pw_oc_[o] = static_cast<index_t>(o * C);
     for (std::size_t c = 0; c < C; ++c)
-      pw_cstep_[c] = pw_crow_[c] = static_cast<index_t>(c), pw_xrow_[c] = static_cast<index_t>(c * P);
+      pw_c_[c] = static_cast<index_t>(c), pw_xrow_[c] = static_cast<index_t>(c * P);
     for (std::size_t p = 0; p < P; ++p) pw_pstep_[p] = static_cast<index_t>(p);
   }
 
@@ -191,7 +192,7 @@ struct Conv2dKernel {
     for_sample_ranges(n, nt, true, [&](int, std::size_t b, std::size_t e) {
       for (std::size_t i = b; i < e; i += PWS) {
         const std::size_t nb = std::min(PWS, e - i);
-        gather_gemm<T>(weight, pw_orow_.data(), index_t{Out}, pw_cstep_.data(), index_t{C},
+        gather_gemm<T>(weight, pw_oc_.data(), index_t{Out}, pw_c_.data(), index_t{C},
                        x + i * In::size, index_t{P}, static_cast<index_t>(nb * P),
                        y + i * output_shape::size, index_t{P}, false, pw_vs(In::size),
                        pw_vs(output_shape::size));
@@ -239,7 +240,7 @@ struct Conv2dKernel {
         }
         if (dx && (i - b) % PWS == 0) {
           const std::size_t nb = std::min(PWS, e - i);
-          gather_gemm<T>(weight, pw_crow_.data(), index_t{C}, pw_ostep_.data(), index_t{Out}, dyi,
+          gather_gemm<T>(weight, pw_c_.data(), index_t{C}, pw_oc_.data(), index_t{Out}, dyi,
                          index_t{P}, static_cast<index_t>(nb * P), dx + i * In::size, index_t{P},
                          true, pw_vs(output_shape::size), pw_vs(In::size));
         }
