@@ -200,6 +200,26 @@ constexpr bool fuses_with() {
     return false;
   }
 }
+// Bound norm layer L can compute bound activation A's output itself (L has forward_then,
+// as BatchNorm) and take A's output gradient in backward (backward_then): Graph then runs
+// the pair as one layer, and L's own output is never stored.
+// -DZOO_FUSE_NORM=0 runs every pair as two layers (for comparisons).
+#ifndef ZOO_FUSE_NORM
+#define ZOO_FUSE_NORM 1
+#endif
+template <class T, class L, class A>
+constexpr bool norm_fuses_with() {
+  if constexpr (!ZOO_FUSE_NORM) {
+    return false;
+  } else if constexpr (requires { typename A::fn; }) {
+    return requires(L& l, const T* in, T* out, std::size_t n) {
+      l.template forward_then<typename A::fn>(in, out, n);
+      l.template backward_then<typename A::fn, true>(in, out, n);
+    };
+  } else {
+    return false;
+  }
+}
 // L writes its input gradient outright (dx = …, not +=) through backward_overwrite.
 // Asked through this namespace-scope concept, never through a requires-expression with
 // parameters inside a container: nvcc 13's front end leaves the enclosing class's pack

@@ -119,4 +119,52 @@ void for_sample_ranges(std::size_t n, int nt, bool serial_gemm, F&& f) {
   f(0, std::size_t{0}, n);
 }
 
+// Thread t's share [b, e) of `len` items when `k` threads split them.
+inline void share(std::size_t len, int t, int k, std::size_t& b, std::size_t& e) {
+  b = len * static_cast<std::size_t>(t) / static_cast<std::size_t>(k);
+  e = len * static_cast<std::size_t>(t + 1) / static_cast<std::size_t>(k);
+}
+
+// for_sample_ranges with a setup and a finish that every thread shares, in the same
+// parallel region: prep(t, k) (thread t of k: its part of a weight re-layout) before any
+// thread starts on its samples, post(t, k) (its part of summing the per-thread weight
+// gradients) after all have finished. On small maps a layer's samples take tens of
+// microseconds, and the setup and the sum done on the calling thread alone left the other
+// core idle for a third of the layer. Each GEMM inside f runs on its thread alone.
+template <class Prep, class F, class Post>
+void for_sample_ranges_staged(std::size_t n, int nt, Prep&& prep, F&& f, Post&& post) {
+#if defined(_OPENMP)
+  if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+    {
+      const int t = omp_get_thread_num();
+      const int k = omp_get_num_threads();
+      prep(t, k);
+#pragma omp barrier
+      std::size_t b, e;
+      share(n, t, k, b, e);
+      if (b < e) f(t, b, e);
+#pragma omp barrier
+      post(t, k);
+    }
+    return;
+  }
+  if (!omp_in_parallel()) {
+    struct Restore {
+      int threads;
+      ~Restore() { omp_set_num_threads(threads); }
+    } restore{omp_get_max_threads()};
+    omp_set_num_threads(1);
+    prep(0, 1);
+    f(0, std::size_t{0}, n);
+    post(0, 1);
+    return;
+  }
+#endif
+  (void)nt;
+  prep(0, 1);
+  f(0, std::size_t{0}, n);
+  post(0, 1);
+}
+
 }  // namespace zoo::cpu

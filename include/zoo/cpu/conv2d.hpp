@@ -216,12 +216,12 @@ struct Conv2dKernel {
     pscratch.reserve(pw_dyt + pw_dwt + pw_db);
     const int nt =
         batch_threads(n, threading, pscratch.threads, 2 * n * flops, min_parallel_flops);
-    if (grads)
-      for (int t = 0; t < nt; ++t) {
-        T* dwt = pscratch.slice(t) + pw_dyt;
-        std::fill(dwt, dwt + pw_dwt + pw_db, T(0));  // columns past Out stay zero
-      }
-    for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
+    const auto prep = [&](int t, int) {
+      if (!grads) return;
+      T* dwt = pscratch.slice(t) + pw_dyt;
+      std::fill(dwt, dwt + pw_dwt + pw_db, T(0));  // columns past Out stay zero
+    };
+    const auto run = [&](int t, std::size_t b, std::size_t e) {
       T* dyT = pscratch.slice(t);
       T* dwt = dyT + pw_dyt;
       T* db = dwt + pw_dwt;
@@ -245,14 +245,29 @@ struct Conv2dKernel {
                          true, pw_vs(output_shape::size), pw_vs(In::size));
         }
       }
-    });
-    if (grads)
-      for (int t = 0; t < nt; ++t) {  // fixed order: results do not depend on scheduling
-        const T* dwt = pscratch.slice(t) + pw_dyt;
-        transpose_to<T, true>(dwt, C, Out, OutP, dweight, C);  // dW += dWtᵀ
-        if constexpr (Bias)
-          for (std::size_t o = 0; o < Out; ++o) dbias[o] += dwt[pw_dwt + o];
-      }
+    };
+    const auto post = [&](int t, int k) {  // dW += Σ_t dWtᵀ, rows split, partials in order
+      if (!grads) return;
+      sum_partials(t, k, C, [&](int u) { return pscratch.slice(u) + pw_dyt; }, pw_dwt);
+    };
+    for_sample_ranges_staged(n, nt, prep, run, post);
+  }
+
+  // Thread t's share of dW += Σ_u dWt_uᵀ over k per-thread partials (K_ rows of OutP; db
+  // after d_dwt values), each element summed in thread order: results do not depend on
+  // how many threads ran or on scheduling.
+  template <class Part>
+  void sum_partials(int t, int k, std::size_t K_, Part&& part, std::size_t d_dwt) {
+    std::size_t r0, r1;
+    share(K_, t, k, r0, r1);
+    for (int u = 0; u < k; ++u)
+      if (r1 > r0)
+        transpose_to<T, true>(part(u) + r0 * OutP, static_cast<index_t>(r1 - r0), Out, OutP,
+                              dweight + r0, static_cast<index_t>(K_));
+    if constexpr (Bias)
+      if (t == 0)
+        for (int u = 0; u < k; ++u)
+          for (std::size_t o = 0; o < Out; ++o) dbias[o] += part(u)[d_dwt + o];
   }
 
   // ---- Winograd F(2×2, 3×3) (cpu/winograd.hpp): 3×3 direct-path layers with equal
@@ -504,12 +519,17 @@ struct Conv2dKernel {
   void forward_direct(const T* x, T* y, std::size_t n) {
     direct_tables();
     dscratch.reserve(direct_size);
-    for (std::size_t k = 0; k < K; ++k)  // Wt = Wᵀ, zero columns past Out stay zero
-      for (std::size_t o = 0; o < Out; ++o) wt_[k * OutP + o] = weight[o * K + k];
     constexpr bool padx = PH > 0 || PW > 0;
     const int nt =
         batch_threads(n, threading, dscratch.threads, n * flops, min_parallel_flops);
-    for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
+    const auto prep = [&](int t, int k) {  // Wt = Wᵀ, zero columns past Out stay zero
+      std::size_t o0, o1;
+      share(Out, t, k, o0, o1);
+      if (o1 > o0)
+        transpose_to<T>(weight + o0 * K, static_cast<index_t>(o1 - o0), index_t{K}, index_t{K},
+                        wt_.data() + o0, OutP);
+    };
+    for_sample_ranges_staged(n, nt, prep, [&](int t, std::size_t b, std::size_t e) {
       T* xp = dscratch.slice(t);
       T* yT = xp + d_xp;
       if constexpr (padx) std::fill(xp, xp + d_xp, T(0));
@@ -525,7 +545,7 @@ struct Conv2dKernel {
           transpose_to<T>(yT + j * P * OutP, P, Out, OutP, y + (i0 + j) * output_shape::size, P,
                           Bias ? bias : nullptr);
       }
-    });
+    }, [](int, int) {});
   }
 
   void forward_winograd(const T* x, T* y, std::size_t n) {
@@ -548,19 +568,25 @@ struct Conv2dKernel {
                       std::size_t n) {
     if (u.empty()) {
       u.resize(static_cast<std::size_t>(16 * g.CinP * g.CoutP));
+      std::fill(u.begin(), u.end(), T(0));  // the padding stays zero
       g.tables(rows, steps);
     }
-    g.transform_weights(weight, flip, u.data());
     wscratch.reserve(wino_size);
     const int nt =
         batch_threads(n, threading, wscratch.threads, n * flops, min_parallel_flops);
-    for_sample_ranges(n, nt, true, [&](int t, std::size_t lo, std::size_t hi) {
+    const auto prep = [&](int t, int k) {  // the weights' transform, input channels split
+      std::size_t c0, c1;
+      share(static_cast<std::size_t>(g.Cin), t, k, c0, c1);
+      g.transform_weights(weight, flip, u.data(), static_cast<index_t>(c0),
+                          static_cast<index_t>(c1));
+    };
+    for_sample_ranges_staged(n, nt, prep, [&](int t, std::size_t lo, std::size_t hi) {
       T* work = wscratch.slice(t);
       g.clear(work);
       for (std::size_t i = lo; i < hi; ++i)
         g.template run<Add>(src + i * src_size, u.data(), rows.data(), steps.data(),
                             dst + i * dst_size, b, work);
-    });
+    }, [](int, int) {});
   }
 
   // dW and db (when dweight is given) and dx (when asked) on the direct path.
@@ -569,9 +595,20 @@ struct Conv2dKernel {
     if (!grads && !dx) return;
     direct_tables();
     dscratch.reserve(direct_size);
-    if (dx)  // dx_direct: Wx[(o, kh', kw')][c] = W[o][c][KH−1−kh'][KW−1−kw'];
-             // else Wr[o][(kh, kw, c)] = W[o][c][kh][kw]
-      for (std::size_t o = 0; o < Out; ++o)
+    const int nt =
+        batch_threads(n, threading, dscratch.threads, 2 * n * flops, min_parallel_flops);
+    constexpr bool padx = PH > 0 || PW > 0;
+    const auto prep = [&](int t, int k) {
+      if (grads) {  // this thread's dWt and db partials
+        T* dwt = dscratch.slice(t) + d_xp + d_yt + d_dyp + d_dxt;
+        std::fill(dwt, dwt + d_dwt + d_db, T(0));
+      }
+      if (!dx) return;
+      // dx_direct: Wx[(o, kh', kw')][c] = W[o][c][KH−1−kh'][KW−1−kw'];
+      // else Wr[o][(kh, kw, c)] = W[o][c][kh][kw]. Output channels split over the threads.
+      std::size_t o0, o1;
+      share(Out, t, k, o0, o1);
+      for (std::size_t o = o0; o < o1; ++o)
         for (std::size_t c = 0; c < C; ++c)
           for (std::size_t kh = 0; kh < KH; ++kh)
             for (std::size_t kw = 0; kw < KW; ++kw) {
@@ -581,15 +618,8 @@ struct Conv2dKernel {
               else
                 wx_[o * KX2 + (kh * KW + kw) * CP + c] = weight[((o * C + c) * KH + kh) * KW + kw];
             }
-    const int nt =
-        batch_threads(n, threading, dscratch.threads, 2 * n * flops, min_parallel_flops);
-    constexpr bool padx = PH > 0 || PW > 0;
-    if (grads)
-      for (int t = 0; t < nt; ++t) {  // each thread's dWt and db partials
-        T* dwt = dscratch.slice(t) + d_xp + d_yt + d_dyp + d_dxt;
-        std::fill(dwt, dwt + d_dwt + d_db, T(0));
-      }
-    for_sample_ranges(n, nt, true, [&](int t, std::size_t b, std::size_t e) {
+    };
+    for_sample_ranges_staged(n, nt, prep, [&](int t, std::size_t b, std::size_t e) {
       T* xp = dscratch.slice(t);
       T* dyT = xp + d_xp;
       T* dyp = dyT + d_yt;
@@ -654,14 +684,11 @@ struct Conv2dKernel {
         for (std::size_t j = 0; j < nb; ++j)
           transpose_to<T, true>(dxT + j * H * W * CP, H * W, C, CP, dx + (i0 + j) * In::size, H * W);
       }
+    }, [&](int t, int k) {
+      if (grads)
+        sum_partials(t, k, K, [&](int u) { return dscratch.slice(u) + d_xp + d_yt + d_dyp + d_dxt; },
+                     d_dwt);
     });
-    if (grads)
-      for (int t = 0; t < nt; ++t) {  // fixed order: results do not depend on scheduling
-        const T* dwt = dscratch.slice(t) + d_xp + d_yt + d_dyp + d_dxt;
-        transpose_to<T, true>(dwt, K, Out, OutP, dweight, K);  // dW += dWtᵀ
-        if constexpr (Bias)
-          for (std::size_t o = 0; o < Out; ++o) dbias[o] += dwt[d_dwt + o];
-      }
   }
 };
 

@@ -59,9 +59,10 @@ struct Winograd3x3 {
   // U (16, CinP, CoutP) ← G g Gᵀ for g(ci, co) = w[((co·Cin + ci)·3 + kh)·3 + kw], or, with
   // flip, the kernel of the input gradient: g(ci = o, co = c) = w[o][c] rotated by 180°.
   // Padded rows and columns are zero.
-  void transform_weights(const T* w, bool flip, T* U) const {
-    std::fill(U, U + 16 * CinP * CoutP, T(0));
-    for (index_t ci = 0; ci < Cin; ++ci)
+  // Input channels [ci0, ci1) of U (threads take disjoint ranges); U's padding (channels
+  // past Cin or Cout) is never written and must be zero from the start.
+  void transform_weights(const T* w, bool flip, T* U, index_t ci0, index_t ci1) const {
+    for (index_t ci = ci0; ci < ci1; ++ci)
       for (index_t co = 0; co < Cout; ++co) {
         const T* k = flip ? w + (ci * Cout + co) * 9 : w + (co * Cin + ci) * 9;
         T g[3][3];

@@ -25,6 +25,9 @@
 #include "../core/layer.hpp"
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
+#ifdef ZOO_PROFILE
+#include "../core/profile.hpp"
+#endif
 
 namespace zoo {
 
@@ -365,8 +368,9 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   }
   void resize(std::size_t n) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((act[I].resize(n * layer_t<I>::output_shape::size),
-        grad[I].resize(n * layer_t<I>::output_shape::size)),
+      // A norm fused with its activation never stores its output or its gradient.
+      ((act[I].resize(fuses_norm<I>() ? 0 : n * layer_t<I>::output_shape::size),
+        grad[I].resize(fuses_norm<I>() ? 0 : n * layer_t<I>::output_shape::size)),
        ...);
     }(std::make_index_sequence<J>{});
     each([&](auto& l) { layer_ops::resize(l, n); });
@@ -512,6 +516,31 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
              fuses_with<T, layer_t<J0>, layer_t<J0 + 1>>();
     }
   }
+  // Node J0 (a BatchNorm) computes node J0 + 1's output too when J0 + 1 is an activation
+  // that reads nothing but J0 and nothing else reads J0 (YOLOv5's Conv: conv → bn → act):
+  // forward_then writes the activation's output, backward_then takes its gradient, and
+  // node J0's own output and gradient are never stored (BatchNorm's forward_then).
+  template <std::size_t J0>
+  static constexpr bool fuses_norm() {
+    if constexpr (J0 + 1 >= J) {
+      return false;
+    } else {
+      return std::is_same_v<sources_t<J0 + 1>, std::index_sequence<K + J0>> &&
+             uses<K + J0>() == 1 && output_slot<J0>() < 0 && layer_arity<layer_t<J0>>() == 1 &&
+             norm_fuses_with<T, layer_t<J0>, layer_t<J0 + 1>>();
+    }
+  }
+  // Node J0's forward (and, after a norm, its backward) is done by node J0 − 1's.
+  template <std::size_t J0>
+  static constexpr bool norm_fused_away() {
+    if constexpr (J0 == 0) return false;
+    else return fuses_norm<J0 - 1>();
+  }
+  template <std::size_t J0>
+  static constexpr bool fused_away() {
+    if constexpr (J0 == 0) return false;
+    else return fuses<J0 - 1>() || fuses_norm<J0 - 1>();
+  }
 
  private:
   template <std::size_t J0>
@@ -525,14 +554,19 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   void forward_node(const std::array<T*, O>& y, std::size_t n) {
     T* out = out_ptr<J0>(y);
     src[K + J0] = out;
-    if constexpr (J0 > 0) {
-      if constexpr (fuses<J0 - 1>()) return;  // node J0 − 1 wrote this node's output
-    }
+    if constexpr (fused_away<J0>()) return;  // node J0 − 1 wrote this node's output
     using L = layer_t<J0>;
+#ifdef ZOO_PROFILE
+    profile::Scope timed(&node<J0>(), names::names[K + J0], layer_ops::type_name(node<J0>()).c_str(),
+                         !requires(L& l) { l.each([](auto&) {}); }, false);
+#endif
     [&]<std::size_t... S>(std::index_sequence<S...>) {
       if constexpr (fuses<J0>())
         node<J0>().template forward_act<typename layer_t<J0 + 1>::fn>(src[S]...,
                                                                       out_ptr<J0 + 1>(y), n);
+      else if constexpr (fuses_norm<J0>())
+        node<J0>().template forward_then<typename layer_t<J0 + 1>::fn>(src[S]...,
+                                                                       out_ptr<J0 + 1>(y), n);
       else if constexpr (layer_arity<L>() == 1) node<J0>().forward(src[S]..., out, n);
       else node<J0>().forward(std::array<const T*, sizeof...(S)>{src[S]...}, out, n);
     }(sources_t<J0>{});
@@ -566,8 +600,16 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     // Decided here, outside the lambda: clang (14 and 19) took the overwrite branch for
     // nodes whose fold over the lambda's own pack was false.
     constexpr bool overwrite = layer_arity<L>() == 1 && all_overwritten(sources_t<J0>{});
+    if constexpr (norm_fused_away<J0>()) return;  // done in node J0 − 1's backward_then
+#ifdef ZOO_PROFILE
+    profile::Scope timed(&node<J0>(), names::names[K + J0], layer_ops::type_name(node<J0>()).c_str(),
+                         !requires(L& l) { l.each([](auto&) {}); }, true);
+#endif
     [&]<std::size_t... S>(std::index_sequence<S...>) {
-      if constexpr (overwrite)
+      if constexpr (fuses_norm<J0>())
+        node<J0>().template backward_then<typename layer_t<J0 + 1>::fn, overwrite>(
+            grad[J0 + 1].data(), grad_of<S>(dx)..., n);
+      else if constexpr (overwrite)
         node<J0>().backward_overwrite(src[S]..., src[K + J0], grad[J0].data(), grad_of<S>(dx)...,
                                       n);
       else if constexpr (layer_arity<L>() == 1)

@@ -14,6 +14,9 @@
 #include "../core/layer.hpp"
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
+#ifdef ZOO_PROFILE
+#include "../core/profile.hpp"
+#endif
 
 namespace zoo {
 
@@ -137,6 +140,10 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     if constexpr (I > 0) {
       if constexpr (fuses<I - 1>()) return;  // layer I-1 wrote this layer's output
     }
+#ifdef ZOO_PROFILE
+    profile::Scope timed(&get<I>(), std::to_string(I), layer_ops::type_name(get<I>()).c_str(),
+                         !requires(layer_t<I>& l) { l.each([](auto&) {}); }, false);
+#endif
     const T* in = I == 0 ? x : act[I - 1].data();
     if constexpr (fuses<I>()) {
       T* out;
@@ -150,6 +157,10 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
 
   template <std::size_t I>
   void backward_one(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
+#ifdef ZOO_PROFILE
+    profile::Scope timed(&get<I>(), std::to_string(I), layer_ops::type_name(get<I>()).c_str(),
+                         !requires(layer_t<I>& l) { l.each([](auto&) {}); }, true);
+#endif
     const T* in = I == 0 ? x : act[I - 1].data();
     const T* out = I == K - 1 ? y : act[I].data();
     const T* dout = I == K - 1 ? dy : grad[I].data();
