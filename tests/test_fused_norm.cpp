@@ -2,8 +2,7 @@
 // bn+act when the act alone reads the bn): forward_then and backward_then against the
 // two layers run apart, in float and double, train and eval, for maps of one SIMD vector,
 // several, a remainder and BatchNorm1d; backward_overwrite against backward into a
-// cleared dx; the graph's choice to fuse and the buffers it then drops; and MaxPool2d's
-// ties and NaNs after its selects replaced a branch.
+// cleared dx; and the graph's choice to fuse and the buffers it then drops.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -133,23 +132,4 @@ TEST_CASE("Graph fuses YOLOv5's conv → bn → act, and drops the bn's buffers"
   CHECK(g.act[1].size() == 0);
   CHECK(g.grad[1].size() == 0);
   CHECK(g.act[2].size() == 4 * 16 * 64);
-}
-
-TEST_CASE("MaxPool2d: the first of tied maxima wins, the last NaN wins, as PyTorch") {
-  using L = bind_t<MaxPool2d<2, 2>, float, Shape<1, 2, 6>>;
-  L pool;
-  pool.resize(1);
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  // Windows (rows 0–1): {3, 3 | 1, 3} → the first 3 (index 0); {1, NaN | 5, NaN} → the
-  // NaN at index 9; {-inf ×4} → -inf at the first index, 4.
-  const float inf = std::numeric_limits<float>::infinity();
-  const std::vector<float> x = {3, 3, 1, nan, -inf, -inf, 1, 3, 5, nan, -inf, -inf};
-  std::vector<float> y(3);
-  pool.forward(x.data(), y.data(), 1);
-  CHECK(y[0] == 3.0f);
-  CHECK(pool.argmax[0] == 0);
-  CHECK(std::isnan(y[1]));
-  CHECK(pool.argmax[1] == 9);
-  CHECK(y[2] == -inf);
-  CHECK(pool.argmax[2] == 4);
 }

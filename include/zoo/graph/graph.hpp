@@ -323,6 +323,9 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   std::array<Buffer<T>, J> act;
   std::array<Buffer<T>, J> grad;
   std::array<const T*, K + J> src{};  // where each source's values are, this pass
+  // Where each node's output gradient is read from in backward: its own buffer, or the
+  // caller's dy for an output that no node reads (a Conv block's act): not copied.
+  std::array<const T*, J> gin{};
 
   template <std::size_t J0>
   auto& node() {
@@ -387,13 +390,14 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
                     std::size_t n) {
     // A node's gradient is cleared only when something adds into it: not when its one
     // consumer writes it outright (backward_overwrite), nor when it is an output that
-    // nothing else reads (its gradient is then a copy of dy).
+    // nothing else reads (its gradient is then dy itself, read in place: gin).
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       ((overwritten<K + I>() || sole_output<I>()
             ? void()
             : parallel_fill(grad[I].data(), n * layer_t<I>::output_shape::size, T(0))),
        ...);
     }(std::make_index_sequence<J>{});
+    for (std::size_t j = 0; j < J; ++j) gin[j] = grad[j].data();
     [&]<std::size_t... I>(std::index_sequence<I...>) { (add_output_grad<I>(dy, n), ...); }(
         std::make_index_sequence<O>{});
     [&]<std::size_t... R>(std::index_sequence<R...>) { (backward_node<J - 1 - R>(dx, n), ...); }(
@@ -577,7 +581,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     T* g = grad[j].data();
     const std::size_t len = n * layer_t<j>::output_shape::size;
     if constexpr (sole_output<j>()) {
-      if (dy[O0]) parallel_copy(dy[O0], len, g);
+      if (dy[O0]) gin[j] = dy[O0];  // nothing adds into it: read the caller's dy in place
       else parallel_fill(g, len, T(0));
       return;
     }
@@ -608,15 +612,15 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     [&]<std::size_t... S>(std::index_sequence<S...>) {
       if constexpr (fuses_norm<J0>())
         node<J0>().template backward_then<typename layer_t<J0 + 1>::fn, overwrite>(
-            grad[J0 + 1].data(), grad_of<S>(dx)..., n);
+            gin[J0 + 1], grad_of<S>(dx)..., n);
       else if constexpr (overwrite)
-        node<J0>().backward_overwrite(src[S]..., src[K + J0], grad[J0].data(), grad_of<S>(dx)...,
+        node<J0>().backward_overwrite(src[S]..., src[K + J0], gin[J0], grad_of<S>(dx)...,
                                       n);
       else if constexpr (layer_arity<L>() == 1)
-        node<J0>().backward(src[S]..., src[K + J0], grad[J0].data(), grad_of<S>(dx)..., n);
+        node<J0>().backward(src[S]..., src[K + J0], gin[J0], grad_of<S>(dx)..., n);
       else
         node<J0>().backward(std::array<const T*, sizeof...(S)>{src[S]...}, src[K + J0],
-                            grad[J0].data(), std::array<T*, sizeof...(S)>{grad_of<S>(dx)...}, n);
+                            gin[J0], std::array<T*, sizeof...(S)>{grad_of<S>(dx)...}, n);
     }(sources_t<J0>{});
   }
 };

@@ -65,45 +65,81 @@ struct MaxPool2dLayer : detail::pool_geometry<In, KH, KW, SH, SW, PH, PW> {
   void forward(const T* x, T* y, std::size_t n) {
     if (argmax.size() < n * output_shape::size) resize(n);
     parallel_for(n * C, OH * OW * KH * KW, [&](std::size_t pb, std::size_t pe) {
-      for (std::size_t pl = pb; pl < pe; ++pl) {
-        const T* xp = x + pl * H * W;
-        T* yp = y + pl * OH * OW;
-        std::int32_t* ap = argmax.data() + pl * OH * OW;
-        for (std::size_t oh = 0; oh < OH; ++oh) {
-          const long h0 = static_cast<long>(oh * SH) - static_cast<long>(PH);
-          const long hb = std::max(h0, 0L), he = std::min(h0 + long(KH), long(H));
-          for (std::size_t ow = 0; ow < OW; ++ow) {
-            const long w0 = static_cast<long>(ow * SW) - static_cast<long>(PW);
-            const long wb = std::max(w0, 0L), we = std::min(w0 + long(KW), long(W));
-            // Branch-free: on a trained network's activations which value of a window wins
-            // is a coin toss, and a branch per value made this pool 3× slower than the
-            // same pool over its own (mostly tied) output. First the maximum (maxss), then
-            // its first position, scanning backwards with selects.
-            T m = -std::numeric_limits<T>::infinity();
-            bool nan = false;
-            for (long h = hb; h < he; ++h)
-              for (long w = wb; w < we; ++w) {
-                const T v = xp[h * long(W) + w];
-                nan |= v != v;
-                m = v > m ? v : m;
-              }
-            long best = hb * long(W) + wb;
-            if (!nan) {
-              for (long h = he - 1; h >= hb; --h)
-                for (long w = we - 1; w >= wb; --w)
-                  best = xp[h * long(W) + w] == m ? h * long(W) + w : best;
-            } else {  // the last NaN wins, as in PyTorch's `v > m || isnan(v)` scan
-              for (long h = hb; h < he; ++h)
-                for (long w = wb; w < we; ++w)
-                  if (std::isnan(xp[h * long(W) + w])) best = h * long(W) + w;
-              m = xp[best];
-            }
-            yp[oh * OW + ow] = m;
-            ap[oh * OW + ow] = static_cast<std::int32_t>(best);
-          }
-        }
-      }
+      for (std::size_t pl = pb; pl < pe; ++pl)
+        plane(x + pl * H * W, y + pl * OH * OW, argmax.data() + pl * OH * OW);
     });
+  }
+
+  // One (H, W) plane, separably: per row the maximum of each window's columns and its
+  // column, then per output the maximum of those over the window's rows. With PyTorch's
+  // rule in both passes (take v when v > m or v is NaN) this is PyTorch's answer: the
+  // first maximum in row-major order, or the last NaN (the last row holding a NaN, and
+  // that row's last NaN). H·OW + OH·OW windows of K values instead of OH·OW of K·K
+  // (SPPF's 5×5 pools: 4× fewer), and selects instead of branches: on a trained
+  // network's activations which value wins is a coin toss, and a branch per value made
+  // the pool 3× slower on them than on its own, mostly tied, output.
+  // Row results on the stack up to 8192 of them (96 KB in double); larger planes take
+  // each window whole, with the same selects.
+  static constexpr bool separable = H * OW <= 8192;
+  static void plane(const T* xp, T* yp, std::int32_t* ap) {
+    if constexpr (separable) plane_separable(xp, yp, ap);
+    else plane_windows(xp, yp, ap);
+  }
+  static void plane_windows(const T* xp, T* yp, std::int32_t* ap) {
+    for (std::size_t oh = 0; oh < OH; ++oh) {
+      const long h0 = static_cast<long>(oh * SH) - static_cast<long>(PH);
+      const long hb = std::max(h0, 0L), he = std::min(h0 + long(KH), long(H));
+      for (std::size_t ow = 0; ow < OW; ++ow) {
+        const long w0 = static_cast<long>(ow * SW) - static_cast<long>(PW);
+        const long wb = std::max(w0, 0L), we = std::min(w0 + long(KW), long(W));
+        T m = -std::numeric_limits<T>::infinity();
+        long best = hb * long(W) + wb;
+        for (long h = hb; h < he; ++h)
+          for (long w = wb; w < we; ++w) {
+            const T v = xp[h * long(W) + w];
+            const bool take = v > m || v != v;
+            m = take ? v : m;
+            best = take ? h * long(W) + w : best;
+          }
+        yp[oh * OW + ow] = m;
+        ap[oh * OW + ow] = static_cast<std::int32_t>(best);
+      }
+    }
+  }
+  static void plane_separable(const T* xp, T* yp, std::int32_t* ap) {
+    T rm[H * OW];
+    std::int32_t ra[H * OW];
+    for (std::size_t h = 0; h < H; ++h)
+      for (std::size_t ow = 0; ow < OW; ++ow) {
+        const long w0 = static_cast<long>(ow * SW) - static_cast<long>(PW);
+        const long wb = std::max(w0, 0L), we = std::min(w0 + long(KW), long(W));
+        T m = -std::numeric_limits<T>::infinity();
+        long best = wb;
+        for (long w = wb; w < we; ++w) {
+          const T v = xp[h * W + static_cast<std::size_t>(w)];
+          const bool take = v > m || v != v;
+          m = take ? v : m;
+          best = take ? w : best;
+        }
+        rm[h * OW + ow] = m;
+        ra[h * OW + ow] = static_cast<std::int32_t>(h * W + static_cast<std::size_t>(best));
+      }
+    for (std::size_t oh = 0; oh < OH; ++oh) {
+      const long h0 = static_cast<long>(oh * SH) - static_cast<long>(PH);
+      const long hb = std::max(h0, 0L), he = std::min(h0 + long(KH), long(H));
+      for (std::size_t ow = 0; ow < OW; ++ow) {
+        T m = -std::numeric_limits<T>::infinity();
+        std::int32_t best = ra[static_cast<std::size_t>(hb) * OW + ow];
+        for (long h = hb; h < he; ++h) {
+          const T v = rm[static_cast<std::size_t>(h) * OW + ow];
+          const bool take = v > m || v != v;
+          m = take ? v : m;
+          best = take ? ra[static_cast<std::size_t>(h) * OW + ow] : best;
+        }
+        yp[oh * OW + ow] = m;
+        ap[oh * OW + ow] = best;
+      }
+    }
   }
 
   void backward(const T*, const T*, const T* dy, T* dx, std::size_t n) {
