@@ -159,6 +159,8 @@ struct BatchNormLayer {
           T* hp = xhat.data() + off;
           T* yp = y + off;
           std::size_t k = 0;
+          // if constexpr: nvcc's front end calls k < 0 (HWv = 0) a pointless comparison
+          if constexpr (HWv > 0)
           for (; k < HWv; k += L) {
             const V h = (V::load_unaligned(xp + k) - vm) * vi;
             h.store_unaligned(hp + k);
@@ -258,6 +260,8 @@ struct BatchNormLayer {
           const T* hp = xhat.data() + off;
           T* dp = d + i * HW;
           std::size_t k = 0;
+          // if constexpr: nvcc's front end calls k < 0 (HWv = 0) a pointless comparison
+          if constexpr (HWv > 0)
           for (; k < HWv; k += L) {
             const V yb = vg * V::load_unaligned(hp + k) + vb;
             (V::load_unaligned(zp + k) * deriv<Fn>(yb)).store_unaligned(dp + k);
