@@ -160,11 +160,12 @@ struct BatchNormLayer {
           T* yp = y + off;
           std::size_t k = 0;
           // if constexpr: nvcc's front end calls k < 0 (HWv = 0) a pointless comparison
-          if constexpr (HWv > 0)
-          for (; k < HWv; k += L) {
-            const V h = (V::load_unaligned(xp + k) - vm) * vi;
-            h.store_unaligned(hp + k);
-            Fn::f(vg * h + vb).store_unaligned(yp + k);
+          if constexpr (HWv > 0) {
+            for (; k < HWv; k += L) {
+              const V h = (V::load_unaligned(xp + k) - vm) * vi;
+              h.store_unaligned(hp + k);
+              Fn::f(vg * h + vb).store_unaligned(yp + k);
+            }
           }
           if constexpr (std::is_same_v<Fn, detail::bn_identity>) {
             for (; k < HW; ++k) {
@@ -261,10 +262,11 @@ struct BatchNormLayer {
           T* dp = d + i * HW;
           std::size_t k = 0;
           // if constexpr: nvcc's front end calls k < 0 (HWv = 0) a pointless comparison
-          if constexpr (HWv > 0)
-          for (; k < HWv; k += L) {
-            const V yb = vg * V::load_unaligned(hp + k) + vb;
-            (V::load_unaligned(zp + k) * deriv<Fn>(yb)).store_unaligned(dp + k);
+          if constexpr (HWv > 0) {
+            for (; k < HWv; k += L) {
+              const V yb = vg * V::load_unaligned(hp + k) + vb;
+              (V::load_unaligned(zp + k) * deriv<Fn>(yb)).store_unaligned(dp + k);
+            }
           }
           if constexpr (HW > HWv) {  // padded, so the activation's vector functions give
                                      // these values too: the same as the layers run apart
