@@ -507,6 +507,13 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
       return c == 1;
     }
   }
+  // Node J0 + 1 reads node J0 alone, and nothing else reads node J0 or returns it: the two
+  // may run as one (J0 + 1 < J; J0 a one-input layer).
+  template <std::size_t J0>
+  static constexpr bool private_pair() {
+    return std::is_same_v<sources_t<J0 + 1>, std::index_sequence<K + J0>> &&
+           uses<K + J0>() == 1 && output_slot<J0>() < 0 && layer_arity<layer_t<J0>>() == 1;
+  }
   // Node J0 (a Linear) computes node J0 + 1's output too when J0 + 1 is an activation
   // whose backward reads only its output (ReLU, Tanh, Sigmoid, LeakyReLU) and reads
   // nothing but J0, and nothing else reads J0 — as Sequential fuses (architecture.md §4).
@@ -515,9 +522,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     if constexpr (J0 + 1 >= J) {
       return false;
     } else {
-      return std::is_same_v<sources_t<J0 + 1>, std::index_sequence<K + J0>> &&
-             uses<K + J0>() == 1 && output_slot<J0>() < 0 && layer_arity<layer_t<J0>>() == 1 &&
-             fuses_with<T, layer_t<J0>, layer_t<J0 + 1>>();
+      return private_pair<J0>() && fuses_with<T, layer_t<J0>, layer_t<J0 + 1>>();
     }
   }
   // Node J0 (a BatchNorm) computes node J0 + 1's output too when J0 + 1 is an activation
@@ -529,9 +534,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     if constexpr (J0 + 1 >= J) {
       return false;
     } else {
-      return std::is_same_v<sources_t<J0 + 1>, std::index_sequence<K + J0>> &&
-             uses<K + J0>() == 1 && output_slot<J0>() < 0 && layer_arity<layer_t<J0>>() == 1 &&
-             norm_fuses_with<T, layer_t<J0>, layer_t<J0 + 1>>();
+      return private_pair<J0>() && norm_fuses_with<T, layer_t<J0>, layer_t<J0 + 1>>();
     }
   }
   // Node J0's forward (and, after a norm, its backward) is done by node J0 − 1's.

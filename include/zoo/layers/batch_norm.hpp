@@ -208,26 +208,31 @@ struct BatchNormLayer {
         const double sdyh = sum_over_batch(
             dy, c, n, [&](const T* d) { return double(*d) * h0[d - dy]; },
             [&](const T* d) { return reduce::dot(d, h0 + (d - dy), HW); });
-        if (!frozen) dbias[c] += static_cast<T>(sdy), dweight[c] += static_cast<T>(sdyh);
-        if (!dx) continue;
-        const T g = weight[c] * invstd[c];
-        const T mdy = training ? static_cast<T>(sdy / M) : T(0);
-        const T mdyh = training ? static_cast<T>(sdyh / M) : T(0);
-        for (std::size_t i = 0; i < n; ++i) {
-          const std::size_t off = i * In::size + c * HW;
-          const T* d = dy + off;
-          const T* h = xhat.data() + off;
-          T* o = dx + off;
-          if (!training) {  // eval: the statistics are constants
-            for (std::size_t k = 0; k < HW; ++k) o[k] = (Overwrite ? T(0) : o[k]) + g * d[k];
-          } else if constexpr (Overwrite) {
-            for (std::size_t k = 0; k < HW; ++k) o[k] = g * (d[k] - mdy - h[k] * mdyh);
-          } else {
-            for (std::size_t k = 0; k < HW; ++k) o[k] += g * (d[k] - mdy - h[k] * mdyh);
-          }
-        }
+        finish_channel<Overwrite>(c, n, sdy, sdyh, [&](std::size_t i) { return dy + i * In::size + c * HW; }, dx);
       }
     });
+  }
+
+  // Channel c's parameter gradients from Σdy and Σdy·x̂, then dx = γ/σ·(dy − mean(dy) −
+  // x̂·mean(dy·x̂)) (eval: γ/σ·dy); row(i) is where sample i's dy of channel c lies.
+  template <bool Overwrite, class Row>
+  void finish_channel(std::size_t c, std::size_t n, double sdy, double sdyh, Row&& row, T* dx) {
+    if (!frozen) dbias[c] += static_cast<T>(sdy), dweight[c] += static_cast<T>(sdyh);
+    if (!dx) return;
+    const std::size_t M = n * HW;
+    const T g = weight[c] * invstd[c];
+    const T mdy = static_cast<T>(sdy / M), mdyh = static_cast<T>(sdyh / M);
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t off = i * In::size + c * HW;
+      const T* d = row(i);
+      const T* h = xhat.data() + off;
+      T* o = dx + off;
+      for (std::size_t k = 0; k < HW; ++k) {
+        const T v = training ? g * (d[k] - mdy - h[k] * mdyh) : g * d[k];
+        if constexpr (Overwrite) o[k] = v;
+        else o[k] += v;
+      }
+    }
   }
 
   // f'(x) from x: an activation that takes it from y gets f(x); the others ignore y, and
@@ -282,22 +287,7 @@ struct BatchNormLayer {
             sdy += reduce::sum(dp, HW), sdyh += reduce::dot(dp, hp, HW);
           }
         }
-        if (!frozen) dbias[c] += static_cast<T>(sdy), dweight[c] += static_cast<T>(sdyh);
-        if (!dx) continue;
-        const T gs = weight[c] * invstd[c];
-        const T mdy = training ? static_cast<T>(sdy / M) : T(0);
-        const T mdyh = training ? static_cast<T>(sdyh / M) : T(0);
-        for (std::size_t i = 0; i < n; ++i) {
-          const std::size_t off = i * In::size + c * HW;
-          const T* dp = d + i * HW;
-          const T* h = xhat.data() + off;
-          T* o = dx + off;
-          for (std::size_t k = 0; k < HW; ++k) {
-            const T v = gs * (dp[k] - mdy - h[k] * mdyh);
-            if constexpr (Overwrite) o[k] = v;
-            else o[k] += v;
-          }
-        }
+        finish_channel<Overwrite>(c, n, sdy, sdyh, [&](std::size_t i) { return d + i * HW; }, dx);
       }
     });
   }
