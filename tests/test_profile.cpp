@@ -77,3 +77,38 @@ TEST_CASE("profile: a row per node, named by its path, with its calls") {
   profile::clear();
   CHECK(profile::rows(false).empty());
 }
+
+// A node's time outside the library's parallel regions ("1t" in the report): all of it for
+// a call below the parallel grain, and at most about the rest of the call for one that
+// runs in a region (on two threads; with one thread no region opens and all is serial).
+TEST_CASE("profile: time outside parallel regions") {
+  using Big = Graph<Node<"act", SiLU>>;
+  Model<Big, Shape<64, 64, 64>> m(1);  // 262 144 values a sample: above parallel_for's grain
+  Tensor<float> x({2, 64, 64, 64});
+  for (std::size_t i = 0; i < x.size(); ++i) x.data()[i] = float(i % 13) * 0.1f - 0.6f;
+  profile::clear();
+  for (int step = 0; step < 3; ++step) m.forward(x);
+  const auto rows = profile::rows();
+  const auto* act = find(rows, "act");
+  REQUIRE(act != nullptr);
+  CHECK(act->fwd_serial_s >= 0);
+  CHECK(act->fwd_serial_s <= act->fwd_s);
+  if (num_threads() > 1) CHECK(act->fwd_serial_s < 0.5 * act->fwd_s);
+  else CHECK(act->fwd_serial_s == doctest::Approx(act->fwd_s));
+
+  // A parallel region timed by hand: its span is not serial, the rest is.
+  profile::clear();
+  {
+    profile::Scope s(&m, "manual", "Manual", true, false);
+    {
+      profile::Region r;
+      volatile double sink = 0;
+      for (int i = 0; i < 2000000; ++i) sink = sink + 1e-9 * i;
+    }
+  }
+  const auto* manual = find(profile::rows(), "manual");
+  REQUIRE(manual != nullptr);
+  CHECK(manual->fwd_s > 0);
+  CHECK(manual->fwd_serial_s < 0.2 * manual->fwd_s);
+  profile::clear();
+}

@@ -129,6 +129,7 @@ void gemm_blocks(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T 
     if (!serial && omp_get_max_threads() > 1 && !omp_in_parallel() && K <= 8 * std::max(M, N)) {
       const bool by_n = N > M;
       const index_t len = by_n ? N : M;
+      ZOO_PROFILE_REGION;
 #pragma omp parallel
       {
         const index_t t = omp_get_thread_num(), k = omp_get_num_threads();

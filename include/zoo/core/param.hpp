@@ -41,6 +41,7 @@ void for_param_rows(const ParamSpan<T>& s, std::size_t cost, F&& f) {
 #if defined(_OPENMP)
   if (s.blocks && s.size * cost >= kParallelGrain && omp_get_max_threads() > 1 &&
       !omp_in_parallel()) {
+    ZOO_PROFILE_REGION;
 #pragma omp parallel
     {
       const std::size_t t = static_cast<std::size_t>(omp_get_thread_num());

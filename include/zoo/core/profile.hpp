@@ -9,7 +9,9 @@
 // Without ZOO_PROFILE the graphs contain no timing code at all. With it, every node's
 // forward and backward is timed on the calling thread (the layers' own parallel regions
 // are inside the timed span), so a row is what that node costs the step at the current
-// thread count: comparing two thread counts shows which layers do not scale.
+// thread count: comparing two thread counts shows which layers do not scale. The
+// library's parallel regions are timed too (profile::Region), so each row also says how
+// much of the node ran outside them — on the calling thread alone, the others idle.
 #pragma once
 #include <algorithm>
 #include <chrono>
@@ -30,6 +32,7 @@ struct Row {
   std::size_t order = 0;
   std::size_t fwd_calls = 0, bwd_calls = 0;
   double fwd_s = 0, bwd_s = 0;
+  double fwd_serial_s = 0, bwd_serial_s = 0;  // of those, outside any parallel region
 };
 
 namespace detail {
@@ -38,6 +41,8 @@ struct State {
   // own address.
   std::map<std::pair<const void*, std::size_t>, Row> rows;
   std::vector<std::string> stack;   // names of the nodes being run, outermost first
+  double region_s = 0;              // time inside parallel regions so far
+  int region_depth = 0;
 };
 inline State& state() {
   static State s;
@@ -51,6 +56,7 @@ class Scope {
   Scope(const void* node, std::string_view name, const char* kind, bool leaf, bool backward)
       : node_(node), backward_(backward), t0_(std::chrono::steady_clock::now()) {
     auto& s = detail::state();
+    region0_ = s.region_s;
     s.stack.emplace_back(name);
     auto [it, fresh] = s.rows.try_emplace({node, s.stack.size()});
     if (fresh) {
@@ -67,8 +73,9 @@ class Scope {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
     auto& s = detail::state();
     Row& r = s.rows[{node_, s.stack.size()}];
-    if (backward_) r.bwd_s += dt, ++r.bwd_calls;
-    else r.fwd_s += dt, ++r.fwd_calls;
+    const double serial = std::max(0.0, dt - (s.region_s - region0_));
+    if (backward_) r.bwd_s += dt, r.bwd_serial_s += serial, ++r.bwd_calls;
+    else r.fwd_s += dt, r.fwd_serial_s += serial, ++r.fwd_calls;
     s.stack.pop_back();
   }
   Scope(const Scope&) = delete;
@@ -77,6 +84,25 @@ class Scope {
  private:
   const void* node_;
   bool backward_;
+  std::chrono::steady_clock::time_point t0_;
+  double region0_ = 0;
+};
+
+// Marks one parallel region of the library, on the thread that opens it. Only the
+// profiling build times it (the graphs run on one thread, so the state needs no lock).
+class Region {
+ public:
+  Region() : t0_(std::chrono::steady_clock::now()) { ++detail::state().region_depth; }
+  ~Region() {
+    auto& s = detail::state();
+    if (--s.region_depth == 0)
+      s.region_s +=
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+ private:
   std::chrono::steady_clock::time_point t0_;
 };
 
@@ -91,17 +117,21 @@ inline std::vector<Row> rows(bool leaves_only = true) {
   return out;
 }
 
-// Leaf rows with milliseconds per call, and their sum.
+// Leaf rows with milliseconds per call and, of those, the milliseconds outside the
+// parallel regions ("1t": one thread working), and their sums.
 inline void report(std::FILE* f, bool leaves_only = true) {
-  double tf = 0, tb = 0;
-  std::fprintf(f, "%-28s %-14s %10s %10s\n", "node", "layer", "fwd ms", "bwd ms");
+  double tf = 0, tb = 0, sf = 0, sb = 0;
+  std::fprintf(f, "%-28s %-14s %10s %10s %10s %10s\n", "node", "layer", "fwd ms", "bwd ms",
+               "fwd 1t ms", "bwd 1t ms");
+  const auto per = [](double s, std::size_t calls) { return calls ? 1e3 * s / double(calls) : 0; };
   for (const auto& r : rows(leaves_only)) {
-    const double fm = r.fwd_calls ? 1e3 * r.fwd_s / double(r.fwd_calls) : 0;
-    const double bm = r.bwd_calls ? 1e3 * r.bwd_s / double(r.bwd_calls) : 0;
-    if (r.leaf) tf += fm, tb += bm;
-    std::fprintf(f, "%-28s %-14s %10.3f %10.3f\n", r.path.c_str(), r.kind.c_str(), fm, bm);
+    const double fm = per(r.fwd_s, r.fwd_calls), bm = per(r.bwd_s, r.bwd_calls);
+    const double fs = per(r.fwd_serial_s, r.fwd_calls), bs = per(r.bwd_serial_s, r.bwd_calls);
+    if (r.leaf) tf += fm, tb += bm, sf += fs, sb += bs;
+    std::fprintf(f, "%-28s %-14s %10.3f %10.3f %10.3f %10.3f\n", r.path.c_str(),
+                 r.kind.c_str(), fm, bm, fs, bs);
   }
-  std::fprintf(f, "%-28s %-14s %10.3f %10.3f\n", "(leaves)", "", tf, tb);
+  std::fprintf(f, "%-28s %-14s %10.3f %10.3f %10.3f %10.3f\n", "(leaves)", "", tf, tb, sf, sb);
 }
 
 }  // namespace zoo::profile

@@ -13,6 +13,7 @@
 #include <omp.h>
 #endif
 
+#include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 
 namespace zoo::cpu {
@@ -96,6 +97,7 @@ template <class F>
 void for_sample_ranges(std::size_t n, int nt, bool serial_gemm, F&& f) {
 #if defined(_OPENMP)
   if (nt > 1) {
+    ZOO_PROFILE_REGION;
 #pragma omp parallel num_threads(nt)
     {
       const int t = omp_get_thread_num();
@@ -135,6 +137,7 @@ template <class Prep, class F, class Post>
 void for_sample_ranges_staged(std::size_t n, int nt, Prep&& prep, F&& f, Post&& post) {
 #if defined(_OPENMP)
   if (nt > 1) {
+    ZOO_PROFILE_REGION;
 #pragma omp parallel num_threads(nt)
     {
       const int t = omp_get_thread_num();

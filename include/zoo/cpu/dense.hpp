@@ -46,6 +46,7 @@ void gather_gemm_parallel(const T* src, const index_t* rows, index_t R, const in
   if (flops >= kGemmParallelFlops && omp_get_max_threads() > 1 && !omp_in_parallel()) {
     constexpr index_t L = simd_width<T>, MR = detail::tile_rows<4>, CB = 4 * L;
     const bool by_rows = R >= ncols;
+    ZOO_PROFILE_REGION;
 #pragma omp parallel
     {
       const index_t t = omp_get_thread_num(), k = omp_get_num_threads();
@@ -128,6 +129,7 @@ class DenseKernel {
     const double flops = 2.0 * double(out_) * double(in_) * double(np);
     if (flops >= kGemmParallelFlops && omp_get_max_threads() > 1 && !omp_in_parallel()) {
       constexpr index_t MR = detail::tile_rows<4>;
+      ZOO_PROFILE_REGION;
 #pragma omp parallel
       {
         const index_t t = omp_get_thread_num(), k = omp_get_num_threads();

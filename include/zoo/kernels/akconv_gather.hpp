@@ -31,6 +31,8 @@
 
 #if defined(_OPENMP)
 #include <omp.h>
+
+#include "../core/parallel.hpp"
 #endif
 
 namespace zoo {
@@ -272,6 +274,7 @@ void for_each_index(index_t n, const F& f, index_t cost_per_index = 1) {
 #if defined(_OPENMP)
   if (n > 1 && n * cost_per_index >= (index_t(1) << 14) && omp_get_max_threads() > 1 &&
       !omp_in_parallel()) {
+    ZOO_PROFILE_REGION;
 #pragma omp parallel for schedule(static)
     for (index_t i = 0; i < n; ++i) f(i);
     return;

@@ -208,6 +208,7 @@ struct AKConvLayer {
   static void for_samples(std::size_t n, int nt, F&& f) {
 #if defined(_OPENMP)
     if (nt > 1) {
+      ZOO_PROFILE_REGION;
 #pragma omp parallel num_threads(nt)
       {
         const int t = omp_get_thread_num(), k = omp_get_num_threads();
