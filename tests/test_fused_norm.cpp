@@ -64,10 +64,10 @@ void fused_matches_apart(bool training, bool overwrite) {
   a.l.backward(x.data(), y.data(), dy.data(), dx.data(), n);
   if (overwrite) {
     std::fill(dxf.begin(), dxf.end(), T(77));  // whatever was there is replaced
-    f.l.template backward_then<typename AL::fn, true>(dz.data(), dxf.data(), n);
+    f.l.template backward_then<typename AL::fn, true>(x.data(), dz.data(), dxf.data(), n);
     for (std::size_t i = 0; i < len; ++i) dxf[i] += pre[i];
   } else {
-    f.l.template backward_then<typename AL::fn, false>(dz.data(), dxf.data(), n);
+    f.l.template backward_then<typename AL::fn, false>(x.data(), dz.data(), dxf.data(), n);
   }
   const double tol = std::is_same_v<T, float> ? 1e-5 : 1e-13;
   for (std::size_t i = 0; i < len; ++i) {

@@ -214,7 +214,7 @@ constexpr bool norm_fuses_with() {
   } else if constexpr (requires { typename A::fn; }) {
     return requires(L& l, const T* in, T* out, std::size_t n) {
       l.template forward_then<typename A::fn>(in, out, n);
-      l.template backward_then<typename A::fn, true>(in, out, n);
+      l.template backward_then<typename A::fn, true>(in, in, out, n);
     };
   } else {
     return false;

@@ -88,4 +88,20 @@ double dot(const T* a, const T* b, std::size_t n) {
   });
 }
 
+// Σ a[k]·((x[k] − m)·s), k < n: dot(a, h) for h = (x − m)·s computed as the normalization
+// layers compute it, so the same value as that dot with h stored — without storing h.
+template <class T>
+double dot_centered(const T* a, const T* x, T m, T s, std::size_t n) {
+  return detail::sum_blocks<T>(n, [a, x, m, s](std::size_t k, auto tag) {
+    using V = decltype(tag);
+    if constexpr (detail::is_batch<V>) {
+      const V h = (V::load_unaligned(x + k) - V(m)) * V(s);
+      return V::load_unaligned(a + k) * h;
+    } else {
+      const T h = (x[k] - m) * s;
+      return a[k] * h;
+    }
+  });
+}
+
 }  // namespace zoo::reduce

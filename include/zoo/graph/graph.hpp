@@ -615,7 +615,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     [&]<std::size_t... S>(std::index_sequence<S...>) {
       if constexpr (fuses_norm<J0>())
         node<J0>().template backward_then<typename layer_t<J0 + 1>::fn, overwrite>(
-            gin[J0 + 1], grad_of<S>(dx)..., n);
+            src[S]..., gin[J0 + 1], grad_of<S>(dx)..., n);
       else if constexpr (overwrite)
         node<J0>().backward_overwrite(src[S]..., src[K + J0], gin[J0], grad_of<S>(dx)...,
                                       n);

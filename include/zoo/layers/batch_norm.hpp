@@ -59,10 +59,13 @@ struct BatchNormLayer {
   static constexpr std::size_t L = V::size;
   static constexpr std::size_t HWv = HW / L * L;  // the vector part of a run of HW values
 
-  Buffer<T> xhat;     // (N, C, H, W)
+  // x̂ = (x − center)·invstd is not stored: backward recomputes it from x, the layer's
+  // input, which the graph keeps anyway (the same float expression, so the same values).
+  // Storing it cost a write per activation in forward and yolov5n 30 MB.
+  Buffer<T> center;   // (C) — the batch mean in train mode, the running mean in eval
+  Buffer<T> invstd;   // (C) — of the batch in train mode, of the running var in eval
   // backward_then: one channel's γ·x̂ + β gradient (n·HW values) per thread.
   cpu::ThreadScratch<T> chan_;
-  Buffer<T> invstd;   // (C) — of the batch in train mode, of the running var in eval
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g, bias = p + C, dbias = g + C;
@@ -80,7 +83,7 @@ struct BatchNormLayer {
   void set_training(bool t) { training = t; }
   void set_frozen(bool f) { frozen = f; }
   void resize(std::size_t n) {
-    xhat.resize(n * In::size);
+    center.resize(C);
     invstd.resize(C);
     chan_.reserve(n * HW);
   }
@@ -116,8 +119,8 @@ struct BatchNormLayer {
   }
   // dx (= or +=, as Overwrite) from dz, the activation's output gradient.
   template <class Fn, bool Overwrite>
-  void backward_then(const T* dz, T* dx, std::size_t n) {
-    backward_act<Fn, Overwrite>(dz, dx, n);
+  void backward_then(const T* x, const T* dz, T* dx, std::size_t n) {
+    backward_act<Fn, Overwrite>(x, dz, dx, n);
   }
 
   template <class Fn>
@@ -150,27 +153,24 @@ struct BatchNormLayer {
           mean = running_mean[c];
           istd = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + options.eps));
         }
-        invstd[c] = istd;
+        center[c] = mean, invstd[c] = istd;
         const T g = weight[c], b = bias[c];
         const V vm(mean), vi(istd), vg(g), vb(b);
         for (std::size_t i = 0; i < n; ++i) {
           const std::size_t off = i * In::size + c * HW;
           const T* xp = x + off;
-          T* hp = xhat.data() + off;
           T* yp = y + off;
           std::size_t k = 0;
           // if constexpr: nvcc's front end calls k < 0 (HWv = 0) a pointless comparison
           if constexpr (HWv > 0) {
             for (; k < HWv; k += L) {
               const V h = (V::load_unaligned(xp + k) - vm) * vi;
-              h.store_unaligned(hp + k);
               Fn::f(vg * h + vb).store_unaligned(yp + k);
             }
           }
           if constexpr (std::is_same_v<Fn, detail::bn_identity>) {
             for (; k < HW; ++k) {
               const T h = (xp[k] - mean) * istd;
-              hp[k] = h;
               yp[k] = g * h + b;
             }
           } else if constexpr (HW > HWv) {
@@ -180,7 +180,7 @@ struct BatchNormLayer {
             for (std::size_t j = 0; j < HW - HWv; ++j) in[j] = (xp[k + j] - mean) * istd;
             const V h = V::load_aligned(in);
             Fn::f(vg * h + vb).store_aligned(out);
-            for (std::size_t j = 0; j < HW - HWv; ++j) hp[k + j] = in[j], yp[k + j] = out[j];
+            for (std::size_t j = 0; j < HW - HWv; ++j) yp[k + j] = out[j];
           }
         }
       }
@@ -198,17 +198,17 @@ struct BatchNormLayer {
   }
 
   template <bool Overwrite>
-  void backward_impl(const T*, const T*, const T* dy, T* dx, std::size_t n) {
+  void backward_impl(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
     const std::size_t M = n * HW;
     parallel_for(C, 8 * M, [&](std::size_t cb, std::size_t ce) {
       for (std::size_t c = cb; c < ce; ++c) {
-        const T* h0 = xhat.data();
+        const T m = center[c], s = invstd[c];
         const double sdy = sum_over_batch(dy, c, n, [](const T* d) { return double(*d); },
                                           [](const T* d) { return reduce::sum(d, HW); });
         const double sdyh = sum_over_batch(
-            dy, c, n, [&](const T* d) { return double(*d) * h0[d - dy]; },
-            [&](const T* d) { return reduce::dot(d, h0 + (d - dy), HW); });
-        finish_channel<Overwrite>(c, n, sdy, sdyh, [&](std::size_t i) { return dy + i * In::size + c * HW; }, dx);
+            dy, c, n, [&](const T* d) { return double(*d) * ((x[d - dy] - m) * s); },
+            [&](const T* d) { return reduce::dot_centered(d, x + (d - dy), m, s, HW); });
+        finish_channel<Overwrite>(c, n, sdy, sdyh, x, [&](std::size_t i) { return dy + i * In::size + c * HW; }, dx);
       }
     });
   }
@@ -216,19 +216,21 @@ struct BatchNormLayer {
   // Channel c's parameter gradients from Σdy and Σdy·x̂, then dx = γ/σ·(dy − mean(dy) −
   // x̂·mean(dy·x̂)) (eval: γ/σ·dy); row(i) is where sample i's dy of channel c lies.
   template <bool Overwrite, class Row>
-  void finish_channel(std::size_t c, std::size_t n, double sdy, double sdyh, Row&& row, T* dx) {
+  void finish_channel(std::size_t c, std::size_t n, double sdy, double sdyh, const T* x,
+                      Row&& row, T* dx) {
     if (!frozen) dbias[c] += static_cast<T>(sdy), dweight[c] += static_cast<T>(sdyh);
     if (!dx) return;
     const std::size_t M = n * HW;
     const T g = weight[c] * invstd[c];
     const T mdy = static_cast<T>(sdy / M), mdyh = static_cast<T>(sdyh / M);
+    const T m = center[c], s = invstd[c];
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t off = i * In::size + c * HW;
       const T* d = row(i);
-      const T* h = xhat.data() + off;
+      const T* xp = x + off;
       T* o = dx + off;
       for (std::size_t k = 0; k < HW; ++k) {
-        const T v = training ? g * (d[k] - mdy - h[k] * mdyh) : g * d[k];
+        const T v = training ? g * (d[k] - mdy - ((xp[k] - m) * s) * mdyh) : g * d[k];
         if constexpr (Overwrite) o[k] = v;
         else o[k] += v;
       }
@@ -247,7 +249,7 @@ struct BatchNormLayer {
   // sample at a time as backward_impl sums dy (the same order, so the same gradients as
   // the two layers run apart), then dx = γ/σ·(d − mean(d) − x̂·mean(d·x̂)).
   template <class Fn, bool Overwrite>
-  void backward_act(const T* dz, T* dx, std::size_t n) {
+  void backward_act(const T* x, const T* dz, T* dx, std::size_t n) {
     const std::size_t M = n * HW;
     chan_.reserve(M);
     parallel_for(C, 16 * M, [&](std::size_t cb, std::size_t ce) {
@@ -257,37 +259,37 @@ struct BatchNormLayer {
 #endif
       T* d = chan_.slice(t);
       for (std::size_t c = cb; c < ce; ++c) {
-        const T g = weight[c], b = bias[c];
-        const V vg(g), vb(b);
+        const T g = weight[c], b = bias[c], m = center[c], s = invstd[c];
+        const V vg(g), vb(b), vm(m), vs(s);
         double sdy = 0, sdyh = 0;
         for (std::size_t i = 0; i < n; ++i) {
           const std::size_t off = i * In::size + c * HW;
           const T* zp = dz + off;
-          const T* hp = xhat.data() + off;
+          const T* xp = x + off;
           T* dp = d + i * HW;
           std::size_t k = 0;
           // if constexpr: nvcc's front end calls k < 0 (HWv = 0) a pointless comparison
           if constexpr (HWv > 0) {
             for (; k < HWv; k += L) {
-              const V yb = vg * V::load_unaligned(hp + k) + vb;
+              const V yb = vg * ((V::load_unaligned(xp + k) - vm) * vs) + vb;
               (V::load_unaligned(zp + k) * deriv<Fn>(yb)).store_unaligned(dp + k);
             }
           }
           if constexpr (HW > HWv) {  // padded, so the activation's vector functions give
                                      // these values too: the same as the layers run apart
             alignas(64) T h[L] = {}, z[L] = {}, out[L];
-            for (std::size_t j = 0; j < HW - HWv; ++j) h[j] = hp[k + j], z[j] = zp[k + j];
+            for (std::size_t j = 0; j < HW - HWv; ++j) h[j] = (xp[k + j] - m) * s, z[j] = zp[k + j];
             const V yb = vg * V::load_aligned(h) + vb;
             (V::load_aligned(z) * deriv<Fn>(yb)).store_aligned(out);
             for (std::size_t j = 0; j < HW - HWv; ++j) dp[k + j] = out[j];
           }
           if constexpr (HW == 1) {
-            sdy += double(dp[0]), sdyh += double(dp[0]) * hp[0];
+            sdy += double(dp[0]), sdyh += double(dp[0]) * ((xp[0] - m) * s);
           } else {
-            sdy += reduce::sum(dp, HW), sdyh += reduce::dot(dp, hp, HW);
+            sdy += reduce::sum(dp, HW), sdyh += reduce::dot_centered(dp, xp, m, s, HW);
           }
         }
-        finish_channel<Overwrite>(c, n, sdy, sdyh, [&](std::size_t i) { return d + i * HW; }, dx);
+        finish_channel<Overwrite>(c, n, sdy, sdyh, x, [&](std::size_t i) { return d + i * HW; }, dx);
       }
     });
   }

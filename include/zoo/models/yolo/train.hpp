@@ -50,23 +50,31 @@ class GroupSGD {
       tensors_.push_back({t.data, t.grad, t.size, param_group(t.name, t.shape.size())});
       buffers_.emplace_back(t.size, T(0));
       count_[std::size_t(tensors_.back().group)] += t.size;
+      start_.push_back(total_), total_ += t.size;
     }
   }
   // One step; weight_decay is the decay of group 1 (already scaled by the caller).
+  // The tensors are one index range [0, Σ sizes), split over the threads as a whole:
+  // yolov5n's 1.8 M parameters took a millisecond of one thread a step.
   void step() {
     const T mu = T(momentum);
     const bool first = steps_ == 0;
-    for (std::size_t k = 0; k < tensors_.size(); ++k) {
-      const Tensor_& t = tensors_[k];
-      const T a = T(group_lr[std::size_t(t.group)]);
-      const T wd = t.group == 1 ? T(weight_decay) : T(0);
-      T* b = buffers_[k].data();
-      for (std::size_t i = 0; i < t.size; ++i) {
-        const T g = t.grad[i] + wd * t.data[i];
-        b[i] = first ? g : mu * b[i] + g;
-        t.data[i] -= a * (g + mu * b[i]);
+    parallel_for(total_, 4, [&](std::size_t lo, std::size_t hi) {
+      std::size_t k = std::size_t(std::upper_bound(start_.begin(), start_.end(), lo) - start_.begin()) - 1;
+      for (; k < tensors_.size() && start_[k] < hi; ++k) {
+        const Tensor_& t = tensors_[k];
+        const T a = T(group_lr[std::size_t(t.group)]);
+        const T wd = t.group == 1 ? T(weight_decay) : T(0);
+        T* b = buffers_[k].data();
+        const std::size_t i0 = std::max(lo, start_[k]) - start_[k];
+        const std::size_t i1 = std::min(hi, start_[k] + t.size) - start_[k];
+        for (std::size_t i = i0; i < i1; ++i) {
+          const T g = t.grad[i] + wd * t.data[i];
+          b[i] = first ? g : mu * b[i] + g;
+          t.data[i] -= a * (g + mu * b[i]);
+        }
       }
-    }
+    });
     ++steps_;
   }
   std::size_t group_size(int g) const { return count_[std::size_t(g)]; }
@@ -102,6 +110,8 @@ class GroupSGD {
   };
   std::vector<Tensor_> tensors_;
   std::vector<Buffer<T>> buffers_;
+  std::vector<std::size_t> start_;  // tensor k's first index in the step's one range
+  std::size_t total_ = 0;
   std::array<std::size_t, 3> count_{};
   std::int64_t steps_ = 0;
 };
