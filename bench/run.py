@@ -3,8 +3,8 @@
 
     python3 bench/run.py [--build build/bench] [--threads 1 2] [--filter REGEX]
                          [--torch-blas reference openblas-openmp openblas-pthread]
-                         [--min-time 0.15] [--reps 5] [--out bench/results/DATE.json]
-                         [--openblas-coretype auto|keep|NAME]
+                         [--min-time 0.15] [--reps 5] [--rounds 1]
+                         [--out bench/results/DATE.json] [--openblas-coretype auto|keep|NAME]
     python3 bench/run.py --markdown bench/results/DATE.json   # the table as Markdown
 
 Plain python3 (no torch here): the PyTorch side runs in worker processes, one per
@@ -15,6 +15,11 @@ libraries it actually mapped. For every thread count and every zoo benchmark
 PyTorch worker that registered <name> run one after the other, so the load that
 other processes put on the machine hits both sides alike. Reported: medians of
 `reps` repetitions; the ratio is PyTorch's best BLAS over zoo (>1: zoo faster).
+With --rounds R > 1 each row is measured R times in turn (zoo, then PyTorch, then zoo
+again...): its times are medians over the rounds and its ratio the median of the
+rounds' own ratios, each from two measurements seconds apart — on a host whose speed
+drifts over tens of seconds, one zoo block and one PyTorch block can land on either
+side of a change.
 """
 import argparse
 import datetime
@@ -152,6 +157,44 @@ def run_zoo(binary, name, threads, min_time, reps, env=None):
     return res
 
 
+def median(xs):
+    xs = sorted(xs)
+    k = len(xs)
+    return xs[k // 2] if k % 2 else 0.5 * (xs[k // 2 - 1] + xs[k // 2])
+
+
+def paired_row(prog, name, t, extra, env, reps, rounds, workers, a, bindir):
+    """One row measured `rounds` times, zoo then every PyTorch worker each round."""
+    zs, ts = [], []
+    for _ in range(rounds):
+        zs.append(run_zoo(os.path.join(bindir, prog), name, t, a.min_time, reps, env))
+        res = {}
+        for w in workers:
+            r = w.run(name, t, a.min_time, reps)
+            if "error" not in r:
+                res[w.blas] = r
+        ts.append(res)
+    z = zs[-1]
+    row = {"name": name + extra, "threads": t, "batch": z["batch"],
+           "zoo_ms": median([x["ms"] for x in zs]), "zoo_cpu_ms": median([x["cpu_ms"] for x in zs]),
+           "zoo_ms_min": min(x.get("ms_min") or x["ms"] for x in zs), "program": prog,
+           "gemm": z["label"] or None, "torch": {}, "rounds": rounds,
+           "zoo_round_ms": [x["ms"] for x in zs]}
+    row["zoo_gflops"] = z["gflops"] * z["ms"] / row["zoo_ms"] if row["zoo_ms"] else 0
+    row["zoo_gflops_cpu"] = row["zoo_gflops"] * row["zoo_ms"] / row["zoo_cpu_ms"] if row["zoo_cpu_ms"] else None
+    blases = [b for b in (w.blas for w in workers) if all(b in r for r in ts)]
+    if blases:
+        row["torch"] = {b: {"ms": median([r[b]["ms"] for r in ts]),
+                            "cpu_ms": median([r[b]["cpu_ms"] for r in ts]),
+                            "round_ms": [r[b]["ms"] for r in ts]} for b in blases}
+        blas = min(blases, key=lambda b: row["torch"][b]["ms"])
+        row["torch_ms"], row["torch_blas"] = row["torch"][blas]["ms"], blas
+        # Each round's best BLAS over that round's zoo time.
+        row["round_ratios"] = [min(r[b]["ms"] for b in blases) / x["ms"] for r, x in zip(ts, zs)]
+        row["ratio"] = median(row["round_ratios"])
+    return row
+
+
 def load():
     try:
         return os.getloadavg()[0]
@@ -197,6 +240,8 @@ def main():
                     choices=sorted(BLAS_DIRS))
     ap.add_argument("--min-time", type=float, default=0.15)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure each row this many times, zoo and PyTorch in turn")
     ap.add_argument("--out", default=None)
     ap.add_argument("--openblas-coretype", default="auto",
                     help="auto: OpenBLAS detects the CPU (an inherited OPENBLAS_CORETYPE is "
@@ -264,6 +309,7 @@ def main():
         with open(out, "w") as f:
             json.dump({"date": stamp, "complete": complete, "cpu": cpu, "nproc": os.cpu_count(),
                        "threads": a.threads, "min_time": a.min_time, "reps": a.reps,
+                       "rounds": a.rounds,
                        "openblas_coretype": core, "malloc": malloc,
                        "elapsed_s": elapsed if elapsed is not None else time.time() - started,
                        "load_before": load_before, "load_after": load(),
@@ -276,6 +322,17 @@ def main():
             # Multi-second steps (the diffusion UNet) get 3 repetitions, not 5: their spread is
             # small next to their length, and they would otherwise take a fifth of the run.
             reps = min(a.reps, 3) if re.match(SLOW, name) else a.reps
+            rounds = 1 if name.startswith("peak_") else max(1, a.rounds)
+            if rounds > 1:  # zoo and PyTorch in turn, `rounds` times (module docstring)
+                row = paired_row(prog, name, t, extra, env, reps, rounds, workers, a, bindir)
+                rows.append(row)
+                print(f"{row['name']:<30} t{t} zoo {row['zoo_ms']:9.3f} ms"
+                      + (f"  torch {row['torch_ms']:9.3f} ms ({row['torch_blas']})  "
+                         f"ratio {row['ratio']:5.2f} (rounds: "
+                         + " ".join(f"{x:.2f}" for x in row['round_ratios']) + ")"
+                         if "ratio" in row else ""), flush=True)
+                save(False)
+                continue
             z = run_zoo(os.path.join(bindir, prog), name, t, a.min_time, reps, env)
             row = {"name": name + extra, "threads": t, "batch": z["batch"], "zoo_ms": z["ms"],
                    "zoo_cpu_ms": z["cpu_ms"],
