@@ -106,7 +106,8 @@ TEST_CASE("profile: time outside parallel regions") {
       for (int i = 0; i < 2000000; ++i) sink = sink + 1e-9 * i;
     }
   }
-  const auto* manual = find(profile::rows(), "manual");
+  const auto manual_rows = profile::rows();
+  const auto* manual = find(manual_rows, "manual");
   REQUIRE(manual != nullptr);
   CHECK(manual->fwd_s > 0);
   CHECK(manual->fwd_serial_s < 0.2 * manual->fwd_s);
