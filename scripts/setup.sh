@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake ninja-build libeigen3-dev xtensor-dev libxsimd-dev xtl-dev
       doctest-dev libstb-dev zlib1g-dev libbenchmark-dev libopenblas-dev libopenblas0-openmp
-      libcli11-dev nodejs npm dataset-fashion-mnist
+      libcli11-dev nodejs npm dataset-fashion-mnist libopenmpi-dev openmpi-bin
       clang libomp-14-dev libclang-rt-14-dev clang-19)
 # clang 14 builds the sanitizer preset (its OpenMP and ASan/UBSan runtimes above); clang 19
 # only syntax-checks (tests/portability: Debian's libomp-19-dev conflicts with libomp-14-dev).

@@ -51,6 +51,8 @@
 
 namespace zoo {
 
+class Collective;  // core/collective.hpp: a data-parallel run's process group
+
 template <class... Ts>
 struct type_list {
   static constexpr std::size_t size = sizeof...(Ts);
@@ -267,6 +269,12 @@ void bind_buffers(L& l, T*& b) {
 template <class L>
 void bind_rng(L& l, Rng* r) {
   if constexpr (requires { l.bind_rng(r); }) l.bind_rng(r);
+}
+// Layers whose statistics span the batch (BatchNorm) take the process group of a
+// data-parallel run, to reduce them over every rank's share (null: this process only).
+template <class L>
+void bind_sync(L& l, Collective* c) {
+  if constexpr (requires { l.bind_sync(c); }) l.bind_sync(c);
 }
 template <class L>
 void init(L& l, Rng& r) {

@@ -12,9 +12,18 @@
 // batch tensors are resized in place, so after the first batch no step allocates.
 // The order of epoch e is a Fisher-Yates shuffle from Rng(seed, e): the same
 // seed gives the same batches on every machine.
+//
+// Data-parallel runs (zoo/distributed.hpp) set rank and world: every rank shuffles
+// alike, cuts the same global batches of batch_size, and takes its contiguous share of
+// each (sizes differ by at most one), so an epoch shows every sample once across ranks
+// and step s of K processes sees the samples of step s of one process. A last batch
+// smaller than the number of ranks would leave a rank with nothing: it joins the batch
+// before it instead (without drop_last).
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <numeric>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -83,12 +92,16 @@ struct LoaderOptions {
   Range range = Range::zero_one;
   bool flatten = true;            // (B, rows*cols) or (B, 1, rows, cols)
   Labels labels = Labels::index;  // y as (B) class indices or (B, classes) one-hot
+  int rank = 0;                   // this process's share of each batch (distributed runs)
+  int world = 1;                  // how many processes share it
 };
 
 struct Batch {
   Tensor<float> x;               // (B, H*W) or (B, 1, H, W)
   Tensor<float> y;               // (B) or (B, classes)
   std::vector<std::size_t> index;  // data set rows of this batch, (B)
+  std::size_t global_size = 0;     // the batch summed over ranks (= size() in one process)
+  std::size_t offset = 0;          // where this rank's share starts in it
   std::size_t size() const { return index.size(); }
 };
 
@@ -96,6 +109,15 @@ class DataLoader {
  public:
   DataLoader(const Dataset& ds, LoaderOptions o = {}) : ds_(&ds), opt_(o), order_(ds.count) {
     if (o.batch_size == 0) throw std::invalid_argument("zoo::data::DataLoader: batch_size is 0");
+    if (o.world < 1 || o.rank < 0 || o.rank >= o.world)
+      throw std::invalid_argument("zoo::data::DataLoader: rank " + std::to_string(o.rank) +
+                                  " is not in a world of " + std::to_string(o.world));
+    if (o.world > 1 && o.batch_size < static_cast<std::size_t>(o.world))
+      throw std::invalid_argument("zoo::data::DataLoader: batch_size " + std::to_string(o.batch_size) +
+                                  " cannot be shared by " + std::to_string(o.world) + " processes");
+    if (o.world > 1 && ds.count < static_cast<std::size_t>(o.world))
+      throw std::invalid_argument("zoo::data::DataLoader: " + std::to_string(ds.count) +
+                                  " samples cannot be shared by " + std::to_string(o.world) + " processes");
     // A table, computed in double: 255 maps to exactly 1 and 0 to exactly -1.
     for (int v = 0; v < 256; ++v)
       lut_[v] = static_cast<float>(o.range == Range::zero_one ? v / 255.0 : v / 127.5 - 1.0);
@@ -105,7 +127,9 @@ class DataLoader {
   // Batches per epoch: ceil(N / B), or floor with drop_last.
   std::size_t num_batches() const {
     const std::size_t n = ds_->count, b = opt_.batch_size;
-    return opt_.drop_last ? n / b : (n + b - 1) / b;
+    if (opt_.drop_last) return n / b;
+    const std::size_t tail = n % b;
+    return (n + b - 1) / b - (n > b && tail > 0 && tail < world() ? 1 : 0);
   }
   const LoaderOptions& options() const { return opt_; }
 
@@ -121,15 +145,19 @@ class DataLoader {
   // Fills `b` with the next batch; false at the end of the epoch.
   bool next(Batch& b) {
     const std::size_t n = ds_->count, left = n - pos_;
-    const std::size_t bs = std::min(opt_.batch_size, left);
-    if (bs == 0 || (opt_.drop_last && bs < opt_.batch_size)) return false;
+    std::size_t g = std::min(opt_.batch_size, left);
+    if (g == 0 || (opt_.drop_last && g < opt_.batch_size)) return false;
+    if (!opt_.drop_last && left > g && left - g < world()) g = left;  // the tail joins this batch
+    const std::size_t r = static_cast<std::size_t>(opt_.rank), lo = g * r / world(),
+                      bs = g * (r + 1) / world() - lo;
+    b.global_size = g, b.offset = lo;
     const std::size_t hw = ds_->image_size(), k = ds_->num_classes;
     if (opt_.flatten) b.x.resize({bs, hw});
     else b.x.resize({bs, 1, ds_->rows, ds_->cols});
     if (opt_.labels == Labels::index) b.y.resize({bs});
     else b.y.resize({bs, k});
-    b.index.assign(order_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                   order_.begin() + static_cast<std::ptrdiff_t>(pos_ + bs));
+    b.index.assign(order_.begin() + static_cast<std::ptrdiff_t>(pos_ + lo),
+                   order_.begin() + static_cast<std::ptrdiff_t>(pos_ + lo + bs));
     for (std::size_t i = 0; i < bs; ++i) {
       const std::uint8_t* src = ds_->pixels.data() + b.index[i] * hw;
       float* dst = b.x.data() + i * hw;
@@ -143,11 +171,12 @@ class DataLoader {
         row[label] = 1.0f;
       }
     }
-    pos_ += bs;
+    pos_ += g;
     return true;
   }
 
  private:
+  std::size_t world() const { return static_cast<std::size_t>(opt_.world); }
   const Dataset* ds_;
   LoaderOptions opt_;
   std::vector<std::size_t> order_;

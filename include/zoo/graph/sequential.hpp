@@ -80,6 +80,9 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   void bind_rng(Rng* r) {
     each([&](auto& l) { layer_ops::bind_rng(l, r); });
   }
+  void bind_sync(Collective* c) {
+    each([&](auto& l) { layer_ops::bind_sync(l, c); });
+  }
   void set_training(bool t) {
     each([&](auto& l) { layer_ops::set_training(l, t); });
   }

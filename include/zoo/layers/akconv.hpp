@@ -110,6 +110,7 @@ struct AKConvLayer {
     std::fill(p_conv.weight, p_conv.weight + PConv::weight_size, T(0));
   }
   void set_training(bool t) { bn.set_training(t); }
+  void bind_sync(Collective* c) { bn.bind_sync(c); }
   void set_frozen(bool f) {
     frozen = f;
     bn.set_frozen(f);

@@ -6,7 +6,12 @@
 // Eval:   the running statistics replace the batch ones.
 // Backward (train), M values per channel:
 //   dβ += Σ dy,  dγ += Σ dy·x̂,  dx += γ/(M·√(σ²+ε)) · (M·dy − Σdy − x̂·Σ dy·x̂)
-// Caches x̂ (N, C, H, W) and 1/√(σ²+ε) per channel.
+// Caches μ and 1/√(σ²+ε) per channel; backward recomputes x̂ from x.
+// Synchronized (bind_sync with a process group of K > 1 ranks, training only): the
+// statistics are over every rank's share of the batch — the per-channel sums go through
+// two all-reduces in forward (Σx, then Σ(x − μ)², so the two-pass form survives) and
+// one in backward (Σdy, Σdy·x̂) — and the layer computes what one process computes on
+// the whole batch. Without it, each rank normalizes by its own share's statistics.
 #pragma once
 #include <cmath>
 #include <ratio>
@@ -14,6 +19,7 @@
 #include <string>
 #include <type_traits>
 
+#include "../core/collective.hpp"
 #include "../core/layer.hpp"
 #include "../core/parallel.hpp"
 #include "../core/reduce.hpp"
@@ -55,6 +61,7 @@ struct BatchNormLayer {
   T *running_mean = nullptr, *running_var = nullptr, *num_batches_tracked = nullptr;
   bool training = true;
   bool frozen = false;
+  Collective* sync = nullptr;
   using V = xsimd::batch<T>;
   static constexpr std::size_t L = V::size;
   static constexpr std::size_t HWv = HW / L * L;  // the vector part of a run of HW values
@@ -66,6 +73,10 @@ struct BatchNormLayer {
   Buffer<T> invstd;   // (C) — of the batch in train mode, of the running var in eval
   // backward_then: one channel's γ·x̂ + β gradient (n·HW values) per thread.
   cpu::ThreadScratch<T> chan_;
+  // Values per channel behind the statistics of the last forward: n·HW, or the sum over
+  // ranks when synchronized.
+  double count_ = 0;
+  std::vector<double> sums_;  // synchronized: the per-channel sums sent to the all-reduce
 
   void bind_params(T*& p, T*& g) {
     weight = p, dweight = g, bias = p + C, dbias = g + C;
@@ -82,9 +93,12 @@ struct BatchNormLayer {
   }
   void set_training(bool t) { training = t; }
   void set_frozen(bool f) { frozen = f; }
+  void bind_sync(Collective* c) { sync = c; }
+  bool synced() const { return training && sync && sync->size() > 1; }
   void resize(std::size_t n) {
     center.resize(C);
     invstd.resize(C);
+    sums_.resize(4 * C + 1);
     chan_.reserve(n * HW);
   }
 
@@ -126,7 +140,10 @@ struct BatchNormLayer {
   template <class Fn>
   void forward_impl(const T* x, T* y, std::size_t n) {
     const std::size_t M = n * HW;
-    if (training && M <= 1)
+    const bool global = synced();
+    if (global) global_statistics(x, n);
+    else count_ = double(M);
+    if (training && count_ <= 1)
       throw std::invalid_argument(
           "zoo::BatchNorm: training needs more than one value per channel (batch " +
           std::to_string(n) + " × " + std::to_string(HW) + " positions); use eval() or a larger batch");
@@ -135,7 +152,9 @@ struct BatchNormLayer {
     parallel_for(C, 8 * M, [&](std::size_t cb, std::size_t ce) {
       for (std::size_t c = cb; c < ce; ++c) {
         T mean, istd;
-        if (training) {
+        if (global) {
+          mean = center[c], istd = invstd[c];
+        } else if (training) {
           // Two passes: Σ(x − μ)² does not cancel as Σx² − Mμ² does.
           const double mu = sum_over_batch(x, c, n, [](const T* p) { return double(*p); },
                                            [](const T* p) { return reduce::sum(p, HW); }) / M;
@@ -188,6 +207,54 @@ struct BatchNormLayer {
     if (training) *num_batches_tracked += 1;
   }
 
+  // Synchronized forward: μ and σ² of every channel over all ranks' values, into center,
+  // invstd and the running statistics — the expressions of the one-process path, with
+  // each sum taken over ranks before it is used.
+  void global_statistics(const T* x, std::size_t n) {
+    // sums_: [0, C) Σx, then μ; [C] the count; [C + 1, 2C + 1) Σ(x − μ)².
+    double* s = sums_.data();
+    double* ss = s + C + 1;
+    parallel_for(C, 2 * n * HW, [&](std::size_t cb, std::size_t ce) {
+      for (std::size_t c = cb; c < ce; ++c)
+        s[c] = sum_over_batch(x, c, n, [](const T* p) { return double(*p); },
+                              [](const T* p) { return reduce::sum(p, HW); });
+    });
+    s[C] = double(n * HW);
+    sync->allreduce_sum(s, C + 1);
+    const double M = s[C];
+    count_ = M;
+    if (M <= 1) return;  // forward_impl reports it
+    for (std::size_t c = 0; c < C; ++c) s[c] /= M;
+    parallel_for(C, 2 * n * HW, [&](std::size_t cb, std::size_t ce) {
+      for (std::size_t c = cb; c < ce; ++c) {
+        const double m = s[c];
+        const T mt = static_cast<T>(m);  // rounded as the one-process path rounds it
+        ss[c] = sum_over_batch(x, c, n, [m](const T* p) { return (*p - m) * (*p - m); },
+                               [mt](const T* p) { return reduce::sum_sq_dev(p, HW, mt); });
+      }
+    });
+    sync->allreduce_sum(ss, C);
+    const double mom = options.momentum;
+    for (std::size_t c = 0; c < C; ++c) {
+      const double var = ss[c] / M;
+      center[c] = static_cast<T>(s[c]);
+      invstd[c] = static_cast<T>(1.0 / std::sqrt(var + options.eps));
+      running_mean[c] = static_cast<T>((1 - mom) * running_mean[c] + mom * s[c]);
+      running_var[c] = static_cast<T>((1 - mom) * running_var[c] + mom * ss[c] / (M - 1));
+    }
+  }
+
+  // Synchronized backward: the per-channel (Σdy, Σdy·x̂) of every rank, each scaled by its
+  // rank's share of the global loss (Collective::weight) so the sum is the global batch's;
+  // returned in this rank's units (÷ weight), which the dx formula mixes with its own dy.
+  void global_sums() {
+    const double w = sync->weight();
+    if (w <= 0) throw std::logic_error("zoo::BatchNorm: a synchronized backward on a rank with no samples");
+    for (std::size_t i = 0; i < 2 * C; ++i) sums_[i] *= w;
+    sync->allreduce_sum(sums_.data(), 2 * C);
+    for (std::size_t i = 0; i < 2 * C; ++i) sums_[i] /= w;
+  }
+
   void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
     backward_impl<false>(x, y, dy, dx, n);
   }
@@ -200,29 +267,59 @@ struct BatchNormLayer {
   template <bool Overwrite>
   void backward_impl(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
     const std::size_t M = n * HW;
+    auto sums = [&](std::size_t c, double& sdy, double& sdyh) {
+      const T m = center[c], s = invstd[c];
+      sdy = sum_over_batch(dy, c, n, [](const T* d) { return double(*d); },
+                           [](const T* d) { return reduce::sum(d, HW); });
+      sdyh = sum_over_batch(
+          dy, c, n, [&](const T* d) { return double(*d) * ((x[d - dy] - m) * s); },
+          [&](const T* d) { return reduce::dot_centered(d, x + (d - dy), m, s, HW); });
+    };
+    auto row = [&](std::size_t c) {
+      return [dy, c](std::size_t i) { return dy + i * In::size + c * HW; };
+    };
+    if (synced()) {
+      double* loc = local_sums(n, sums);
+      parallel_for(C, 8 * M, [&](std::size_t cb, std::size_t ce) {
+        for (std::size_t c = cb; c < ce; ++c)
+          finish_channel<Overwrite>(c, n, loc[c], loc[C + c], sums_[c], sums_[C + c], x, row(c), dx);
+      });
+      return;
+    }
     parallel_for(C, 8 * M, [&](std::size_t cb, std::size_t ce) {
       for (std::size_t c = cb; c < ce; ++c) {
-        const T m = center[c], s = invstd[c];
-        const double sdy = sum_over_batch(dy, c, n, [](const T* d) { return double(*d); },
-                                          [](const T* d) { return reduce::sum(d, HW); });
-        const double sdyh = sum_over_batch(
-            dy, c, n, [&](const T* d) { return double(*d) * ((x[d - dy] - m) * s); },
-            [&](const T* d) { return reduce::dot_centered(d, x + (d - dy), m, s, HW); });
-        finish_channel<Overwrite>(c, n, sdy, sdyh, x, [&](std::size_t i) { return dy + i * In::size + c * HW; }, dx);
+        double sdy, sdyh;
+        sums(c, sdy, sdyh);
+        finish_channel<Overwrite>(c, n, sdy, sdyh, sdy, sdyh, x, row(c), dx);
       }
     });
   }
 
-  // Channel c's parameter gradients from Σdy and Σdy·x̂, then dx = γ/σ·(dy − mean(dy) −
-  // x̂·mean(dy·x̂)) (eval: γ/σ·dy); row(i) is where sample i's dy of channel c lies.
+  // Synchronized backward, first half: every channel's (Σdy, Σdy·x̂) of this rank, kept at
+  // the returned address (dβ, dγ take them), and their sum over ranks in sums_[0, 2C).
+  template <class Sums>
+  double* local_sums(std::size_t n, Sums&& sums) {
+    double* loc = sums_.data() + 2 * C;
+    parallel_for(C, 8 * n * HW, [&](std::size_t cb, std::size_t ce) {
+      for (std::size_t c = cb; c < ce; ++c) sums(c, loc[c], loc[C + c]);
+    });
+    std::copy(loc, loc + 2 * C, sums_.begin());
+    global_sums();
+    return loc;
+  }
+
+  // Channel c's parameter gradients from this rank's Σdy and Σdy·x̂, then dx = γ/σ·(dy −
+  // mean(dy) − x̂·mean(dy·x̂)) (eval: γ/σ·dy), the means from the sums over the values the
+  // statistics came from (gdy, gdyh: this rank's own unless synchronized); row(i) is where
+  // sample i's dy of channel c lies.
   template <bool Overwrite, class Row>
-  void finish_channel(std::size_t c, std::size_t n, double sdy, double sdyh, const T* x,
-                      Row&& row, T* dx) {
+  void finish_channel(std::size_t c, std::size_t n, double sdy, double sdyh, double gdy,
+                      double gdyh, const T* x, Row&& row, T* dx) {
     if (!frozen) dbias[c] += static_cast<T>(sdy), dweight[c] += static_cast<T>(sdyh);
     if (!dx) return;
-    const std::size_t M = n * HW;
+    const double M = count_;
     const T g = weight[c] * invstd[c];
-    const T mdy = static_cast<T>(sdy / M), mdyh = static_cast<T>(sdyh / M);
+    const T mdy = static_cast<T>(gdy / M), mdyh = static_cast<T>(gdyh / M);
     const T m = center[c], s = invstd[c];
     for (std::size_t i = 0; i < n; ++i) {
       const std::size_t off = i * In::size + c * HW;
@@ -252,44 +349,61 @@ struct BatchNormLayer {
   void backward_act(const T* x, const T* dz, T* dx, std::size_t n) {
     const std::size_t M = n * HW;
     chan_.reserve(M);
-    parallel_for(C, 16 * M, [&](std::size_t cb, std::size_t ce) {
+    // Channel c's d into the scratch d, and its sums.
+    auto chan = [&](std::size_t c, T* d, double& sdy, double& sdyh) {
+      const T g = weight[c], b = bias[c], m = center[c], s = invstd[c];
+      const V vg(g), vb(b), vm(m), vs(s);
+      sdy = 0, sdyh = 0;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::size_t off = i * In::size + c * HW;
+        const T* zp = dz + off;
+        const T* xp = x + off;
+        T* dp = d + i * HW;
+        std::size_t k = 0;
+        // if constexpr: nvcc's front end calls k < 0 (HWv = 0) a pointless comparison
+        if constexpr (HWv > 0) {
+          for (; k < HWv; k += L) {
+            const V yb = vg * ((V::load_unaligned(xp + k) - vm) * vs) + vb;
+            (V::load_unaligned(zp + k) * deriv<Fn>(yb)).store_unaligned(dp + k);
+          }
+        }
+        if constexpr (HW > HWv) {  // padded, so the activation's vector functions give
+                                   // these values too: the same as the layers run apart
+          alignas(64) T h[L] = {}, z[L] = {}, out[L];
+          for (std::size_t j = 0; j < HW - HWv; ++j) h[j] = (xp[k + j] - m) * s, z[j] = zp[k + j];
+          const V yb = vg * V::load_aligned(h) + vb;
+          (V::load_aligned(z) * deriv<Fn>(yb)).store_aligned(out);
+          for (std::size_t j = 0; j < HW - HWv; ++j) dp[k + j] = out[j];
+        }
+        if constexpr (HW == 1) {
+          sdy += double(dp[0]), sdyh += double(dp[0]) * ((xp[0] - m) * s);
+        } else {
+          sdy += reduce::sum(dp, HW), sdyh += reduce::dot_centered(dp, xp, m, s, HW);
+        }
+      }
+    };
+    auto thread_slice = [&] {
       int t = 0;
 #if defined(_OPENMP)
       t = omp_get_thread_num();
 #endif
-      T* d = chan_.slice(t);
+      return chan_.slice(t);
+    };
+    // Synchronized: the sums first (d computed, then dropped), their all-reduce, then d
+    // again for dx — the activation's derivative twice, where the one-process path keeps
+    // one channel's d in the scratch between its sums and its dx.
+    const bool global = synced();
+    double* loc = global ? local_sums(n, [&](std::size_t c, double& a, double& b) {
+      chan(c, thread_slice(), a, b);
+    }) : nullptr;
+    parallel_for(C, 16 * M, [&](std::size_t cb, std::size_t ce) {
+      T* d = thread_slice();
       for (std::size_t c = cb; c < ce; ++c) {
-        const T g = weight[c], b = bias[c], m = center[c], s = invstd[c];
-        const V vg(g), vb(b), vm(m), vs(s);
-        double sdy = 0, sdyh = 0;
-        for (std::size_t i = 0; i < n; ++i) {
-          const std::size_t off = i * In::size + c * HW;
-          const T* zp = dz + off;
-          const T* xp = x + off;
-          T* dp = d + i * HW;
-          std::size_t k = 0;
-          // if constexpr: nvcc's front end calls k < 0 (HWv = 0) a pointless comparison
-          if constexpr (HWv > 0) {
-            for (; k < HWv; k += L) {
-              const V yb = vg * ((V::load_unaligned(xp + k) - vm) * vs) + vb;
-              (V::load_unaligned(zp + k) * deriv<Fn>(yb)).store_unaligned(dp + k);
-            }
-          }
-          if constexpr (HW > HWv) {  // padded, so the activation's vector functions give
-                                     // these values too: the same as the layers run apart
-            alignas(64) T h[L] = {}, z[L] = {}, out[L];
-            for (std::size_t j = 0; j < HW - HWv; ++j) h[j] = (xp[k + j] - m) * s, z[j] = zp[k + j];
-            const V yb = vg * V::load_aligned(h) + vb;
-            (V::load_aligned(z) * deriv<Fn>(yb)).store_aligned(out);
-            for (std::size_t j = 0; j < HW - HWv; ++j) dp[k + j] = out[j];
-          }
-          if constexpr (HW == 1) {
-            sdy += double(dp[0]), sdyh += double(dp[0]) * ((xp[0] - m) * s);
-          } else {
-            sdy += reduce::sum(dp, HW), sdyh += reduce::dot_centered(dp, xp, m, s, HW);
-          }
-        }
-        finish_channel<Overwrite>(c, n, sdy, sdyh, x, [&](std::size_t i) { return d + i * HW; }, dx);
+        double sdy, sdyh;
+        chan(c, d, sdy, sdyh);
+        auto row = [d](std::size_t i) { return d + i * HW; };
+        if (global) finish_channel<Overwrite>(c, n, loc[c], loc[C + c], sums_[c], sums_[C + c], x, row, dx);
+        else finish_channel<Overwrite>(c, n, sdy, sdyh, sdy, sdyh, x, row, dx);
       }
     });
   }

@@ -16,12 +16,19 @@
 //
 // Conditional models (two inputs: z or x, and the one-hot label y (10)): real
 // images go to D with their own labels; fakes are drawn for uniformly random labels.
+//
+// Data-parallel (`comm` set, zoo/distributed.hpp): each rank passes its share of the
+// real batch. Every rank draws the noise and labels of the whole global batch from the
+// same stream and keeps its own rows, so K processes draw what one process draws; D's
+// and G's gradients are reduced over ranks before their optimizers step, and their
+// running statistics averaged — D and G stay in step on every rank.
 #pragma once
 #include <algorithm>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "../core/collective.hpp"
 #include "../core/rng.hpp"
 #include "../core/tensor.hpp"
 #include "../losses/losses.hpp"
@@ -88,6 +95,7 @@ class GanTrainer {
   T discriminator_step(const Tensor<T>& real, const Tensor<T>* y_real = nullptr) {
     const std::size_t n = real.batch();
     check_real(real, y_real);
+    if (comm) comm->begin_step(n);
     draw(n);
     GM& g = *g_;
     DM& d = *d_;
@@ -121,14 +129,23 @@ class GanTrainer {
       loss += d_loss(d.output(), false, dlogits_);
       d.backward(dlogits_);
     }
+    if (comm) {
+      reduce_gradients(comm, d.parameters());
+      average_buffers(comm, d.buffer_data(), d.buffer_size());
+    }
     opt_d.step();
     return loss;
   }
 
   // One update of G on a batch of n fresh samples, through a frozen D.
   T generator_step(std::size_t n) {
+    if (comm) comm->begin_step(n);
     draw(n);
     const T loss = generator_loss(z_, conditional ? &y_fake_ : nullptr);
+    if (comm) {
+      reduce_gradients(comm, g_->parameters());
+      average_buffers(comm, g_->buffer_data(), g_->buffer_size());
+    }
     opt_g.step();
     return loss;
   }
@@ -167,6 +184,7 @@ class GanTrainer {
   GanOptions opt;
   Adam<T> opt_g, opt_d;
   Rng rng;
+  Collective* comm = nullptr;  // data-parallel: the process group (null: one process)
 
  private:
   void check_real(const Tensor<T>& real, const Tensor<T>* y_real) const {
@@ -181,11 +199,24 @@ class GanTrainer {
             "real batch");
     }
   }
+  // z (and fake labels) for n samples; data-parallel, rows [offset, offset + n) of the
+  // global batch's draw, in the order one process draws them.
   void draw(std::size_t n) {
-    sample_noise(z_, n, rng, noise_dim);
+    const bool shared = comm && comm->size() > 1;
+    const std::size_t all = shared ? comm->global_batch() : n, lo = shared ? comm->offset() : 0;
+    sample_noise(shared ? z_all_ : z_, all, rng, noise_dim);
+    if (shared) {
+      z_.resize({n, noise_dim});
+      std::copy(z_all_.begin() + static_cast<std::ptrdiff_t>(lo * noise_dim),
+                z_all_.begin() + static_cast<std::ptrdiff_t>((lo + n) * noise_dim), z_.begin());
+    }
     if constexpr (conditional) {
-      labels_.resize(n);
+      labels_.resize(all);
       for (auto& c : labels_) c = static_cast<int>(rng.below(gan_num_classes));
+      if (shared) {
+        labels_.erase(labels_.begin(), labels_.begin() + static_cast<std::ptrdiff_t>(lo));
+        labels_.resize(n);
+      }
       one_hot(y_fake_, labels_);
     }
   }
@@ -221,7 +252,7 @@ class GanTrainer {
 
   GM* g_;
   DM* d_;
-  Tensor<T> z_, y_fake_, dlogits_, both_, y_both_, dboth_, logits_;
+  Tensor<T> z_, z_all_, y_fake_, dlogits_, both_, y_both_, dboth_, logits_;
   std::vector<int> labels_;
 };
 

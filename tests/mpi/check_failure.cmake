@@ -1,0 +1,20 @@
+# Runs MPIEXEC ... PROGRAM MODE and checks that the job ends within LIMIT seconds, with
+# a non-zero status and EXPECT (the failing rank's message) in its output.
+string(TIMESTAMP t0 "%s")
+separate_arguments(args UNIX_COMMAND "${MPIEXEC_ARGS}")
+execute_process(COMMAND ${MPIEXEC} ${args} ${PROGRAM} ${MODE}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+string(TIMESTAMP t1 "%s")
+math(EXPR took "${t1} - ${t0}")
+set(all "${out}${err}")
+if(rc EQUAL 0)
+  message(FATAL_ERROR "the job exited 0 although rank 1 failed:\n${all}")
+endif()
+string(FIND "${all}" "${EXPECT}" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "the output lacks '${EXPECT}' (exit ${rc}):\n${all}")
+endif()
+if(took GREATER ${LIMIT})
+  message(FATAL_ERROR "the job took ${took} s to end (limit ${LIMIT} s):\n${all}")
+endif()
+message(STATUS "ended in ${took} s with status ${rc} and the message")
