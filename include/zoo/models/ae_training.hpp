@@ -5,7 +5,10 @@
 // VAE loss per image: [recon(sum) + KL(sum)] / N, recon = MSE or BCE.
 // Each step: zero_grad, forward, loss + gradient, backward, optimizer step.
 // The scratch tensors live in the step object, so steps allocate nothing.
+// Data-parallel (`comm` set, zoo/distributed.hpp): x is this rank's share of the batch;
+// the gradients are reduced over ranks (weighted by share) before the optimizer steps.
 #pragma once
+#include "../core/collective.hpp"
 #include "../core/tensor.hpp"
 #include "../losses/losses.hpp"
 
@@ -21,6 +24,7 @@ struct AeLoss {
 template <class M>
 struct AutoencoderStep {
   Reduction reduction = Reduction::sum;  // sum/N (MLP seed) or mean (conv seed)
+  Collective* comm = nullptr;            // data-parallel: the process group
   Tensor<float> dy;
 
   float loss(M& m, const Tensor<float>& x, bool with_grad) {
@@ -32,13 +36,20 @@ struct AutoencoderStep {
   }
   template <class Opt>
   float step(M& m, Opt& opt, const Tensor<float>& x) {
+    if (comm) comm->begin_step(x.batch());
     m.zero_grad();
     const float l = loss(m, x, true);
     std::array<const Tensor<float>*, M::num_outputs> d{};
     d[0] = &dy;
     m.backward_ptrs(d);
+    reduce(m);
     opt.step();
     return l;
+  }
+  void reduce(M& m) {
+    if (!comm) return;
+    reduce_gradients(comm, m.parameters());
+    average_buffers(comm, m.buffer_data(), m.buffer_size());
   }
 };
 
@@ -46,6 +57,7 @@ struct AutoencoderStep {
 template <class M>
 struct VaeStep {
   Recon recon = Recon::bce;
+  Collective* comm = nullptr;  // data-parallel: the process group
   Tensor<float> drecon, dmu, dlogvar;
 
   AeLoss loss(M& m, const Tensor<float>& x, bool with_grad) {
@@ -62,9 +74,14 @@ struct VaeStep {
   }
   template <class Opt>
   AeLoss step(M& m, Opt& opt, const Tensor<float>& x) {
+    if (comm) comm->begin_step(x.batch());
     m.zero_grad();
     const AeLoss l = loss(m, x, true);
     m.backward(drecon, dmu, dlogvar);
+    if (comm) {
+      reduce_gradients(comm, m.parameters());
+      average_buffers(comm, m.buffer_data(), m.buffer_size());
+    }
     opt.step();
     return l;
   }
