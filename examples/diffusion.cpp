@@ -8,6 +8,7 @@
 //   diffusion --sample --checkpoint runs/ddpm/checkpoint.safetensors
 //             --sampler ddim --steps 25 --guidance 0                      # pictures
 //   diffusion --help                                                      # every option; bad values exit 2
+//   mpirun -np 4 diffusion --data mnist --epochs 8 --sync-bn             # data-parallel; --batch stays global
 //
 // Training writes <out>/loss.csv, loss.png, checkpoint.safetensors (every epoch,
 // atomically, with the Adam state and the RNG, so --resume continues the same run),
@@ -20,6 +21,11 @@
 // A non-finite loss (an --lr far too large) stops training with exit 3 and one line on
 // stderr naming the step, the loss and the last good checkpoint, which stays as it
 // was: nothing is written from non-finite weights (examples/guard.hpp).
+//
+// Under mpirun each process takes its share of every batch and draws its own t, ε and
+// context drops; the gradients are reduced over processes, and rank 0 prints, samples
+// and writes (examples/ranks.hpp, docs/distributed.md). --sample and --time run on
+// rank 0 alone.
 #include <algorithm>
 #include <chrono>
 #include <ctime>
@@ -39,6 +45,7 @@
 #include "cli.hpp"
 #include "guard.hpp"
 #include "progress_loops.hpp"
+#include "ranks.hpp"
 
 namespace fs = std::filesystem;
 using namespace zoo;
@@ -51,6 +58,7 @@ struct Args {
   double lr = 1e-3, guidance = 0, minutes = 0, context_drop = 0.1;
   std::uint64_t seed = 1;
   bool resume = false, sample = false, unconditional = false, time = false;
+  bool sync_bn = false;  // BatchNorm statistics over the global batch (mpirun)
   int reps = 5;
 };
 
@@ -77,6 +85,9 @@ Args parse(int argc, char** argv) {
   cli::threads(app, a.threads);
   app.add_option("--model", a.model, "the model family (scripts/demo.sh passes it)")
       ->check(CLI::IsMember({"ddpm", "diffusion"}))->capture_default_str();
+  app.add_flag("--sync-bn", a.sync_bn,
+               "under mpirun: the UNet's BatchNorm (in its residual blocks) normalizes by the whole batch's "
+               "statistics, as one process does, not by each process's share");
 
   auto* sample = app.add_flag("--sample", a.sample, "sample from --checkpoint instead of training")
                      ->group("Sampling (--sample)");
@@ -185,6 +196,15 @@ void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int 
   std::printf(" -> %s_frames.png\n", prefix.c_str());
 }
 
+// The stream of the per-sample draws (t, ε, context drops). Rank 0's is the one-process
+// stream, continued across epochs and saved in the checkpoint. Rank r > 0 starts its own
+// each epoch from (seed, rank, epoch): ranks draw different numbers, and a resumed run
+// draws what an uninterrupted one would without a state per rank in the checkpoint.
+Rng rank_stream(std::uint64_t seed, int rank, int epoch) {
+  return Rng(seed + 12345 + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(rank) +
+             0xbf58476d1ce4e5b9ULL * static_cast<std::uint64_t>(epoch));
+}
+
 template <std::size_t NF>
 int train(const Args& a, bool conditional) {
   using M = ContextUnetModel<1, kHeight, NF, kClasses>;
@@ -193,12 +213,12 @@ int train(const Args& a, bool conditional) {
   if (ds.rows != kHeight || ds.cols != kHeight)
     throw std::runtime_error(dir + ": images are " + std::to_string(ds.rows) + "x" + std::to_string(ds.cols) +
                              ", the model is built for 28x28");
-  fs::create_directories(a.out);
+  if (ranks::root()) fs::create_directories(a.out);
   const std::string ckpt = a.out + "/checkpoint.safetensors";
   M m(a.seed);
   Adam opt(m.parameters(), {.lr = a.lr});
   const auto s = NoiseSchedule::linear();
-  DiffusionStep<M> step{&s, a.context_drop};
+  DiffusionStep<M> step{&s, a.context_drop, ranks::comm()};
   Rng rng(a.seed + 12345);
   int first_epoch = 1;
   std::int64_t global_step = 0;
@@ -210,17 +230,27 @@ int train(const Args& a, bool conditional) {
     std::printf("resumed %s at epoch %d (step %lld)\n", ckpt.c_str(), first_epoch,
                 static_cast<long long>(global_step));
   }
+  // After the checkpoint, so the per-rank reseed of the model's own noise is not overwritten.
+  distributed::replicate(ranks::world(), m, a.sync_bn);
+  ranks::world().check_same("--seed", a.seed);
+  ranks::world().check_same("--batch", a.batch);
+  ranks::world().check_same("the step resumed from", static_cast<std::uint64_t>(global_step));
   data::DataLoader loader(ds, {.batch_size = a.batch, .shuffle = true, .seed = a.seed,
                                .range = data::Range::minus_one_one, .flatten = false,
-                               .labels = data::Labels::one_hot});
+                               .labels = data::Labels::one_hot, .rank = ranks::rank(), .world = ranks::size()});
   const LinearDecay lr{a.lr, static_cast<std::int64_t>(loader.num_batches()) * a.epochs};
   std::printf("DDPM ContextUnet n_feat %zu on %s: %zu images, batch %zu, lr %g -> 0 over %d epochs, %s, "
               "%d threads, %zu parameters, %.0f MFLOPs/image forward\n",
               NF, dir.c_str(), ds.size(), a.batch, a.lr, a.epochs,
               conditional ? "class-conditional (10% context dropped)" : "unconditional", num_threads(),
               M::num_params, M::net_type::flops * 1e-6);
-  std::ofstream csv(a.out + "/loss.csv", a.resume ? std::ios::app : std::ios::trunc);
-  if (!a.resume) csv << "epoch,step,loss,lr\n";
+  if (ranks::size() > 1)
+    std::printf("data-parallel on %d processes%s\n", ranks::size(), a.sync_bn ? ", synchronized BatchNorm" : "");
+  std::ofstream csv;
+  if (ranks::root()) {
+    csv.open(a.out + "/loss.csv", a.resume ? std::ios::app : std::ios::trunc);
+    if (!a.resume) csv << "epoch,step,loss,lr\n";
+  }
   io::Series curve{"train", {}, {}};
   data::Batch b;
   const auto t_start = std::chrono::steady_clock::now();
@@ -230,24 +260,30 @@ int train(const Args& a, bool conditional) {
   for (int epoch = first_epoch; epoch <= a.epochs; ++epoch) {
     m.train();
     loader.start_epoch(static_cast<std::uint64_t>(epoch));
+    if (ranks::rank() > 0) rng = rank_stream(a.seed, ranks::rank(), epoch);
     double sum = 0;
     std::size_t seen = 0, batches = 0;
     const auto t0 = std::chrono::steady_clock::now();
     bool out_of_time = false;
-    io::Progress bar(loader.num_batches(), {.epoch = epoch, .epochs = a.epochs, .desc = "ddpm"});
+    io::Progress bar(loader.num_batches(),
+                     {.epoch = epoch, .epochs = a.epochs, .desc = "ddpm", .out = ranks::bars()});
     while (!out_of_time && loader.next(b)) {
       opt.lr = lr(global_step);
-      const float l = step.step(m, opt, b.x, conditional ? &b.y : nullptr, rng);
+      // The global batch's loss, on every rank: a divergence stops all of them at once.
+      const float l = static_cast<float>(
+          ranks::mean(step.step(m, opt, b.x, conditional ? &b.y : nullptr, rng), double(b.size())));
       guard::check_loss("diffusion", epoch, global_step + 1, {{"loss", l}}, ckpt);
-      sum += static_cast<double>(l) * b.size();
-      seen += b.size();
+      sum += static_cast<double>(l) * b.global_size;
+      seen += b.global_size;
       ++global_step, ++batches;
       curve.x.push_back(static_cast<double>(global_step));
       curve.y.push_back(l);
-      csv << epoch << "," << global_step << "," << l << "," << opt.lr << "\n";
+      if (ranks::root()) csv << epoch << "," << global_step << "," << l << "," << opt.lr << "\n";
       bar.update(l);
       // --minutes ends a run mid-epoch (a demo of a few minutes may not see a whole epoch).
       out_of_time = a.minutes > 0 && minutes() >= a.minutes;
+      // All ranks stop at one step (one going on alone would wait in its next all-reduce).
+      if (a.minutes > 0 && ranks::size() > 1) out_of_time = ranks::world().sum(out_of_time ? 1.0 : 0.0) > 0;
     }
     bar.close();
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -255,19 +291,22 @@ int train(const Args& a, bool conditional) {
                 sum / static_cast<double>(seen), secs, static_cast<double>(seen) / secs,
                 secs / static_cast<double>(batches));
     csv.flush();
-    // The last update may have overflowed after the last loss was checked.
+    // The last update may have overflowed after the last loss was checked. Every rank
+    // checks (the weights are the same), so all stop alike.
     guard::check_state("diffusion", epoch, global_step, m, opt, ckpt);
     TrainState st{.epoch = epoch, .step = global_step};
     st.rng = std::array<std::uint64_t, 4>{};
     std::copy_n(rng.state(), 4, st.rng->begin());
     st.extra = {{"n_feat", std::to_string(NF)}, {"conditional", conditional ? "1" : "0"}, {"data", dir}};
-    save_checkpoint(ckpt, m, opt, st);
+    if (ranks::root()) save_checkpoint(ckpt, m, opt, st);  // rank 0's stream: see rank_stream
     const bool last = epoch == a.epochs || out_of_time;
-    if (epoch % a.sample_every == 0 || last)
+    // Rank 0 alone, in eval mode (no collective); the others wait in the next step.
+    if (ranks::root() && (epoch % a.sample_every == 0 || last))
       sample_grids(m, s, "ddim", 25, 0.0, 4, conditional, a.seed + 7,
                    a.out + "/samples_epoch" + std::to_string(epoch), false);
     if (last) break;
   }
+  if (!ranks::root()) return 0;
   io::save_line_plot(a.out + "/loss.png", {curve},
                      {.title = "DDPM noise-prediction loss (MSE)", .xlabel = "step", .ylabel = "loss"});
   std::printf("wrote %s/{checkpoint.safetensors,loss.csv,loss.png,samples_epoch*.png}\n", a.out.c_str());
@@ -355,8 +394,11 @@ int time_steps(const Args& a) {
 }
 
 int main(int argc, char** argv) {
+  ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);
+  // Pictures and timings are one process's work: the other ranks have none.
+  if ((a.sample || a.time) && !ranks::root()) return 0;
   try {
     int nf = a.n_feat;
     bool conditional = !a.unconditional;
@@ -377,9 +419,8 @@ int main(int argc, char** argv) {
                                  "; this program is compiled for 16, 32 and 64");
     }
   } catch (const guard::Diverged& e) {
-    return guard::report(e);
+    return ranks::diverged(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "diffusion: %s\n", e.what());
-    return 1;
+    return ranks::failed("diffusion", e);
   }
 }

@@ -9,6 +9,7 @@
 //   gan --variant cdc --epochs 20 --sample-every 100
 //   gan --variant vanilla --iters 3000          # MLP GAN; ls: least-squares MLP GAN
 //   gan --variant dc --resume --epochs 10       # continue OUT/{generator,discriminator}.safetensors
+//   mpirun -np 4 gan --variant dc --sync-bn     # data-parallel (examples/ranks.hpp); --batch stays global
 //   gan --help                                  # every option; bad values exit 2
 //
 // A non-finite D or G loss (an --lr far too large) stops the run with exit 3 and one
@@ -33,6 +34,7 @@
 #include "cli.hpp"
 #include "guard.hpp"
 #include "progress_loops.hpp"
+#include "ranks.hpp"
 
 namespace fs = std::filesystem;
 using namespace zoo;
@@ -48,6 +50,7 @@ struct Args {
   double minutes = 0;         // stop after this many minutes (0: no limit)
   double lr = 3e-4;           // both Adams (the seed models' value)
   bool lr_given = false, resume = false;
+  bool sync_bn = false;       // BatchNorm statistics over the global batch (mpirun)
 };
 
 // The variant's name from any of its spellings ("" if none).
@@ -99,6 +102,9 @@ Args parse(int argc, char** argv) {
                  "(default: runs/classifier/<data>.safetensors)")
       ->type_name("FILE");
   cli::threads(app, a.threads);
+  app.add_flag("--sync-bn", a.sync_bn,
+               "under mpirun: BatchNorm (dc, cdc) normalizes by the whole batch's statistics, as one process "
+               "does, not by each process's share");
   app.footer("examples:\n"
              "  gan --variant dc --data mnist --epochs 5 --out runs/dcgan\n"
              "  gan --variant cdc --epochs 20 --sample-every 100\n"
@@ -170,7 +176,7 @@ int run(const Args& a) {
                                 Model<typename Kind::D, typename Kind::image>>;
   const std::string dir = data::dataset_dir(a.data);
   const data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "t10k");
-  fs::create_directories(a.out);
+  if (ranks::root()) fs::create_directories(a.out);
 
   GM g(a.seed);
   DM d(a.seed + 1);
@@ -192,18 +198,34 @@ int run(const Args& a) {
     std::printf("resumed %s and %s at iteration %ld (epoch %d on)\n", g_file.c_str(), d_file.c_str(), it,
                 first_epoch);
   }
-  std::printf("%s GAN on %s: %zu train images, batch %zu, %d epochs%s, %d threads\nG:\n%sD:\n%s",
+  // After the checkpoint, so the per-rank reseed of the models' own noise is not overwritten.
+  // The trainer's noise stream (tr.rng) stays the same on every rank: it draws the global batch.
+  distributed::replicate(ranks::world(), g, a.sync_bn);
+  distributed::replicate(ranks::world(), d, a.sync_bn);
+  ranks::world().check_same("--seed", a.seed);
+  ranks::world().check_same("--batch", a.batch);
+  ranks::world().check_same("the iteration resumed from", static_cast<std::uint64_t>(it));
+  tr.comm = ranks::comm();
+  std::printf("%s GAN on %s: %zu train images, batch %zu, %d epochs%s, %d threads%s\nG:\n%sD:\n%s",
               a.variant.c_str(), dir.c_str(), train.size(), a.batch, a.epochs,
               a.iters ? (" (at most " + std::to_string(a.iters) + " iterations)").c_str() : "", num_threads(),
+              ranks::size() > 1 ? (" × " + std::to_string(ranks::size()) + " processes").c_str() : "",
               g.summary().c_str(), d.summary().c_str());
 
   // As the originals: full batches only, images in [−1, 1].
   data::DataLoader loader(train, {.batch_size = a.batch, .shuffle = true, .drop_last = true, .seed = a.seed,
                                   .range = data::Range::minus_one_one, .flatten = Kind::image::rank == 1,
-                                  .labels = data::Labels::one_hot});
+                                  .labels = data::Labels::one_hot, .rank = ranks::rank(), .world = ranks::size()});
   if (loader.num_batches() == 0) throw std::runtime_error("fewer training images than one batch");
-  std::ofstream csv(a.out + "/loss.csv", a.resume ? std::ios::app : std::ios::trunc);
-  if (!a.resume) csv << "iteration,epoch,d_loss,g_loss\n";
+  // Unsynchronized, each process's BatchNorm sees only its share; 1 image per channel cannot train it.
+  if (GM::num_buffers + DM::num_buffers > 0 && !a.sync_bn && a.batch / std::size_t(ranks::size()) < 2)
+    throw std::runtime_error("--batch " + std::to_string(a.batch) + " leaves a process fewer than 2 images for "
+                             "BatchNorm: pass --sync-bn or a larger --batch");
+  std::ofstream csv;
+  if (ranks::root()) {
+    csv.open(a.out + "/loss.csv", a.resume ? std::ios::app : std::ios::trunc);
+    if (!a.resume) csv << "iteration,epoch,d_loss,g_loss\n";
+  }
   io::Series d_curve{"D", {}, {}}, g_curve{"G", {}, {}};
 
   // Fixed noise for the grids, so they show one set of samples as training goes on.
@@ -235,12 +257,15 @@ int run(const Args& a) {
     loader.start_epoch(static_cast<std::uint64_t>(epoch));
     std::size_t steps = loader.num_batches();
     if (a.iters) steps = std::min(steps, static_cast<std::size_t>(a.iters - it));
-    io::Progress bar(steps, {.epoch = epoch, .epochs = a.epochs, .desc = a.variant + " GAN"});
+    io::Progress bar(steps, {.epoch = epoch, .epochs = a.epochs, .desc = a.variant + " GAN", .out = ranks::bars()});
     while (loader.next(b)) {
-      const auto l = tr.step(b.x, Kind::conditional ? &b.y : nullptr);
+      auto l = tr.step(b.x, Kind::conditional ? &b.y : nullptr);
+      // The whole batch's losses: every rank checks, and stops at, the same values.
+      l.d = static_cast<float>(ranks::mean(l.d, double(b.size())));
+      l.g = static_cast<float>(ranks::mean(l.g, double(b.size())));
       guard::check_loss("gan", epoch, it + 1, {{"D", l.d}, {"G", l.g}}, ckpt);
       ++it;
-      csv << it << "," << epoch << "," << l.d << "," << l.g << "\n";
+      if (ranks::root()) csv << it << "," << epoch << "," << l.d << "," << l.g << "\n";
       d_curve.x.push_back(double(it)), d_curve.y.push_back(l.d);
       g_curve.x.push_back(double(it)), g_curve.y.push_back(l.g);
       window_d += l.d, window_g += l.g;
@@ -258,8 +283,11 @@ int run(const Args& a) {
         }
         window_d = window_g = 0;
       }
-      if (it % a.sample_every == 0) save_grid("samples_iter" + std::to_string(it) + ".png");
-      if ((a.iters && it >= a.iters) || (a.minutes > 0 && seconds() >= 60 * a.minutes)) {
+      if (ranks::root() && it % a.sample_every == 0) save_grid("samples_iter" + std::to_string(it) + ".png");
+      bool out_of_time = a.minutes > 0 && seconds() >= 60 * a.minutes;
+      // All ranks stop at one iteration (one going on alone would wait in its next all-reduce).
+      if (a.minutes > 0 && ranks::size() > 1) out_of_time = ranks::world().sum(out_of_time ? 1.0 : 0.0) > 0;
+      if ((a.iters && it >= a.iters) || out_of_time) {
         stop = true;
         break;
       }
@@ -267,10 +295,13 @@ int run(const Args& a) {
     bar.close();
   }
   const int epoch = last_epoch;
-  // The last update may have overflowed after the last losses were checked.
+  // The last update may have overflowed after the last losses were checked. Every rank
+  // checks (the weights are the same), so all stop alike.
   guard::check_state("gan", epoch, it, g, tr.opt_g, ckpt, "the generator's weights");
   guard::check_state("gan", epoch, it, d, tr.opt_d, ckpt, "the discriminator's weights");
   const double train_secs = seconds();
+  // The files and the metrics are rank 0's; it calls no collective from here on.
+  if (!ranks::root()) return 0;
   save_grid("samples_final.png");
   csv.close();
   io::save_line_plot(a.out + "/loss.png", {d_curve, g_curve},
@@ -306,6 +337,7 @@ int run(const Args& a) {
 }
 
 int main(int argc, char** argv) {
+  ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);
   try {
@@ -314,9 +346,8 @@ int main(int argc, char** argv) {
     if (a.variant == "dc") return run<Dc>(a);
     return run<Cdc>(a);
   } catch (const guard::Diverged& e) {
-    return guard::report(e);
+    return ranks::diverged(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "gan: %s\n", e.what());
-    return 1;
+    return ranks::failed("gan", e);
   }
 }

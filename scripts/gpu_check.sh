@@ -25,6 +25,16 @@ echo "== built akconv_cuda for sm_${arch} in $((SECONDS - t0)) s"
 status=0
 "$work/akconv_cuda" || status=$?
 echo "== akconv_cuda exit $status"
+# The NCCL process group of data-parallel training (zoo/cuda/nccl.hpp): one rank, one GPU
+# (no MPI on the GPU machine; NCCL still runs its all-reduce path).
+t0=$SECONDS
+if "$NVCC" -std=c++20 -O2 -arch="sm_${arch}" -Iinclude -Xcompiler=-fopenmp tests/cuda/nccl_allreduce.cu -lnccl \
+     -o "$work/nccl_allreduce"; then
+  echo "== built nccl_allreduce in $((SECONDS - t0)) s"
+  "$work/nccl_allreduce" || { echo "== nccl_allreduce exit $?"; status=1; }
+else
+  echo "== nccl_allreduce did not build"; status=1
+fi
 # The same layer in PyTorch eager CUDA, where PyTorch is installed (not needed for the check).
 if python3 -c "import torch" 2>/dev/null; then
   python3 bench/pytorch/akconv_cuda.py || echo "== pytorch comparison failed (exit $?)"

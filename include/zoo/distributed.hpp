@@ -34,9 +34,9 @@
 #include <typeinfo>
 #include <vector>
 
+// Only core/collective.hpp: zoo/cuda/nccl.hpp builds on this header with nothing but the
+// CUDA toolkit and a C++ compiler (no Eigen or xsimd on a bare GPU machine).
 #include "core/collective.hpp"
-#include "core/layer.hpp"
-#include "core/rng.hpp"
 
 #if defined(ZOO_WITH_MPI)
 #include <mpi.h>
@@ -239,10 +239,11 @@ void replicate(World& w, M& m, bool sync_batch_norm = false) {
   auto p = m.parameters();
   w.broadcast(p.data, p.size, 0);
   w.broadcast(m.buffer_data(), m.buffer_size(), 0);
-  layer_ops::bind_sync(m.net(), sync_batch_norm ? static_cast<Collective*>(&w) : nullptr);
+  Collective* sync = sync_batch_norm ? static_cast<Collective*>(&w) : nullptr;
+  if constexpr (requires { m.net().bind_sync(sync); }) m.net().bind_sync(sync);
   if (w.size() > 1) {
-    Rng r(m.noise_rng().next_u64() + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(w.rank()));
-    m.noise_rng() = r;
+    using R = std::remove_reference_t<decltype(m.noise_rng())>;
+    m.noise_rng() = R(m.noise_rng().next_u64() + 0x9e3779b97f4a7c15ULL * static_cast<std::uint64_t>(w.rank()));
   }
 }
 

@@ -38,6 +38,7 @@
 // The rest of the public headers, so that this one nvcc build covers them all (zoo/cuda/
 // aside: it has its own test).
 #include <zoo/data/idx.hpp>
+#include <zoo/distributed.hpp>
 #include <zoo/data/loader.hpp>
 #include <zoo/io/png.hpp>
 #include <zoo/io/progress.hpp>

@@ -5,6 +5,7 @@
 // tests of its own (tests/thrust, tests/cuda).
 #include <zoo/zoo.hpp>
 
+#include <zoo/core/collective.hpp>
 #include <zoo/core/xtensor.hpp>
 #include <zoo/cpu/batch_parallel.hpp>
 #include <zoo/cpu/dense.hpp>
@@ -12,6 +13,7 @@
 #include <zoo/cpu/im2col.hpp>
 #include <zoo/cpu/winograd.hpp>
 #include <zoo/data/detection.hpp>
+#include <zoo/distributed.hpp>
 #include <zoo/data/idx.hpp>
 #include <zoo/data/loader.hpp>
 #include <zoo/io/error.hpp>

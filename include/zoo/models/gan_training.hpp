@@ -145,6 +145,8 @@ class GanTrainer {
     if (comm) {
       reduce_gradients(comm, g_->parameters());
       average_buffers(comm, g_->buffer_data(), g_->buffer_size());
+      // D's forward through the fakes moved its running statistics too (train mode).
+      average_buffers(comm, d_->buffer_data(), d_->buffer_size());
     }
     opt_g.step();
     return loss;

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "../../core/collective.hpp"
 #include "../../core/layer.hpp"
 #include "../../core/rng.hpp"
 #include "../../core/tensor.hpp"
@@ -235,10 +236,15 @@ inline Tensor<float> one_hot(const std::vector<int>& labels, std::size_t classes
 // One step of noise-prediction training: draws t and ε, noises x₀, predicts ε,
 // MSE(mean), backward, optimizer step. The scratch tensors live here, so a
 // steady-state step allocates nothing.
+// Data-parallel (`comm` set, zoo/distributed.hpp): x₀ is this rank's share of the batch
+// and `rng` this rank's own stream (ranks drawing the same t and ε would waste the
+// split); the gradients are reduced over ranks (weighted by share) before the optimizer
+// steps, and BatchNorm's running statistics averaged. Null: one process, as before.
 template <class M>
 struct DiffusionStep {
   const NoiseSchedule* schedule;
   double context_drop = 0.1;  // fraction of samples trained without context
+  Collective* comm = nullptr;  // data-parallel: the process group
   std::vector<int> t;
   Tensor<float> noise, xt, tt, c, dy;
 
@@ -269,9 +275,14 @@ struct DiffusionStep {
   }
   template <class Opt>
   float step(M& m, Opt& opt, const Tensor<float>& x0, const Tensor<float>* c_in, Rng& rng) {
+    if (comm) comm->begin_step(x0.batch());
     m.zero_grad();
     const float l = loss(m, x0, c_in, rng, true);
     m.backward(dy);
+    if (comm) {
+      reduce_gradients(comm, m.parameters());
+      average_buffers(comm, m.buffer_data(), m.buffer_size());
+    }
     opt.step();
     return l;
   }
