@@ -13,6 +13,12 @@
 // A non-finite loss (an --lr far too large) stops the run with exit 3 and one line on
 // stderr naming the step, the loss parts and the last good checkpoint, which stays
 // as it was: nothing is written from non-finite weights (examples/guard.hpp).
+//
+//   mpirun -np 2 autoencoders --model vae_bce             # data-parallel: the same run on 2 processes
+//
+// Under mpirun each process takes its share of every batch (--batch stays the whole
+// batch) and the gradients are reduced over processes; rank 0 prints and writes
+// (examples/ranks.hpp, docs/distributed.md).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -33,6 +39,7 @@
 #include "cli.hpp"
 #include "guard.hpp"
 #include "progress_loops.hpp"
+#include "ranks.hpp"
 
 namespace fs = std::filesystem;
 using namespace zoo;
@@ -134,9 +141,13 @@ int run(const Args& a) {
   using M = Model<typename Kind::net, typename Kind::input>;
   M m(a.seed);
   std::printf("%s", m.summary().c_str());
+  if (ranks::size() > 1)
+    std::printf("data-parallel on %d processes: %zu images of each batch per process\n", ranks::size(),
+                batch / static_cast<std::size_t>(ranks::size()));
   Adam opt(m.parameters(), {.lr = a.lr, .weight_decay = Kind::weight_decay});
   using Step = std::conditional_t<Kind::vae, models::VaeStep<M>, models::AutoencoderStep<M>>;
   Step step;
+  step.comm = ranks::comm();
   if constexpr (Kind::vae) step.recon = Kind::range == Range::zero_one ? models::Recon::bce : models::Recon::mse;
   else step.reduction = Kind::flat ? Reduction::sum : Reduction::mean;
   auto total = [](const auto& l) {
@@ -144,11 +155,16 @@ int run(const Args& a) {
     else return l;
   };
 
+  const int rank = ranks::rank(), world = ranks::size();
   data::DataLoader loader(train, {.batch_size = batch, .shuffle = true, .seed = a.seed,
-                                  .range = Kind::range, .flatten = Kind::flat});
+                                  .range = Kind::range, .flatten = Kind::flat, .rank = rank, .world = world});
+  // The test loss is summed over every rank's share; pictures and codes read all of it (rank 0).
   data::DataLoader test_loader(test, {.batch_size = 1000, .shuffle = false, .range = Kind::range,
-                                      .flatten = Kind::flat});
-  std::ofstream csv(a.out + "/loss.csv");
+                                      .flatten = Kind::flat, .rank = rank, .world = world});
+  data::DataLoader all_test(test, {.batch_size = 1000, .shuffle = false, .range = Kind::range,
+                                   .flatten = Kind::flat});
+  std::ofstream csv;
+  if (ranks::root()) csv.open(a.out + "/loss.csv");
   csv << "epoch,step,train_loss,test_loss\n";
   io::Series train_curve{"train", {}, {}}, test_curve{"test", {}, {}};
   data::Batch b;
@@ -170,10 +186,15 @@ int run(const Args& a) {
     global_step = st.step;
     if (a.lr_given) opt.lr = a.lr;
     csv.close();
-    csv.open(a.out + "/loss.csv", std::ios::app);
+    if (ranks::root()) csv.open(a.out + "/loss.csv", std::ios::app);
     std::printf("resumed from %s at epoch %d, step %lld\n", ckpt.c_str(), first_epoch,
                 static_cast<long long>(global_step));
   }
+  // Every rank holds rank 0's weights (and, resumed, the same Adam state); the ranks must
+  // agree on what shapes the run.
+  distributed::replicate(ranks::world(), m);
+  ranks::world().check_same("--seed", a.seed);
+  ranks::world().check_same("--batch", batch);
   const auto t_start = std::chrono::steady_clock::now();
   auto minutes = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60;
@@ -182,12 +203,13 @@ int run(const Args& a) {
   for (int epoch = first_epoch; epoch <= a.epochs; ++epoch) {
     m.train();
     loader.start_epoch(static_cast<std::uint64_t>(epoch));
-    io::Progress bar(loader.num_batches(), {.epoch = epoch, .epochs = a.epochs, .desc = Kind::name});
+    io::Progress bar(loader.num_batches(), {.epoch = epoch, .epochs = a.epochs, .desc = Kind::name,
+                                            .out = ranks::bars()});
     double sum = 0;
     std::size_t seen = 0;
     const auto t0 = std::chrono::steady_clock::now();
     while (loader.next(b)) {
-      const auto parts = [&] {
+      auto parts = [&] {
         try {
           return step.step(m, opt, b.x);
         } catch (const std::invalid_argument&) {
@@ -201,13 +223,21 @@ int run(const Args& a) {
           throw;
         }
       }();
+      // The global batch's loss, on every rank: a divergence stops all of them at once.
+      if constexpr (Kind::vae) {
+        parts.recon = static_cast<float>(ranks::mean(parts.recon, double(b.size())));
+        parts.kl = static_cast<float>(ranks::mean(parts.kl, double(b.size())));
+        parts.total = parts.recon + parts.kl;
+      } else {
+        parts = static_cast<float>(ranks::mean(parts, double(b.size())));
+      }
       if constexpr (Kind::vae)
         guard::check_loss("autoencoders", epoch, global_step + 1, {{"recon", parts.recon}, {"kl", parts.kl}}, ckpt);
       else
         guard::check_loss("autoencoders", epoch, global_step + 1, {{"loss", parts}}, ckpt);
       const float l = total(parts);
-      sum += static_cast<double>(l) * b.size();
-      seen += b.size();
+      sum += static_cast<double>(l) * b.global_size;
+      seen += b.global_size;
       ++global_step;
       train_curve.x.push_back(static_cast<double>(global_step));
       train_curve.y.push_back(l);
@@ -222,12 +252,13 @@ int run(const Args& a) {
     m.eval();
     test_loader.start_epoch(0);
     double tsum = 0;
-    loops::QuickBar test_bar(test_loader.num_batches(), {.desc = "test loss"});
+    loops::QuickBar test_bar(test_loader.num_batches(), {.desc = "test loss", .out = ranks::bars()});
     while (test_loader.next(b)) {
       tsum += static_cast<double>(total(step.loss(m, b.x, false))) * b.size();
       test_bar.update();
     }
     test_bar.close();
+    if (world > 1) tsum = ranks::world().sum(tsum);
     const double test_loss = tsum / static_cast<double>(test.size());
     guard::check_loss("autoencoders", epoch, global_step, {{"test", test_loss}}, ckpt);
     csv << epoch << "," << global_step << ",," << test_loss << "\n";
@@ -237,11 +268,13 @@ int run(const Args& a) {
                 sum / static_cast<double>(seen), test_loss, secs, static_cast<double>(seen) / secs);
     std::fflush(stdout);
 
-    const bool last = epoch == a.epochs || (a.minutes > 0 && minutes() >= a.minutes);
-    if (epoch % a.sample_every == 0 || last) {
+    bool last = epoch == a.epochs || (a.minutes > 0 && minutes() >= a.minutes);
+    // The time budget ends on every rank when it ends on one: all must leave the loop together.
+    if (world > 1) last = ranks::world().sum(last ? 1.0 : 0.0) > 0;
+    if (ranks::root() && (epoch % a.sample_every == 0 || last)) {
       // Reconstructions: rows of 8 test images over their reconstructions.
-      test_loader.start_epoch(0);
-      test_loader.next(b);
+      all_test.start_epoch(0);
+      all_test.next(b);
       m.forward(b.x);
       Tensor<float> pairs({64, 1, 28, 28});
       for (std::size_t r = 0; r < 4; ++r)
@@ -278,19 +311,20 @@ int run(const Args& a) {
     std::copy_n(m.noise_rng().state(), 4, noise.begin());
     st.rng = noise;
     st.extra = {{"model", Kind::name}, {"data", dir}};
-    save_checkpoint(ckpt, m, opt, st);  // atomic: a crash keeps the previous epoch's file
+    if (ranks::root()) save_checkpoint(ckpt, m, opt, st);  // atomic: a crash keeps the previous epoch's file
     if (last) break;
   }
 
+  if (!ranks::root()) return 0;
   if constexpr (std::is_same_v<Kind, MlpAe>) {
     // The 3-d codes of the test images, with labels, as CSV and a picture.
-    test_loader.start_epoch(0);
+    all_test.start_epoch(0);
     Tensor<float> codes({test.size(), 3});
     std::vector<int> labels;
     std::ofstream cc(a.out + "/codes.csv");
     cc << "label,z0,z1,z2\n";
     std::size_t k = 0;
-    while (test_loader.next(b)) {
+    while (all_test.next(b)) {
       m.forward(b.x);
       for (std::size_t i = 0; i < b.size(); ++i, ++k) {
         const float* z = m.output(1).sample(i);
@@ -316,6 +350,7 @@ int run(const Args& a) {
 }
 
 int main(int argc, char** argv) {
+  ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);
   try {
@@ -324,9 +359,8 @@ int main(int argc, char** argv) {
     if (a.model == "vae_mse") return run<VaeMse>(a);
     return run<VaeBce>(a);
   } catch (const guard::Diverged& e) {
-    return guard::report(e);
+    return ranks::diverged(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "autoencoders: %s\n", e.what());
-    return 1;
+    return ranks::failed("autoencoders", e);
   }
 }
