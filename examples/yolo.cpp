@@ -7,6 +7,7 @@
 //   yolo --resume --out runs/yolo --epochs 40                        # continue a run
 //   yolo --detect a.png b.jpg --checkpoint runs/yolo/best.safetensors --out runs/detect
 //   yolo --eval --checkpoint runs/yolo/best.safetensors              # mAP on the val split
+//   mpirun -np 4 yolo --batch 64 --out runs/yolo                     # data-parallel, 16 images a rank
 //   yolo --help
 //
 // Training writes <out>/results.csv (per epoch: the loss parts, P, R, mAP@0.5,
@@ -18,6 +19,10 @@
 // stderr naming the epoch, the step, the loss parts and the last good checkpoint, which
 // stays as it was; the model, the EMA and the optimizer are checked finite before every
 // save (examples/guard.hpp, shared by every trainer).
+//
+// Under mpirun -np K (examples/ranks.hpp) each rank trains on its share of every --batch
+// images; rank 0 alone makes the data set, evaluates, draws and writes. --detect and --eval
+// run on rank 0 alone.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -42,6 +47,7 @@
 
 #include "cli.hpp"
 #include "guard.hpp"
+#include "ranks.hpp"
 
 namespace fs = std::filesystem;
 using namespace zoo;
@@ -56,7 +62,7 @@ struct Args {
   std::size_t batch = 16, train_images = 4000;
   double lr0 = 0.01, minutes = 0, translate = 0, scale = 0, conf = 0.25, clip = 10;
   std::uint64_t seed = 1;
-  bool resume = false, eval = false;
+  bool resume = false, eval = false, sync_bn = false;
 };
 
 Args parse(int argc, char** argv) {
@@ -90,6 +96,7 @@ Args parse(int argc, char** argv) {
   cli::seed(app, a.seed);
   cli::out(app, a.out, "runs/<model>");
   app.add_flag("--resume", a.resume, "continue OUT/checkpoint.safetensors");
+  app.add_flag("--sync-bn,--sync_bn", a.sync_bn, "under mpirun: BatchNorm statistics over the global batch");
   cli::minutes(app, a.minutes);
   cli::threads(app, a.threads);
   auto* det = app.add_option("--detect", a.detect, "annotate these PNG/JPEG files (needs --checkpoint)")
@@ -204,15 +211,19 @@ void val_picture(M& ema, const data::DetectionSet& val, const std::string& path)
 template <class M>
 int train(const Args& a) {
   const std::string name = variant_name(a);
-  fs::create_directories(a.out);
   data::DigitDetectionOptions dopt;
   dopt.image_size = kSize;
   dopt.train_count = a.train_images;
   dopt.val_count = std::size_t(a.val_images);
-  // A set this program made (stamped) is remade when its options change; any other
-  // YOLO-format directory is read as it is.
-  if (!fs::exists(a.set) || fs::exists(a.set + "/.zoo_digits_stamp"))
-    data::ensure_digit_detection(a.set, data::dataset_dir(a.data), dopt);
+  if (ranks::root()) {
+    fs::create_directories(a.out);
+    // A set this program made (stamped) is remade when its options change; any other
+    // YOLO-format directory is read as it is.
+    if (!fs::exists(a.set) || fs::exists(a.set + "/.zoo_digits_stamp"))
+      data::ensure_digit_detection(a.set, data::dataset_dir(a.data), dopt);
+  }
+  // The others read the set once rank 0 has written it (a rank 0 that fails aborts them all).
+  if (ranks::size() > 1) ranks::world().barrier();
   const data::DetectionSet train_set = data::read_yolo(a.set, "train", kSize, kClasses);
   const data::DetectionSet val_set = data::read_yolo(a.set, "val", kSize, kClasses);
 
@@ -229,7 +240,8 @@ int train(const Args& a) {
   aug.scale_min = 1 - a.scale;
   aug.scale_max = 1 + a.scale;
   data::DetectionLoader loader(train_set, {.batch_size = a.batch, .shuffle = true, .drop_last = true,
-                                           .seed = a.seed, .augment = aug});
+                                           .seed = a.seed, .augment = aug, .rank = ranks::rank(),
+                                           .world = ranks::size()});
   const yolo::Schedule sched{hyp, std::size_t(a.epochs), loader.num_batches(), a.batch};
   const std::string ckpt = a.out + "/checkpoint.safetensors", ema_file = a.out + "/ema.safetensors",
                     best_file = a.out + "/best.safetensors";
@@ -250,12 +262,28 @@ int train(const Args& a) {
     std::printf("resumed %s after epoch %d (iteration %lld)\n", ckpt.c_str(), first_epoch,
                 static_cast<long long>(ni));
   }
+  // Every rank holds rank 0's weights (resumed: every rank read the same files; the EMA and
+  // the optimizer's state are then equal too) and must agree on what shapes the run.
+  distributed::replicate(ranks::world(), m, a.sync_bn);
+  ranks::world().check_same("--seed", a.seed);
+  ranks::world().check_same("--batch", a.batch);
+  ranks::world().check_same("--epochs", std::uint64_t(a.epochs));
+  ranks::world().check_same("the number of train images", train_set.size());
+  ranks::world().check_same("the iteration resumed at", std::uint64_t(ni));
+  zoo::Collective* const comm = ranks::comm();
   using Net = typename M::net_type;
   std::printf("%s: %zu parameters, %.2f GFLOPs/image at %zux%zu; %zu train / %zu val images (%s), batch %zu "
               "(accumulate to %zu), %d epochs, %d threads\n",
               name.c_str(), std::size_t(Net::num_params), Net::flops / 1e9, kSize, kSize, train_set.size(),
               val_set.size(), a.set.c_str(), a.batch, sched.hyp.nbs, a.epochs, num_threads());
-  std::ofstream csv(a.out + "/results.csv", a.resume ? std::ios::app : std::ios::trunc);
+  if (ranks::size() > 1) {
+    const std::size_t k = std::size_t(ranks::size()), lo = a.batch / k, hi = (a.batch + k - 1) / k;
+    std::printf("data-parallel on %zu processes: %s images of each batch per process%s\n", k,
+                (lo == hi ? std::to_string(lo) : std::to_string(lo) + "-" + std::to_string(hi)).c_str(),
+                a.sync_bn ? ", BatchNorm synchronized" : "");
+  }
+  std::ofstream csv;
+  if (ranks::root()) csv.open(a.out + "/results.csv", a.resume ? std::ios::app : std::ios::trunc);
   if (!a.resume) csv << "epoch,box,obj,cls,P,R,mAP50,mAP50-95,lr,seconds,ms_per_step,ms_per_image\n";
 
   std::vector<yolo::Target<float>> targets;
@@ -270,23 +298,48 @@ int train(const Args& a) {
     m.train();
     m.zero_grad();  // as train.py: a partial accumulation does not carry into the next epoch
     loader.start_epoch(std::uint64_t(epoch));
-    io::Progress bar(loader.num_batches(), {.epoch = epoch + 1, .epochs = a.epochs, .desc = name});
+    io::Progress bar(loader.num_batches(),
+                     {.epoch = epoch + 1, .epochs = a.epochs, .desc = name, .out = ranks::bars()});
     double sbox = 0, sobj = 0, scls = 0;
     std::size_t steps = 0;
     bool out_of_time = false;
     const auto t0 = std::chrono::steady_clock::now();
     while (!out_of_time && loader.next(b)) {
       const std::size_t acc = sched.apply(opt, std::size_t(ni), std::size_t(epoch));
+      if (comm) comm->begin_summed_step();  // the loss is a sum over images (below)
       const auto& out = m.forward(b.x);
       dpred.resize(out.shape());
       targets.clear();
       for (const auto& t : b.targets) targets.push_back({t.image, t.cls, t.x, t.y, t.w, t.h});
-      const auto parts = loss(out.data(), dpred.data(), b.size(), targets);
+      auto parts = loss(out.data(), dpred.data(), b.size(), targets);
+      // The global batch's losses, on every rank, so a divergence stops them all at one step.
+      // Each part is a mean over this rank's images (box, cls: over its targets) and its
+      // gradient is the part times the rank's images, so the image-weighted mean is the
+      // global objective per image, and total (Σ parts · images) is the ranks' sum.
+      const double n_local = double(b.size());
+      parts.box = float(ranks::mean(parts.box, n_local));
+      parts.obj = float(ranks::mean(parts.obj, n_local));
+      parts.cls = float(ranks::mean(parts.cls, n_local));
+      if (ranks::size() > 1)
+        parts.total = float((double(parts.box) + double(parts.obj) + double(parts.cls)) * double(b.global_size));
       guard::check_loss("yolo", epoch + 1, ni + 1,
                         {{"box", parts.box}, {"obj", parts.obj}, {"cls", parts.cls}, {"total", parts.total}},
                         ckpt);
       m.backward(dpred);
       if (ni - last_opt_step >= std::int64_t(acc)) {
+        if (comm) {
+          // Once per optimizer step, over the micro-batches accumulated since the last one.
+          // What backward differentiates is ComputeLoss's total = (box + obj + cls)·bs, bs the
+          // images of the call (loss.hpp): a sum over images in effect, as in train.py, which
+          // under DDP multiplies by WORLD_SIZE to undo DDP's average. A batch's gradient is then
+          // the plain sum of its shares' — reduce_gradients' n_r/G weights would make it about
+          // K times too small. For the same reason each micro-batch is a summed step (weight()
+          // 1), which is what synchronized BatchNorm's backward needs for a sum of the ranks' losses.
+          // Clipping follows, on the summed gradient, alike on every rank.
+          const auto p = m.parameters();
+          comm->allreduce_sum(p.grad, p.size);
+          average_buffers(comm, m.buffer_data(), m.buffer_size());  // before the EMA reads them
+        }
         if (a.clip > 0) opt.clip_grad_norm(a.clip);
         opt.step();
         m.zero_grad();
@@ -298,14 +351,24 @@ int train(const Args& a) {
       char post[96];
       std::snprintf(post, sizeof post, "box=%.4f obj=%.4f cls=%.4f", sbox / steps, sobj / steps, scls / steps);
       bar.set_postfix(post);
-      bar.update(parts.total / double(b.size()));
+      bar.update(parts.total / double(b.global_size));
       out_of_time = a.minutes > 0 && minutes() >= a.minutes;
+      // Each rank has its own clock: all leave the loop at the step the first one stops.
+      if (a.minutes > 0 && ranks::size() > 1) out_of_time = ranks::world().sum(out_of_time ? 1.0 : 0.0) > 0;
     }
     bar.close();
+    // Running statistics of the micro-batches after the last optimizer step: the same on every rank.
+    average_buffers(comm, m.buffer_data(), m.buffer_size());
     // The last update may have overflowed after the last loss was checked; before the EMA is evaluated.
     guard::check_state("yolo", epoch + 1, ni, m, opt, ckpt);
     guard::check_model("yolo", epoch + 1, ni, ema_m, ckpt, "the EMA's weights");
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    // mAP, the CSV, the checkpoints and the pictures: rank 0 alone (no collective in there;
+    // the EMA model is not synchronized, and eval mode would not use it).
+    if (!ranks::root()) {
+      if (out_of_time) break;
+      continue;
+    }
     double ms_img = 0;
     const auto r = evaluate(ema_m, val_set, 32, &ms_img);
     const double fit = r.fitness();
@@ -389,21 +452,22 @@ int detect(const Args& a) {
 
 template <class M>
 int run(const Args& a) {
+  if ((!a.detect.empty() || a.eval) && !ranks::root()) return 0;  // nothing to share out
   if (!a.detect.empty()) return detect<M>(a);
   if (a.eval) return eval<M>(a);
   return train<M>(a);
 }
 
 int main(int argc, char** argv) {
+  ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   try {
     if (a.model == "yolo") return run<Model<yolo::YOLOv5n<kClasses>, Input>>(a);
     if (a.akconv_n == 3) return run<Model<yolo::YOLOv5nAKConv<kClasses, 3>, Input>>(a);
     return run<Model<yolo::YOLOv5nAKConv<kClasses, 5>, Input>>(a);
   } catch (const guard::Diverged& e) {
-    return guard::report(e);
+    return ranks::diverged(e);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "yolo: %s\n", e.what());
-    return 1;
+    return ranks::failed("yolo", e);
   }
 }

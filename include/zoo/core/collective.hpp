@@ -47,9 +47,13 @@ class Collective {
     if (global_ == 0) throw std::logic_error("zoo::Collective::begin_step: no rank has a sample");
     local_ = n_local;
   }
+  // A step whose loss is a sum over the global batch (YOLOv5's loss·bs), not a mean:
+  // every rank's gradient counts fully, weight() = 1. No communication.
+  void begin_summed_step() { global_ = local_ = offset_ = 0; }
   std::size_t global_batch() const { return global_; }
   std::size_t local_batch() const { return local_; }
   std::size_t offset() const { return offset_; }
+  // n_r / G; 1 for a summed step (and before any begin_step).
   double weight() const { return global_ ? double(local_) / double(global_) : 1.0; }
 
  private:

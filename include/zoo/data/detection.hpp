@@ -51,6 +51,12 @@
 // when less than `min_keep` (0.4) of its mapped area stays inside or its clipped width or
 // height is below `min_size` (2 px). Each image's warp is drawn from its own
 // Rng(seed, epoch, image), so it does not depend on the batch it lands in.
+//
+// Data-parallel runs (zoo/distributed.hpp) set rank and world, as DataLoader's: every rank
+// shuffles alike, cuts the same global batches of batch_size and takes its contiguous share
+// of each (sizes differ by at most one), so K processes see at step s the images (and the
+// warps) one process sees. A last batch smaller than the number of ranks joins the batch
+// before it (without drop_last).
 #pragma once
 #include <algorithm>
 #include <array>
@@ -710,12 +716,16 @@ struct DetectionLoaderOptions {
   bool drop_last = false;
   std::uint64_t seed = 0;
   AugmentOptions augment{};
+  int rank = 0;   // this process's share of each batch (distributed runs)
+  int world = 1;  // how many processes share it
 };
 
 struct DetectionBatch {
   Tensor<float> x;                  // (B, 3, S, S) in [0, 1], RGB planar
   std::vector<BoxTarget> targets;   // rows (image in batch, cls, x, y, w, h), normalized
   std::vector<std::size_t> index;   // data set images of this batch, (B)
+  std::size_t global_size = 0;      // the batch summed over ranks (= size() in one process)
+  std::size_t offset = 0;           // where this rank's share starts in it
   std::size_t size() const { return index.size(); }
 };
 
@@ -726,8 +736,18 @@ class DetectionLoader {
     if (o.batch_size == 0) throw std::invalid_argument("zoo::data::DetectionLoader: batch_size is 0");
     if (o.augment.scale_min <= 0 || o.augment.scale_max < o.augment.scale_min || o.augment.translate < 0)
       throw std::invalid_argument("zoo::data::DetectionLoader: need 0 < scale_min <= scale_max and translate >= 0");
+    if (o.world < 1 || o.rank < 0 || o.rank >= o.world)
+      throw std::invalid_argument("zoo::data::DetectionLoader: rank " + std::to_string(o.rank) +
+                                  " is not in a world of " + std::to_string(o.world));
+    if (o.world > 1 && o.batch_size < static_cast<std::size_t>(o.world))
+      throw std::invalid_argument("zoo::data::DetectionLoader: batch_size " + std::to_string(o.batch_size) +
+                                  " cannot be shared by " + std::to_string(o.world) + " processes");
+    if (o.world > 1 && ds.count < static_cast<std::size_t>(o.world))
+      throw std::invalid_argument("zoo::data::DetectionLoader: " + std::to_string(ds.count) +
+                                  " images cannot be shared by " + std::to_string(o.world) + " processes");
     for (int v = 0; v < 256; ++v) lut_[v] = static_cast<float>(v / 255.0);
-    // The most boxes a batch can hold: the B largest images' counts.
+    // The most boxes a batch can hold: the B largest images' counts (a rank's share is
+    // never larger than B, even with the tail merged in).
     std::vector<std::size_t> per(ds.count);
     for (std::size_t i = 0; i < ds.count; ++i) per[i] = ds.offsets[i + 1] - ds.offsets[i];
     std::sort(per.rbegin(), per.rend());
@@ -737,9 +757,12 @@ class DetectionLoader {
     start_epoch(0);
   }
 
+  // Batches per epoch: ceil(N / B), or floor with drop_last.
   std::size_t num_batches() const {
     const std::size_t n = ds_->count, b = opt_.batch_size;
-    return opt_.drop_last ? n / b : (n + b - 1) / b;
+    if (opt_.drop_last) return n / b;
+    const std::size_t tail = n % b;
+    return (n + b - 1) / b - (n > b && tail > 0 && tail < world() ? 1 : 0);
   }
   const DetectionLoaderOptions& options() const { return opt_; }
 
@@ -769,14 +792,18 @@ class DetectionLoader {
   // Fills `b` with the next batch; false at the end of the epoch.
   bool next(DetectionBatch& b) {
     const std::size_t n = ds_->count, left = n - pos_;
-    const std::size_t bs = std::min(opt_.batch_size, left);
-    if (bs == 0 || (opt_.drop_last && bs < opt_.batch_size)) return false;
+    std::size_t g = std::min(opt_.batch_size, left);
+    if (g == 0 || (opt_.drop_last && g < opt_.batch_size)) return false;
+    if (!opt_.drop_last && left > g && left - g < world()) g = left;  // the tail joins this batch
+    const std::size_t r = static_cast<std::size_t>(opt_.rank), lo = g * r / world(),
+                      bs = g * (r + 1) / world() - lo;
+    b.global_size = g, b.offset = lo;
     const std::size_t S = ds_->image_size, hw = S * S;
     b.x.resize({bs, 3, S, S});
     if (b.index.capacity() < opt_.batch_size) b.index.reserve(opt_.batch_size);
     if (b.targets.capacity() < max_targets_) b.targets.reserve(max_targets_);
-    b.index.assign(order_.begin() + static_cast<std::ptrdiff_t>(pos_),
-                   order_.begin() + static_cast<std::ptrdiff_t>(pos_ + bs));
+    b.index.assign(order_.begin() + static_cast<std::ptrdiff_t>(pos_ + lo),
+                   order_.begin() + static_cast<std::ptrdiff_t>(pos_ + lo + bs));
     b.targets.clear();
     const bool aug = opt_.augment.enabled();
     for (std::size_t i = 0; i < bs; ++i) {
@@ -799,11 +826,12 @@ class DetectionLoader {
       }
       for (const Box& bx : boxes) b.targets.push_back({i, bx.cls, bx.x, bx.y, bx.w, bx.h});
     }
-    pos_ += bs;
+    pos_ += g;
     return true;
   }
 
  private:
+  std::size_t world() const { return static_cast<std::size_t>(opt_.world); }
   const DetectionSet* ds_;
   DetectionLoaderOptions opt_;
   std::vector<std::size_t> order_;
