@@ -5,6 +5,7 @@
 #   scripts/demo.sh dcgan           # any model of the zoo: mlp_ae conv_ae vae_mse vae_bce vanilla_gan ls_gan dcgan cdcgan ddpm yolo yolo_akconv
 #   EPOCHS=20 MINUTES=30 scripts/demo.sh yolo   # the detectors take EPOCHS (the LR schedule's length, default 5)
 #   MINUTES=10 DATA=fashion scripts/demo.sh vae_mse
+#   NP=2 scripts/demo.sh vae_bce    # data-parallel: 2 processes of one thread (docs/distributed.md)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-vae_bce}
@@ -22,13 +23,20 @@ case "$model" in
 esac
 cmake --build --preset release --target "$program" -j "$(nproc)"
 out=runs/$model
+# NP processes under mpirun, one thread each (root needs OpenMPI's consent; more processes
+# than cores need --oversubscribe).
+launch=()
+if [[ ${NP:-1} -gt 1 ]]; then
+  launch=(mpirun -np "$NP" --oversubscribe -x OMP_NUM_THREADS=1)
+  [[ $(id -u) -eq 0 ]] && launch+=(--allow-run-as-root)
+fi
 if [[ $program == yolo ]]; then
   # The detection set is made from the digits once (data/digits-det); the epochs fix the
   # LR schedule, the minutes cut it short.
-  ./build/release/examples/yolo --model "$model" --akconv-n "${AKCONV_N:-3}" --data "$data" \
+  "${launch[@]}" ./build/release/examples/yolo --model "$model" --akconv-n "${AKCONV_N:-3}" --data "$data" \
     --epochs "${EPOCHS:-5}" --minutes "$minutes" --out "$out"
 else
-  ./build/release/examples/$program --model "$model" --data "$data" --epochs 1000 \
+  "${launch[@]}" ./build/release/examples/$program --model "$model" --data "$data" --epochs 1000 \
     --minutes "$minutes" --sample-every 25 --out "$out"
 fi
 echo

@@ -715,3 +715,63 @@ TEST_CASE("data.yaml: YOLOv5's forms of names, paths relative to the file, and c
   CHECK_THROWS_AS(read_yolo_yaml(root + "/d.yaml", "images", 16), std::invalid_argument);
   fs::remove_all(root);
 }
+
+TEST_CASE("DetectionLoader shares each batch among ranks: the images, pixels and targets one process gives") {
+  for (std::size_t n : {7u, 17u, 21u}) {
+    DetectionSet ds;
+    ds.count = n, ds.image_size = 8;
+    ds.pixels.resize(n * ds.image_bytes());
+    for (std::size_t i = 0; i < ds.pixels.size(); ++i) ds.pixels[i] = static_cast<std::uint8_t>(i * 7 + 3);
+    ds.offsets = {0};
+    for (std::size_t i = 0; i < n; ++i) {
+      for (std::size_t k = 0; k < i % 3; ++k)
+        ds.boxes.push_back({int(k), 0.5f, 0.5f, 0.2f + 0.1f * float(k), 0.3f});
+      ds.offsets.push_back(ds.boxes.size());
+    }
+    AugmentOptions ao;
+    ao.translate = 0.2, ao.scale_min = 0.8, ao.scale_max = 1.2;
+    // One process at batch 1 gives the epoch's images in order, each with its own warp (the
+    // order and the warps depend on seed, epoch and image only).
+    DetectionLoader one(ds, {.batch_size = 1, .seed = 3, .augment = ao});
+    std::vector<DetectionBatch> ref;
+    one.start_epoch(1);
+    for (DetectionBatch a; one.next(a);) ref.push_back(a);
+    for (int k : {2, 3}) {
+      std::size_t steps = 0;
+      for (int r = 0; r < k; ++r) {
+        DetectionLoader rl(ds, {.batch_size = 4, .seed = 3, .augment = ao, .rank = r, .world = k});
+        rl.start_epoch(1);
+        std::size_t pos = 0, s = 0;
+        for (DetectionBatch c; rl.next(c); pos += c.global_size, ++s) {
+          REQUIRE(c.size() >= 1);
+          const std::size_t per = 3 * 64;
+          for (std::size_t i = 0; i < c.size(); ++i) {
+            const DetectionBatch& a = ref[pos + c.offset + i];
+            CHECK(a.index[0] == c.index[i]);
+            CHECK(std::equal(a.x.data(), a.x.data() + per, c.x.data() + i * per));
+            std::size_t t = 0;
+            for (const auto& tc : c.targets)
+              if (tc.image == i) {
+                REQUIRE(t < a.targets.size());
+                CHECK(a.targets[t].x == tc.x);
+                CHECK(a.targets[t].w == tc.w);
+                CHECK(a.targets[t].cls == tc.cls);
+                ++t;
+              }
+            CHECK(t == a.targets.size());
+          }
+        }
+        CHECK(pos == n);  // every image once per epoch across ranks
+        CHECK(s == rl.num_batches());
+        if (r == 0) steps = s;
+        CHECK(s == steps);  // every rank takes the same number of steps
+      }
+    }
+  }
+  DetectionSet tiny;
+  tiny.count = 1, tiny.image_size = 8;
+  tiny.pixels.resize(tiny.image_bytes());
+  tiny.offsets = {0, 0};
+  CHECK_THROWS_AS(DetectionLoader(tiny, {.batch_size = 4, .rank = 0, .world = 2}), std::invalid_argument);
+  CHECK_THROWS_AS(DetectionLoader(tiny, {.batch_size = 1, .rank = 2, .world = 2}), std::invalid_argument);
+}

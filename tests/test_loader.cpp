@@ -140,3 +140,64 @@ TEST_CASE("the fetched MNIST split loads, when present") {
   CHECK(train.rows == 28);
   CHECK(train.cols == 28);
 }
+
+TEST_CASE("DataLoader shares each batch among ranks: contiguous shares of the one-process batches") {
+  for (std::size_t n : {100u, 103u, 91u}) {
+    const auto ds = synthetic(n);
+    for (int k : {2, 3, 4}) {
+      DataLoader one(ds, {.batch_size = 30, .shuffle = true, .seed = 5});
+      std::vector<DataLoader> ranks;
+      for (int r = 0; r < k; ++r) ranks.emplace_back(ds, LoaderOptions{.batch_size = 30, .shuffle = true, .seed = 5, .rank = r, .world = k});
+      // A tail smaller than the world joins the batch before (n = 91: a tail of 1).
+      const std::size_t tail = n % 30;
+      const bool merged = tail > 0 && tail < static_cast<std::size_t>(k);
+      for (auto& r : ranks) CHECK(r.num_batches() == one.num_batches() - (merged ? 1 : 0));
+      for (std::uint64_t e = 0; e < 2; ++e) {
+        one.start_epoch(e);
+        for (auto& r : ranks) r.start_epoch(e);
+        std::vector<std::size_t> seen, whole;
+        Batch b1, b;
+        for (std::size_t s = 0; s < ranks[0].num_batches(); ++s) {
+          whole.clear();
+          one.next(b1);
+          whole.insert(whole.end(), b1.index.begin(), b1.index.end());
+          if (merged && s + 1 == ranks[0].num_batches()) {
+            one.next(b1);
+            whole.insert(whole.end(), b1.index.begin(), b1.index.end());
+          }
+          std::vector<std::size_t> joined;
+          std::size_t smallest = SIZE_MAX, largest = 0;
+          for (auto& r : ranks) {
+            REQUIRE(r.next(b));
+            CHECK(b.global_size == whole.size());
+            CHECK(b.offset == joined.size());
+            CHECK(b.x.batch() == b.size());
+            joined.insert(joined.end(), b.index.begin(), b.index.end());
+            smallest = std::min(smallest, b.size()), largest = std::max(largest, b.size());
+          }
+          CHECK(joined == whole);  // the shares, in rank order, are the one-process batch
+          CHECK(largest - smallest <= 1);
+          seen.insert(seen.end(), joined.begin(), joined.end());
+        }
+        for (auto& r : ranks) CHECK_FALSE(r.next(b));
+        CHECK(seen.size() == n);
+        CHECK(std::set<std::size_t>(seen.begin(), seen.end()).size() == n);
+      }
+    }
+  }
+}
+
+TEST_CASE("DataLoader refuses a rank outside its world and worlds larger than the batch or the data") {
+  const auto ds = synthetic(5);
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 4, .rank = 2, .world = 2}),
+                       doctest::Contains("rank 2 is not in a world of 2"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 2, .rank = 0, .world = 3}),
+                       doctest::Contains("batch_size 2 cannot be shared by 3 processes"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(DataLoader(ds, {.batch_size = 8, .rank = 0, .world = 6}),
+                       doctest::Contains("5 samples cannot be shared by 6 processes"), std::invalid_argument);
+  // One process: exactly as without the options.
+  DataLoader a(ds, {.batch_size = 2, .seed = 3}), b(ds, {.batch_size = 2, .seed = 3, .rank = 0, .world = 1});
+  CHECK(epoch_order(a, 1) == epoch_order(b, 1));
+  CHECK(a.num_batches() == 3);
+  CHECK(b.num_batches() == 3);
+}
