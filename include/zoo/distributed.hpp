@@ -251,8 +251,7 @@ void replicate(World& w, M& m, bool sync_batch_norm = false) {
 // rank's share, set by begin_step), and the running statistics their mean over ranks.
 template <class M>
 void reduce(World& w, M& m) {
-  reduce_gradients(static_cast<Collective*>(&w), m.parameters());
-  average_buffers(static_cast<Collective*>(&w), m.buffer_data(), m.buffer_size());
+  reduce_model(static_cast<Collective*>(&w), m);
 }
 
 }  // namespace zoo::distributed

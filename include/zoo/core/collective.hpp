@@ -82,4 +82,12 @@ void average_buffers(Collective* c, T* b, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) b[i] /= k;
 }
 
+// Both, for a model after backward: what every data-parallel step does before its
+// optimizer steps. A null or one-rank group does nothing.
+template <class M>
+void reduce_model(Collective* c, M& m) {
+  reduce_gradients(c, m.parameters());
+  average_buffers(c, m.buffer_data(), m.buffer_size());
+}
+
 }  // namespace zoo

@@ -736,15 +736,8 @@ class DetectionLoader {
     if (o.batch_size == 0) throw std::invalid_argument("zoo::data::DetectionLoader: batch_size is 0");
     if (o.augment.scale_min <= 0 || o.augment.scale_max < o.augment.scale_min || o.augment.translate < 0)
       throw std::invalid_argument("zoo::data::DetectionLoader: need 0 < scale_min <= scale_max and translate >= 0");
-    if (o.world < 1 || o.rank < 0 || o.rank >= o.world)
-      throw std::invalid_argument("zoo::data::DetectionLoader: rank " + std::to_string(o.rank) +
-                                  " is not in a world of " + std::to_string(o.world));
-    if (o.world > 1 && o.batch_size < static_cast<std::size_t>(o.world))
-      throw std::invalid_argument("zoo::data::DetectionLoader: batch_size " + std::to_string(o.batch_size) +
-                                  " cannot be shared by " + std::to_string(o.world) + " processes");
-    if (o.world > 1 && ds.count < static_cast<std::size_t>(o.world))
-      throw std::invalid_argument("zoo::data::DetectionLoader: " + std::to_string(ds.count) +
-                                  " images cannot be shared by " + std::to_string(o.world) + " processes");
+    BatchShares::check("zoo::data::DetectionLoader", "images", ds.count, o.batch_size, o.rank, o.world);
+    shares_ = {o.batch_size, static_cast<std::size_t>(o.rank), static_cast<std::size_t>(o.world), o.drop_last};
     for (int v = 0; v < 256; ++v) lut_[v] = static_cast<float>(v / 255.0);
     // The most boxes a batch can hold: the B largest images' counts (a rank's share is
     // never larger than B, even with the tail merged in).
@@ -757,13 +750,8 @@ class DetectionLoader {
     start_epoch(0);
   }
 
-  // Batches per epoch: ceil(N / B), or floor with drop_last.
-  std::size_t num_batches() const {
-    const std::size_t n = ds_->count, b = opt_.batch_size;
-    if (opt_.drop_last) return n / b;
-    const std::size_t tail = n % b;
-    return (n + b - 1) / b - (n > b && tail > 0 && tail < world() ? 1 : 0);
-  }
+  // Batches per epoch: ceil(N / B), or floor with drop_last (BatchShares).
+  std::size_t num_batches() const { return shares_.num_batches(ds_->count); }
   const DetectionLoaderOptions& options() const { return opt_; }
 
   void start_epoch(std::uint64_t epoch) {
@@ -791,12 +779,8 @@ class DetectionLoader {
 
   // Fills `b` with the next batch; false at the end of the epoch.
   bool next(DetectionBatch& b) {
-    const std::size_t n = ds_->count, left = n - pos_;
-    std::size_t g = std::min(opt_.batch_size, left);
-    if (g == 0 || (opt_.drop_last && g < opt_.batch_size)) return false;
-    if (!opt_.drop_last && left > g && left - g < world()) g = left;  // the tail joins this batch
-    const std::size_t r = static_cast<std::size_t>(opt_.rank), lo = g * r / world(),
-                      bs = g * (r + 1) / world() - lo;
+    const auto [g, lo, bs] = shares_.at(ds_->count, pos_);
+    if (g == 0) return false;
     b.global_size = g, b.offset = lo;
     const std::size_t S = ds_->image_size, hw = S * S;
     b.x.resize({bs, 3, S, S});
@@ -831,9 +815,9 @@ class DetectionLoader {
   }
 
  private:
-  std::size_t world() const { return static_cast<std::size_t>(opt_.world); }
   const DetectionSet* ds_;
   DetectionLoaderOptions opt_;
+  BatchShares shares_;
   std::vector<std::size_t> order_;
   std::vector<std::uint8_t> warped_;
   std::vector<Box> moved_;

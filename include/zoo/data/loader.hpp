@@ -81,6 +81,49 @@ inline Dataset load_mnist(const std::string& dir, const std::string& split) {
   return load_idx_dataset(pick("images-idx3-ubyte"), pick("labels-idx1-ubyte"));
 }
 
+// How the ranks of a data-parallel run share an epoch (DataLoader, DetectionLoader): all
+// cut the same global batches of `batch` from the same order, and rank r takes the
+// contiguous rows [lo, lo + size) of each. A world of one takes whole batches.
+struct BatchShares {
+  std::size_t batch = 1, rank = 0, world = 1;
+  bool drop_last = false;
+
+  // The options a loader named `who` was given, over `count` items ("samples", "images").
+  static void check(const char* who, const char* items, std::size_t count, std::size_t batch, int rank,
+                    int world) {
+    if (world < 1 || rank < 0 || rank >= world)
+      throw std::invalid_argument(std::string(who) + ": rank " + std::to_string(rank) + " is not in a world of " +
+                                  std::to_string(world));
+    if (world > 1 && batch < static_cast<std::size_t>(world))
+      throw std::invalid_argument(std::string(who) + ": batch_size " + std::to_string(batch) +
+                                  " cannot be shared by " + std::to_string(world) + " processes");
+    if (world > 1 && count < static_cast<std::size_t>(world))
+      throw std::invalid_argument(std::string(who) + ": " + std::to_string(count) + " " + items +
+                                  " cannot be shared by " + std::to_string(world) + " processes");
+  }
+
+  // Batches per epoch of n items: ceil(n / batch), or floor with drop_last; one fewer when
+  // the tail is smaller than the world (it joins the batch before).
+  std::size_t num_batches(std::size_t n) const {
+    if (drop_last) return n / batch;
+    const std::size_t tail = n % batch;
+    return (n + batch - 1) / batch - (n > batch && tail > 0 && tail < world ? 1 : 0);
+  }
+
+  struct Cut {
+    std::size_t global = 0, lo = 0, size = 0;  // global = 0: the epoch has ended
+  };
+  // The batch that starts at `pos` of n items, and this rank's share of it.
+  Cut at(std::size_t n, std::size_t pos) const {
+    const std::size_t left = n - pos;
+    std::size_t g = std::min(batch, left);
+    if (g == 0 || (drop_last && g < batch)) return {};
+    if (!drop_last && left > g && left - g < world) g = left;  // the tail joins this batch
+    const std::size_t lo = g * rank / world;
+    return {g, lo, g * (rank + 1) / world - lo};
+  }
+};
+
 enum class Range { zero_one, minus_one_one };
 enum class Labels { index, one_hot };
 
@@ -109,28 +152,16 @@ class DataLoader {
  public:
   DataLoader(const Dataset& ds, LoaderOptions o = {}) : ds_(&ds), opt_(o), order_(ds.count) {
     if (o.batch_size == 0) throw std::invalid_argument("zoo::data::DataLoader: batch_size is 0");
-    if (o.world < 1 || o.rank < 0 || o.rank >= o.world)
-      throw std::invalid_argument("zoo::data::DataLoader: rank " + std::to_string(o.rank) +
-                                  " is not in a world of " + std::to_string(o.world));
-    if (o.world > 1 && o.batch_size < static_cast<std::size_t>(o.world))
-      throw std::invalid_argument("zoo::data::DataLoader: batch_size " + std::to_string(o.batch_size) +
-                                  " cannot be shared by " + std::to_string(o.world) + " processes");
-    if (o.world > 1 && ds.count < static_cast<std::size_t>(o.world))
-      throw std::invalid_argument("zoo::data::DataLoader: " + std::to_string(ds.count) +
-                                  " samples cannot be shared by " + std::to_string(o.world) + " processes");
+    BatchShares::check("zoo::data::DataLoader", "samples", ds.count, o.batch_size, o.rank, o.world);
+    shares_ = {o.batch_size, static_cast<std::size_t>(o.rank), static_cast<std::size_t>(o.world), o.drop_last};
     // A table, computed in double: 255 maps to exactly 1 and 0 to exactly -1.
     for (int v = 0; v < 256; ++v)
       lut_[v] = static_cast<float>(o.range == Range::zero_one ? v / 255.0 : v / 127.5 - 1.0);
     start_epoch(0);
   }
 
-  // Batches per epoch: ceil(N / B), or floor with drop_last.
-  std::size_t num_batches() const {
-    const std::size_t n = ds_->count, b = opt_.batch_size;
-    if (opt_.drop_last) return n / b;
-    const std::size_t tail = n % b;
-    return (n + b - 1) / b - (n > b && tail > 0 && tail < world() ? 1 : 0);
-  }
+  // Batches per epoch: ceil(N / B), or floor with drop_last (BatchShares).
+  std::size_t num_batches() const { return shares_.num_batches(ds_->count); }
   const LoaderOptions& options() const { return opt_; }
 
   void start_epoch(std::uint64_t epoch) {
@@ -144,12 +175,8 @@ class DataLoader {
 
   // Fills `b` with the next batch; false at the end of the epoch.
   bool next(Batch& b) {
-    const std::size_t n = ds_->count, left = n - pos_;
-    std::size_t g = std::min(opt_.batch_size, left);
-    if (g == 0 || (opt_.drop_last && g < opt_.batch_size)) return false;
-    if (!opt_.drop_last && left > g && left - g < world()) g = left;  // the tail joins this batch
-    const std::size_t r = static_cast<std::size_t>(opt_.rank), lo = g * r / world(),
-                      bs = g * (r + 1) / world() - lo;
+    const auto [g, lo, bs] = shares_.at(ds_->count, pos_);
+    if (g == 0) return false;
     b.global_size = g, b.offset = lo;
     const std::size_t hw = ds_->image_size(), k = ds_->num_classes;
     if (opt_.flatten) b.x.resize({bs, hw});
@@ -176,9 +203,9 @@ class DataLoader {
   }
 
  private:
-  std::size_t world() const { return static_cast<std::size_t>(opt_.world); }
   const Dataset* ds_;
   LoaderOptions opt_;
+  BatchShares shares_;
   std::vector<std::size_t> order_;
   std::size_t pos_ = 0;
   float lut_[256];

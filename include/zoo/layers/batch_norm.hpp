@@ -151,28 +151,16 @@ struct BatchNormLayer {
     // (cost 8), so 8×8 and 4×4 maps of a small batch are split over the threads too.
     parallel_for(C, 8 * M, [&](std::size_t cb, std::size_t ce) {
       for (std::size_t c = cb; c < ce; ++c) {
-        T mean, istd;
-        if (global) {
-          mean = center[c], istd = invstd[c];
+        if (global) {  // global_statistics has set them
         } else if (training) {
           // Two passes: Σ(x − μ)² does not cancel as Σx² − Mμ² does.
-          const double mu = sum_over_batch(x, c, n, [](const T* p) { return double(*p); },
-                                           [](const T* p) { return reduce::sum(p, HW); }) / M;
-          const T mt = static_cast<T>(mu);
-          const double ss = sum_over_batch(
-              x, c, n, [mu](const T* p) { return (*p - mu) * (*p - mu); },
-              [mt](const T* p) { return reduce::sum_sq_dev(p, HW, mt); });
-          const double var = ss / M;
-          mean = static_cast<T>(mu);
-          istd = static_cast<T>(1.0 / std::sqrt(var + options.eps));
-          const double m = options.momentum;
-          running_mean[c] = static_cast<T>((1 - m) * running_mean[c] + m * mu);
-          running_var[c] = static_cast<T>((1 - m) * running_var[c] + m * ss / (M - 1));
+          const double mu = channel_sum(x, c, n) / double(M);
+          set_statistics(c, mu, channel_sq_dev(x, c, n, mu), double(M));
         } else {
-          mean = running_mean[c];
-          istd = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + options.eps));
+          center[c] = running_mean[c];
+          invstd[c] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + options.eps));
         }
-        center[c] = mean, invstd[c] = istd;
+        const T mean = center[c], istd = invstd[c];
         const T g = weight[c], b = bias[c];
         const V vm(mean), vi(istd), vg(g), vb(b);
         for (std::size_t i = 0; i < n; ++i) {
@@ -215,9 +203,7 @@ struct BatchNormLayer {
     double* s = sums_.data();
     double* ss = s + C + 1;
     parallel_for(C, 2 * n * HW, [&](std::size_t cb, std::size_t ce) {
-      for (std::size_t c = cb; c < ce; ++c)
-        s[c] = sum_over_batch(x, c, n, [](const T* p) { return double(*p); },
-                              [](const T* p) { return reduce::sum(p, HW); });
+      for (std::size_t c = cb; c < ce; ++c) s[c] = channel_sum(x, c, n);
     });
     s[C] = double(n * HW);
     sync->allreduce_sum(s, C + 1);
@@ -226,22 +212,31 @@ struct BatchNormLayer {
     if (M <= 1) return;  // forward_impl reports it
     for (std::size_t c = 0; c < C; ++c) s[c] /= M;
     parallel_for(C, 2 * n * HW, [&](std::size_t cb, std::size_t ce) {
-      for (std::size_t c = cb; c < ce; ++c) {
-        const double m = s[c];
-        const T mt = static_cast<T>(m);  // rounded as the one-process path rounds it
-        ss[c] = sum_over_batch(x, c, n, [m](const T* p) { return (*p - m) * (*p - m); },
-                               [mt](const T* p) { return reduce::sum_sq_dev(p, HW, mt); });
-      }
+      for (std::size_t c = cb; c < ce; ++c) ss[c] = channel_sq_dev(x, c, n, s[c]);
     });
     sync->allreduce_sum(ss, C);
-    const double mom = options.momentum;
-    for (std::size_t c = 0; c < C; ++c) {
-      const double var = ss[c] / M;
-      center[c] = static_cast<T>(s[c]);
-      invstd[c] = static_cast<T>(1.0 / std::sqrt(var + options.eps));
-      running_mean[c] = static_cast<T>((1 - mom) * running_mean[c] + mom * s[c]);
-      running_var[c] = static_cast<T>((1 - mom) * running_var[c] + mom * ss[c] / (M - 1));
-    }
+    for (std::size_t c = 0; c < C; ++c) set_statistics(c, s[c], ss[c], M);
+  }
+
+  // Σx of channel c over this process's batch.
+  static double channel_sum(const T* x, std::size_t c, std::size_t n) {
+    return sum_over_batch(x, c, n, [](const T* p) { return double(*p); },
+                          [](const T* p) { return reduce::sum(p, HW); });
+  }
+  // Σ(x − μ)² of channel c; the vector path subtracts μ rounded to T.
+  static double channel_sq_dev(const T* x, std::size_t c, std::size_t n, double mu) {
+    const T mt = static_cast<T>(mu);
+    return sum_over_batch(x, c, n, [mu](const T* p) { return (*p - mu) * (*p - mu); },
+                          [mt](const T* p) { return reduce::sum_sq_dev(p, HW, mt); });
+  }
+  // Channel c's batch statistics from μ and Σ(x − μ)² over M values: center, invstd, and
+  // the running mean and (unbiased) variance.
+  void set_statistics(std::size_t c, double mu, double ss, double M) {
+    const double m = options.momentum;
+    center[c] = static_cast<T>(mu);
+    invstd[c] = static_cast<T>(1.0 / std::sqrt(ss / M + options.eps));
+    running_mean[c] = static_cast<T>((1 - m) * running_mean[c] + m * mu);
+    running_var[c] = static_cast<T>((1 - m) * running_var[c] + m * ss / (M - 1));
   }
 
   // Synchronized backward: the per-channel (Σdy, Σdy·x̂) of every rank, each scaled by its

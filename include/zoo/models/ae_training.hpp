@@ -42,14 +42,9 @@ struct AutoencoderStep {
     std::array<const Tensor<float>*, M::num_outputs> d{};
     d[0] = &dy;
     m.backward_ptrs(d);
-    reduce(m);
+    reduce_model(comm, m);  // null comm: nothing
     opt.step();
     return l;
-  }
-  void reduce(M& m) {
-    if (!comm) return;
-    reduce_gradients(comm, m.parameters());
-    average_buffers(comm, m.buffer_data(), m.buffer_size());
   }
 };
 
@@ -78,10 +73,7 @@ struct VaeStep {
     m.zero_grad();
     const AeLoss l = loss(m, x, true);
     m.backward(drecon, dmu, dlogvar);
-    if (comm) {
-      reduce_gradients(comm, m.parameters());
-      average_buffers(comm, m.buffer_data(), m.buffer_size());
-    }
+    reduce_model(comm, m);  // null comm: nothing
     opt.step();
     return l;
   }

@@ -129,10 +129,7 @@ class GanTrainer {
       loss += d_loss(d.output(), false, dlogits_);
       d.backward(dlogits_);
     }
-    if (comm) {
-      reduce_gradients(comm, d.parameters());
-      average_buffers(comm, d.buffer_data(), d.buffer_size());
-    }
+    reduce_model(comm, d);  // null comm: nothing
     opt_d.step();
     return loss;
   }
@@ -142,12 +139,9 @@ class GanTrainer {
     if (comm) comm->begin_step(n);
     draw(n);
     const T loss = generator_loss(z_, conditional ? &y_fake_ : nullptr);
-    if (comm) {
-      reduce_gradients(comm, g_->parameters());
-      average_buffers(comm, g_->buffer_data(), g_->buffer_size());
-      // D's forward through the fakes moved its running statistics too (train mode).
-      average_buffers(comm, d_->buffer_data(), d_->buffer_size());
-    }
+    reduce_model(comm, *g_);
+    // D's forward through the fakes moved its running statistics too (train mode).
+    average_buffers(comm, d_->buffer_data(), d_->buffer_size());
     opt_g.step();
     return loss;
   }

@@ -279,10 +279,7 @@ struct DiffusionStep {
     m.zero_grad();
     const float l = loss(m, x0, c_in, rng, true);
     m.backward(dy);
-    if (comm) {
-      reduce_gradients(comm, m.parameters());
-      average_buffers(comm, m.buffer_data(), m.buffer_size());
-    }
+    reduce_model(comm, m);  // null comm: nothing
     opt.step();
     return l;
   }
