@@ -127,9 +127,13 @@ TEST_CASE("Graph fuses YOLOv5's conv → bn → act, and drops the bn's buffers"
   using Two = Graph<Node<"bn", BatchNorm>, Node<"act", SiLU>, Node<"sum", Add, from<"bn", "act">>>;
   using T2 = typename Two::template bind<float, Shape<4, 4, 4>>;
   static_assert(!T2::fuses_norm<0>());
+  // The bn's value is never written: not kept, no room in either plan. The conv's is kept
+  // (backward_then reads it); the act's is the graph's output, in the caller's buffer.
+  static_assert(G::saved<0>() && !G::saved<1>() && !G::saved<2>());
+  static_assert(G::train_fwd_nodes().out[1] == 0 && G::train_bwd_nodes().out[G::J - 1 - 1] == 0);
   G g;
   g.resize(4);
+  CHECK(g.act[0].size() == 4 * 16 * 64);
   CHECK(g.act[1].size() == 0);
-  CHECK(g.grad[1].size() == 0);
-  CHECK(g.act[2].size() == 4 * 16 * 64);
+  CHECK(g.act[2].size() == 0);
 }

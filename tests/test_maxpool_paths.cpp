@@ -47,8 +47,8 @@ void both_paths() {
     std::vector<float> y0(L::OH * L::OW), y1(y0.size()), y2(y0.size());
     std::vector<std::int32_t> a0(y0.size()), a1(y0.size()), a2(y0.size());
     reference<L, K, S, P>(x.data(), y0.data(), a0.data());
-    L::plane_separable(x.data(), y1.data(), a1.data());
-    L::plane_windows(x.data(), y2.data(), a2.data());
+    L::template plane_separable<true>(x.data(), y1.data(), a1.data());
+    L::template plane_windows<true>(x.data(), y2.data(), a2.data());
     for (std::size_t i = 0; i < y0.size(); ++i) {
       CAPTURE(i);
       REQUIRE(a1[i] == a0[i]);

@@ -12,6 +12,7 @@
 #include "core/shape.hpp"
 #include "core/tensor.hpp"
 #include "graph/graph.hpp"
+#include "graph/inference.hpp"
 #include "graph/model.hpp"
 #include "graph/sequential.hpp"
 #include "layers/activations.hpp"

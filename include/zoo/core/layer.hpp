@@ -246,6 +246,62 @@ constexpr double flops_of() {
   else return 0.0;
 }
 
+// Working memory, in values of T per sample, that a layer needs while an inference forward
+// runs: a container's planned arena (core/plan.hpp); leaves keep their own scratch.
+// A container's plan is computed once per type (a variable template) and read from there.
+namespace detail {
+template <class L>
+inline constexpr auto infer_plan_v = L::infer_plan();
+}  // namespace detail
+template <class L>
+constexpr std::size_t infer_scratch_of() {
+  if constexpr (requires { L::infer_plan(); }) return detail::infer_plan_v<L>.peak;
+  else return 0;
+}
+// Whether forward may write its output over its input (element-wise layers): a plan then
+// gives the output the input's memory where the input is read last by this layer.
+template <class L>
+constexpr bool computes_in_place() {
+  if constexpr (requires { L::inplace; }) return static_cast<bool>(L::inplace);
+  else return false;
+}
+// Values of T per sample that a layer keeps for training beyond its output: a container's
+// activations and gradients, a leaf's backward cache (GroupNorm's x̂, MaxPool's argmax).
+template <class L>
+constexpr std::size_t train_values_of() {
+  if constexpr (requires { L::train_values(); }) return L::train_values();
+  else return 0;
+}
+
+// What a layer's backward reads besides dy (a training plan keeps only values some backward
+// reads): its inputs x (Linear and Conv for dW, BatchNorm to recompute x̂) and its output y
+// (ReLU, Tanh, Sigmoid). A layer that does not say reads both; one that caches what it
+// needs (GroupNorm's x̂, MaxPool's argmax) reads neither.
+// Containers answer through functions (their answer depends on members declared later).
+template <class L>
+constexpr bool backward_reads_x_of() {
+  if constexpr (requires { L::backward_reads_input(); }) return L::backward_reads_input();
+  else if constexpr (requires { L::backward_reads_x; }) return static_cast<bool>(L::backward_reads_x);
+  else return true;
+}
+template <class L>
+constexpr bool backward_reads_y_of() {
+  if constexpr (requires { L::backward_reads_output(); }) return L::backward_reads_output();
+  else if constexpr (requires { L::backward_reads_y; }) return static_cast<bool>(L::backward_reads_y);
+  else return true;
+}
+// Working memory, in values of T per sample, a layer needs while its training forward or
+// backward runs: a container's values that no backward reads, and its gradients.
+namespace detail {
+template <class L>
+inline constexpr auto train_plan_v = L::train_plan();
+}  // namespace detail
+template <class L>
+constexpr std::size_t train_scratch_of() {
+  if constexpr (requires { L::train_plan(); }) return detail::train_plan_v<L>.peak;
+  else return 0;
+}
+
 // One line of a model summary, as YOLOv5's and Keras's.
 struct SummaryRow {
   std::string name;
@@ -283,6 +339,38 @@ void init(L& l, Rng& r) {
 template <class L>
 void resize(L& l, std::size_t n) {
   if constexpr (requires { l.resize(n); }) l.resize(n);
+}
+// Sizes a layer inside a container: the container gives it working memory (ws) on each
+// call, so it allocates none of its own; layers without the member size as resize.
+template <class L>
+void resize_nested(L& l, std::size_t n) {
+  if constexpr (requires { l.resize_nested(n); }) l.resize_nested(n);
+  else resize(l, n);
+}
+// A training forward and backward with working memory ws (train_scratch_of<L>() · n values).
+template <class L, class X, class T>
+void forward_ws(L& l, const X& x, T* y, std::size_t n, T* ws) {
+  if constexpr (requires { l.forward_ws(x, y, n, ws); }) l.forward_ws(x, y, n, ws);
+  else l.forward(x, y, n);
+}
+template <class L, class X, class T, class DX>
+void backward_ws(L& l, const X& x, const T* y, const T* dy, const DX& dx, std::size_t n, T* ws) {
+  if constexpr (requires { l.backward_ws(x, y, dy, dx, n, ws); }) l.backward_ws(x, y, dy, dx, n, ws);
+  else l.backward(x, y, dy, dx, n);
+}
+// Sizes what an inference forward needs and nothing for backward (no activation or
+// gradient buffers, no backward caches); layers without the member size everything.
+template <class L>
+void reserve_infer(L& l, std::size_t n) {
+  if constexpr (requires { l.reserve_infer(n); }) l.reserve_infer(n);
+  else resize(l, n);
+}
+// An inference forward inside a planned arena: ws is this layer's working memory
+// (infer_scratch_of<L>() · n values). X is const T* or, for several inputs, an array.
+template <class L, class X, class T>
+void forward_infer(L& l, const X& x, T* y, std::size_t n, T* ws) {
+  if constexpr (requires { l.forward_infer(x, y, n, ws); }) l.forward_infer(x, y, n, ws);
+  else l.forward(x, y, n);
 }
 template <class L>
 void set_training(L& l, bool t) {

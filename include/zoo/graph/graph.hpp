@@ -24,6 +24,7 @@
 #include "../core/fixed_string.hpp"
 #include "../core/layer.hpp"
 #include "../core/parallel.hpp"
+#include "../core/plan.hpp"
 #include "../core/tensor.hpp"
 #ifdef ZOO_PROFILE
 #include "../core/profile.hpp"
@@ -320,11 +321,16 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     using type = Slots<std::index_sequence_for<Ls...>, Ls...>;
   };
   typename storage<layers>::type slots;
+  // Training keeps in act[j] only the values some backward reads (saved<j>()); every other
+  // value lives in the working memory ws during forward, and the gradients live in ws during
+  // backward (train_plan()). The caller gives ws (a model's arena, or the container above's);
+  // a graph run on its own (resize, forward, backward) uses own_ws.
   std::array<Buffer<T>, J> act;
-  std::array<Buffer<T>, J> grad;
+  Buffer<T> own_ws;
   std::array<const T*, K + J> src{};  // where each source's values are, this pass
-  // Where each node's output gradient is read from in backward: its own buffer, or the
-  // caller's dy for an output that no node reads (a Conv block's act): not copied.
+  // Where each node's output gradient is accumulated (in ws), and where backward reads it:
+  // the same, or the caller's dy for an output that no node reads (a Conv block's act).
+  std::array<T*, J> gout{};
   std::array<const T*, J> gin{};
 
   template <std::size_t J0>
@@ -372,41 +378,155 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   void set_frozen(bool f) {
     each([&](auto& l) { layer_ops::set_frozen(l, f); });
   }
-  void resize(std::size_t n) {
+  // Sizes the saved values and the nodes; the working memory is the caller's.
+  void resize_nested(std::size_t n) {
+    static_assert(plan::disjoint(detail::train_plan_v<GraphLayer>.fwd.intervals,
+                                 detail::train_plan_v<GraphLayer>.fwd.placement) &&
+                      plan::disjoint(detail::train_plan_v<GraphLayer>.bwd.intervals,
+                                     detail::train_plan_v<GraphLayer>.bwd.placement),
+                  "zoo: a memory plan lets two live values overlap (a bug in core/plan.hpp)");
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      // A norm fused with its activation never stores its output or its gradient.
-      ((act[I].resize(fuses_norm<I>() ? 0 : n * layer_t<I>::output_shape::size),
-        grad[I].resize(fuses_norm<I>() ? 0 : n * layer_t<I>::output_shape::size)),
-       ...);
+      (act[I].resize(saved<I>() ? n * layer_t<I>::output_shape::size : 0), ...);
     }(std::make_index_sequence<J>{});
-    each([&](auto& l) { layer_ops::resize(l, n); });
+    each([&](auto& l) { layer_ops::resize_nested(l, n); });
+  }
+  // On its own (a graph used directly, not inside a model): its own working memory too.
+  void resize(std::size_t n) {
+    resize_nested(n);
+    own_ws.resize(train_scratch() * n);
   }
 
-  // y[o] == nullptr: output o stays in the graph's own buffer (see output_ptr).
+  // Every y[o] is given: outputs are written where the caller wants them.
   void forward_all(const std::array<const T*, K>& x, const std::array<T*, O>& y, std::size_t n) {
+    forward_all_ws(x, y, n, own_ws.data());
+  }
+  void forward_all_ws(const std::array<const T*, K>& x, const std::array<T*, O>& y,
+                      std::size_t n, T* ws) {
+    if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
     for (std::size_t k = 0; k < K; ++k) src[k] = x[k];
-    [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_node<I>(y, n), ...); }(
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_node<I>(y, n, ws), ...); }(
         std::make_index_sequence<J>{});
   }
-  // dy[o] is the gradient of output o; dx[k] == nullptr: input k needs no gradient.
+  // dy[o] is the gradient of output o (null: it does not reach the loss); dx[k] == nullptr:
+  // input k needs no gradient. ws: the same size as forward's; its contents are not needed.
   void backward_all(const std::array<const T*, O>& dy, const std::array<T*, K>& dx,
                     std::size_t n) {
-    // A node's gradient is cleared only when something adds into it: not when its one
-    // consumer writes it outright (backward_overwrite), nor when it is an output that
-    // nothing else reads (its gradient is then dy itself, read in place: gin).
-    [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((overwritten<K + I>() || sole_output<I>()
-            ? void()
-            : parallel_fill(grad[I].data(), n * layer_t<I>::output_shape::size, T(0))),
-       ...);
-    }(std::make_index_sequence<J>{});
-    for (std::size_t j = 0; j < J; ++j) gin[j] = grad[j].data();
+    backward_all_ws(dy, dx, n, own_ws.data());
+  }
+  void backward_all_ws(const std::array<const T*, O>& dy, const std::array<T*, K>& dx,
+                       std::size_t n, T* ws) {
+    constexpr const auto& P = detail::train_plan_v<GraphLayer>;
+    // Whatever forward left in ws is dead: a backward that read it would read NaN.
+    if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
+    for (std::size_t j = 0; j < J; ++j) gin[j] = gout[j] = ws + P.bwd.out[J - 1 - j] * n;
     [&]<std::size_t... I>(std::index_sequence<I...>) { (add_output_grad<I>(dy, n), ...); }(
         std::make_index_sequence<O>{});
-    [&]<std::size_t... R>(std::index_sequence<R...>) { (backward_node<J - 1 - R>(dx, n), ...); }(
-        std::make_index_sequence<J>{});
+    [&]<std::size_t... R>(std::index_sequence<R...>) {
+      (backward_node<J - 1 - R>(dx, n, ws), ...);
+    }(std::make_index_sequence<J>{});
   }
   const T* output_ptr(std::size_t o) const { return src[K + outputs[o]]; }
+
+  // ---- inference in a planned arena (core/plan.hpp). Node j's value lives from the node
+  // that writes it (j, or j − 1 for an activation its Linear or norm computes) to its last
+  // reader; outputs go to the caller's y; an element-wise node whose only input is read
+  // last by it writes over that input; a node that is a container gets working memory.
+  static constexpr plan::Nodes<J> infer_nodes() {
+    plan::Nodes<J> nd{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((nd.out[I] = output_slot<I>() >= 0 || fuses<I>() || fuses_norm<I>()
+                        ? 0
+                        : plan::round_up(layer_t<I>::output_shape::size),
+        nd.ws[I] = fused_away<I>() ? 0 : plan::round_up(infer_scratch_of<layer_t<I>>()),
+        nd.made[I] = fused_away<I>() ? I - 1 : I, nd.last[I] = last_reader<I>(),
+        nd.inplace_of[I] = in_place_over<I>()),
+       ...);
+    }(std::make_index_sequence<J>{});
+    return nd;
+  }
+  static constexpr plan::NodePlan<J> infer_plan() { return plan::plan_nodes(infer_nodes()); }
+  static constexpr std::size_t infer_scratch() { return infer_scratch_of<GraphLayer>(); }
+  // What training keeps from forward to backward, per sample: the saved values and what the
+  // nodes keep (working memory is train_scratch(), the caller's).
+  static constexpr std::size_t train_values() {
+    std::size_t v = 0;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((v += (saved<I>() ? layer_t<I>::output_shape::size : 0) + train_values_of<layer_t<I>>()),
+       ...);
+    }(std::make_index_sequence<J>{});
+    return v;
+  }
+
+  // ---- training plan. Forward: the values no backward reads, placed as in inference (in
+  // place only between two such values), and each node's working memory. Backward, at
+  // positions r = J − 1 − j: node j's output gradient from the first node that adds into it
+  // (its last reader; the start for an output) to node j's backward (its norm's, when a
+  // BatchNorm computes it), and each node's working memory.
+  static constexpr plan::Nodes<J> train_fwd_nodes() {
+    plan::Nodes<J> nd{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((nd.out[I] = output_slot<I>() >= 0 || fuses<I>() || fuses_norm<I>() || saved<I>()
+                        ? 0
+                        : plan::round_up(layer_t<I>::output_shape::size),
+        nd.ws[I] = fused_away<I>() ? 0 : plan::round_up(train_scratch_of<layer_t<I>>()),
+        nd.made[I] = fused_away<I>() ? I - 1 : I, nd.last[I] = last_reader<I>(),
+        nd.inplace_of[I] = train_in_place_over<I>()),
+       ...);
+    }(std::make_index_sequence<J>{});
+    return nd;
+  }
+  static constexpr plan::Nodes<J> train_bwd_nodes() {  // indexed by position r = J − 1 − j
+    plan::Nodes<J> nd{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((nd.out[J - 1 - I] = fuses_norm<I>() ? 0 : plan::round_up(layer_t<I>::output_shape::size),
+        nd.ws[J - 1 - I] =
+            norm_fused_away<I>() ? 0 : plan::round_up(train_scratch_of<layer_t<I>>()),
+        nd.made[J - 1 - I] = grad_first<I>(), nd.last[J - 1 - I] = grad_last<I>(),
+        nd.inplace_of[J - 1 - I] = J - 1 - I),
+       ...);
+    }(std::make_index_sequence<J>{});
+    return nd;
+  }
+  static constexpr plan::TrainPlan<J> train_plan() {
+    return plan::train_plan(train_fwd_nodes(), train_bwd_nodes());
+  }
+  static constexpr std::size_t train_scratch() { return train_scratch_of<GraphLayer>(); }
+  // Whether this graph's backward reads its inputs' values, or its output's.
+  static constexpr bool backward_reads_input() {
+    return []<std::size_t... k>(std::index_sequence<k...>) {
+      return (read_in_backward<k>() || ...);
+    }(std::make_index_sequence<K>{});
+  }
+  static constexpr bool backward_reads_output() {
+    constexpr std::size_t o = outputs[0];
+    return (!norm_fused_away<o>() && backward_reads_y_of<layer_t<o>>()) ||
+           read_in_backward<K + o>();
+  }
+
+  void reserve_infer(std::size_t n) {
+    static_assert(plan::disjoint(detail::infer_plan_v<GraphLayer>.intervals,
+                                 detail::infer_plan_v<GraphLayer>.placement),
+                  "zoo: a memory plan lets two live values overlap (a bug in core/plan.hpp)");
+    each([&](auto& l) { layer_ops::reserve_infer(l, n); });
+  }
+  // Every y[o] must be given: outputs are written where the caller wants them.
+  void forward_all_infer(const std::array<const T*, K>& x, const std::array<T*, O>& y,
+                         std::size_t n, T* ws) {
+    if constexpr (plan::kPoison) plan::poison(ws, infer_scratch() * n);
+    for (std::size_t k = 0; k < K; ++k) src[k] = x[k];
+    [&]<std::size_t... I>(std::index_sequence<I...>) { (infer_node<I>(y, n, ws), ...); }(
+        std::make_index_sequence<J>{});
+  }
+  void forward_infer(const T* x, T* y, std::size_t n, T* ws)
+    requires(K == 1 && O == 1)
+  {
+    forward_all_infer({x}, {y}, n, ws);
+  }
+  void forward_infer(const std::array<const T*, K>& x, T* y, std::size_t n, T* ws)
+    requires(K > 1 && O == 1)
+  {
+    forward_all_infer(x, {y}, n, ws);
+  }
 
   // The layer contract, for a graph used as a node or in a Sequential.
   void forward(const T* x, T* y, std::size_t n)
@@ -429,6 +549,28 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     requires(K > 1 && O == 1)
   {
     backward_all({dy}, dx, n);
+  }
+  // The same inside a container that gives the working memory.
+  void forward_ws(const T* x, T* y, std::size_t n, T* ws)
+    requires(K == 1 && O == 1)
+  {
+    forward_all_ws({x}, {y}, n, ws);
+  }
+  void forward_ws(const std::array<const T*, K>& x, T* y, std::size_t n, T* ws)
+    requires(K > 1 && O == 1)
+  {
+    forward_all_ws(x, {y}, n, ws);
+  }
+  void backward_ws(const T*, const T*, const T* dy, T* dx, std::size_t n, T* ws)
+    requires(K == 1 && O == 1)
+  {
+    backward_all_ws({dy}, {dx}, n, ws);
+  }
+  void backward_ws(const std::array<const T*, K>&, const T*, const T* dy,
+                   const std::array<T*, K>& dx, std::size_t n, T* ws)
+    requires(K > 1 && O == 1)
+  {
+    backward_all_ws({dy}, dx, n, ws);
   }
 
   template <class F>
@@ -554,80 +696,253 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
 
  private:
   template <std::size_t J0>
-  T* out_ptr(const std::array<T*, O>& y) {
-    constexpr std::ptrdiff_t o = output_slot<J0>();
-    if constexpr (o >= 0)
-      if (y[o]) return y[o];
-    return act[J0].data();
+  void forward_node(const std::array<T*, O>& y, std::size_t n, T* ws) {
+    constexpr const auto& P = detail::train_plan_v<GraphLayer>;
+    T* out = train_value<J0>(y, n, ws);
+    src[K + J0] = out;
+    if constexpr (!fused_away<J0>()) {  // else node J0 − 1 wrote this node's output
+      using L = layer_t<J0>;
+#ifdef ZOO_PROFILE
+      profile::Scope timed(&node<J0>(), names::names[K + J0],
+                           layer_ops::type_name(node<J0>()).c_str(),
+                           !requires(L& l) { l.each([](auto&) {}); }, false);
+#endif
+      T* w = ws + P.fwd.ws[J0] * n;
+      [&]<std::size_t... S>(std::index_sequence<S...>) {
+        if constexpr (fuses<J0>())
+          node<J0>().template forward_act<typename layer_t<J0 + 1>::fn>(
+              src[S]..., train_value<J0 + 1>(y, n, ws), n);
+        else if constexpr (fuses_norm<J0>())
+          node<J0>().template forward_then<typename layer_t<J0 + 1>::fn>(
+              src[S]..., train_value<J0 + 1>(y, n, ws), n);
+        else if constexpr (layer_arity<L>() == 1)
+          layer_ops::forward_ws(node<J0>(), src[S]..., out, n, w);
+        else
+          layer_ops::forward_ws(node<J0>(), std::array<const T*, sizeof...(S)>{src[S]...}, out, n,
+                                w);
+      }(sources_t<J0>{});
+    }
+    if constexpr (plan::kPoison) poison_after(P.fwd, J0, ws, n);
+  }
+  // After position r of a plan: the values last read there, and that position's working memory.
+  template <class NP>
+  static void poison_after(const NP& p, std::size_t r, T* ws, std::size_t n) {
+    for (std::size_t v = 0; v < J; ++v) {
+      const auto& iv = p.intervals[v];
+      if (p.root[v] == v && iv.size > 0 && iv.last == r && iv.last != iv.first)
+        plan::poison(ws + p.out[v] * n, iv.size * n);
+    }
+    plan::poison(ws + p.ws[r] * n, p.intervals[J + r].size * n);
   }
   template <std::size_t J0>
-  void forward_node(const std::array<T*, O>& y, std::size_t n) {
-    T* out = out_ptr<J0>(y);
-    src[K + J0] = out;
-    if constexpr (fused_away<J0>()) return;  // node J0 − 1 wrote this node's output
-    using L = layer_t<J0>;
-#ifdef ZOO_PROFILE
-    profile::Scope timed(&node<J0>(), names::names[K + J0], layer_ops::type_name(node<J0>()).c_str(),
-                         !requires(L& l) { l.each([](auto&) {}); }, false);
-#endif
-    [&]<std::size_t... S>(std::index_sequence<S...>) {
-      if constexpr (fuses<J0>())
-        node<J0>().template forward_act<typename layer_t<J0 + 1>::fn>(src[S]...,
-                                                                      out_ptr<J0 + 1>(y), n);
-      else if constexpr (fuses_norm<J0>())
-        node<J0>().template forward_then<typename layer_t<J0 + 1>::fn>(src[S]...,
-                                                                       out_ptr<J0 + 1>(y), n);
-      else if constexpr (layer_arity<L>() == 1) node<J0>().forward(src[S]..., out, n);
-      else node<J0>().forward(std::array<const T*, sizeof...(S)>{src[S]...}, out, n);
-    }(sources_t<J0>{});
+  static constexpr std::size_t last_reader() {
+    std::size_t l = fused_away<J0>() ? J0 - 1 : J0;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((count_in(sources_t<I>{}, K + J0) > 0 && I > l ? void(l = I) : void()), ...);
+    }(std::make_index_sequence<J>{});
+    return l;
   }
+  template <std::size_t... S>
+  static constexpr std::size_t first_of(std::index_sequence<S...>) {
+    constexpr std::array<std::size_t, sizeof...(S)> a{S...};
+    return a[0];
+  }
+  // Node J0 computes in place over node i's value when it is an element-wise one-input
+  // node, i's value is in the arena (not an output, not fused away) and J0 reads it last.
+  template <std::size_t J0>
+  static constexpr std::size_t in_place_over() {
+    using L = layer_t<J0>;
+    if constexpr (layer_arity<L>() != 1 || !computes_in_place<L>() || fused_away<J0>() ||
+                  fuses<J0>() || fuses_norm<J0>() || output_slot<J0>() >= 0) {
+      return J0;
+    } else {
+      constexpr std::size_t s = first_of(sources_t<J0>{});
+      if constexpr (s < K) {
+        return J0;
+      } else {
+        constexpr std::size_t i = s - K;
+        if constexpr (output_slot<i>() >= 0 || fuses<i>() || fuses_norm<i>() ||
+                      last_reader<i>() != J0 ||
+                      layer_t<i>::output_shape::size != L::output_shape::size)
+          return J0;
+        else
+          return i;
+      }
+    }
+  }
+ public:
+  // Whether some backward reads source S0 (an input, or K + a node) as its x.
+  template <std::size_t S0>
+  static constexpr bool read_in_backward() {
+    bool r = false;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((count_in(sources_t<I>{}, S0) > 0 && !norm_fused_away<I>() &&
+                backward_reads_x_of<layer_t<I>>()
+            ? void(r = true)
+            : void()),
+       ...);
+    }(std::make_index_sequence<J>{});
+    return r;
+  }
+  // Node J0's value is kept from forward to backward: its own backward reads it (y), or a
+  // reader's does (x). An output lives in the caller's buffer, a fused Linear's or norm's
+  // value is never written.
+  template <std::size_t J0>
+  static constexpr bool saved() {
+    if constexpr (output_slot<J0>() >= 0 || fuses<J0>() || fuses_norm<J0>())
+      return false;
+    else
+      return (!norm_fused_away<J0>() && backward_reads_y_of<layer_t<J0>>()) ||
+             read_in_backward<K + J0>();
+  }
+  template <std::size_t J0>
+  static constexpr std::size_t train_in_place_over() {
+    constexpr std::size_t i = in_place_over<J0>();
+    if constexpr (i != J0 && !saved<J0>() && !saved<i>()) return i;
+    else return J0;
+  }
+  // The last node that reads node J0 (J when none does).
+  template <std::size_t J0>
+  static constexpr std::size_t last_consumer() {
+    std::size_t c = J;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((count_in(sources_t<I>{}, K + J0) > 0 ? void(c = I) : void()), ...);
+    }(std::make_index_sequence<J>{});
+    return c;
+  }
+  // Backward positions (r = J − 1 − j) where node J0's gradient is first written and last read.
+  template <std::size_t J0>
+  static constexpr std::size_t grad_first() {
+    if constexpr (output_slot<J0>() >= 0) return 0;  // dy arrives before any node runs
+    else if constexpr (last_consumer<J0>() < J) return J - 1 - last_consumer<J0>();
+    else return J - 1 - J0;  // read by nobody: zeros, cleared just before its backward
+  }
+  template <std::size_t J0>
+  static constexpr std::size_t grad_last() {
+    if constexpr (norm_fused_away<J0>()) return J - J0;  // read by the norm's backward_then
+    else return J - 1 - J0;
+  }
+  // The node before whose backward node J0's gradient is cleared (J: never; an output's is
+  // set from dy, one read only by an overwriting node is written outright).
+  template <std::size_t J0>
+  static constexpr std::size_t clear_before() {
+    if constexpr (output_slot<J0>() >= 0 || overwritten<K + J0>() || fuses_norm<J0>()) return J;
+    else if constexpr (last_consumer<J0>() < J) return last_consumer<J0>();
+    else return J0;
+  }
+ private:
+  template <std::size_t J0>
+  T* train_value(const std::array<T*, O>& y, std::size_t n, T* ws) {
+    constexpr std::ptrdiff_t o = output_slot<J0>();
+    if constexpr (o >= 0) return y[o];
+    else if constexpr (saved<J0>()) return act[J0].data();
+    else return ws + detail::train_plan_v<GraphLayer>.fwd.out[J0] * n;
+  }
+  template <std::size_t J0>
+  T* infer_value(const std::array<T*, O>& y, std::size_t n, T* ws) {
+    constexpr std::ptrdiff_t o = output_slot<J0>();
+    if constexpr (o >= 0) return y[o];
+    else return ws + detail::infer_plan_v<GraphLayer>.out[J0] * n;
+  }
+  template <std::size_t J0>
+  void infer_node(const std::array<T*, O>& y, std::size_t n, T* ws) {
+    constexpr const auto& P = detail::infer_plan_v<GraphLayer>;
+    T* out = infer_value<J0>(y, n, ws);
+    src[K + J0] = out;
+    if constexpr (!fused_away<J0>()) {
+      using L = layer_t<J0>;
+#ifdef ZOO_PROFILE
+      profile::Scope timed(&node<J0>(), names::names[K + J0],
+                           layer_ops::type_name(node<J0>()).c_str(),
+                           !requires(L& l) { l.each([](auto&) {}); }, false);
+#endif
+      T* w = ws + P.ws[J0] * n;
+      [&]<std::size_t... S>(std::index_sequence<S...>) {
+        if constexpr (fuses<J0>())
+          node<J0>().template forward_act<typename layer_t<J0 + 1>::fn>(
+              src[S]..., infer_value<J0 + 1>(y, n, ws), n);
+        else if constexpr (fuses_norm<J0>())
+          node<J0>().template forward_then<typename layer_t<J0 + 1>::fn>(
+              src[S]..., infer_value<J0 + 1>(y, n, ws), n);
+        else if constexpr (layer_arity<L>() == 1)
+          layer_ops::forward_infer(node<J0>(), src[S]..., out, n, w);
+        else
+          layer_ops::forward_infer(node<J0>(), std::array<const T*, sizeof...(S)>{src[S]...}, out,
+                                   n, w);
+      }(sources_t<J0>{});
+    }
+    if constexpr (plan::kPoison) {
+      for (std::size_t v = 0; v < J; ++v) {
+        const auto& iv = P.intervals[v];
+        if (P.root[v] == v && iv.size > 0 && iv.last == J0 && iv.last != iv.first)
+          plan::poison(ws + P.out[v] * n, iv.size * n);
+      }
+      plan::poison(ws + P.ws[J0] * n, P.intervals[J + J0].size * n);
+    }
+  }
+
   template <std::size_t O0>
   void add_output_grad(const std::array<const T*, O>& dy, std::size_t n) {
     constexpr std::size_t j = outputs[O0];
-    T* g = grad[j].data();
+    T* g = gout[j];
     const std::size_t len = n * layer_t<j>::output_shape::size;
     if constexpr (sole_output<j>()) {
-      if (dy[O0]) gin[j] = dy[O0];  // nothing adds into it: read the caller's dy in place
-      else parallel_fill(g, len, T(0));
-      return;
+      if (dy[O0]) {
+        gin[j] = dy[O0];  // nothing adds into it: read the caller's dy in place
+        return;
+      }
     }
-    if (!dy[O0]) return;
-    const T* d = dy[O0];
-    for (std::size_t i = 0; i < len; ++i) g[i] += d[i];
+    if (dy[O0]) parallel_copy(dy[O0], len, g);
+    else parallel_fill(g, len, T(0));
   }
   template <std::size_t S0>
   T* grad_of(const std::array<T*, K>& dx) {
     if constexpr (S0 < K) return dx[S0];
-    else return grad[S0 - K].data();
+    else return gout[S0 - K];
   }
   template <std::size_t... S>
   static constexpr bool all_overwritten(std::index_sequence<S...>) {
     return (overwritten<S>() && ...);
   }
   template <std::size_t J0>
-  void backward_node(const std::array<T*, K>& dx, std::size_t n) {
+  void backward_node(const std::array<T*, K>& dx, std::size_t n, T* ws) {
     using L = layer_t<J0>;
     // Decided here, outside the lambda: clang (14 and 19) took the overwrite branch for
     // nodes whose fold over the lambda's own pack was false.
     constexpr bool overwrite = layer_arity<L>() == 1 && all_overwritten(sources_t<J0>{});
-    if constexpr (norm_fused_away<J0>()) return;  // done in node J0 − 1's backward_then
+    constexpr const auto& P = detail::train_plan_v<GraphLayer>;
+    constexpr std::size_t r = J - 1 - J0;
+    if constexpr (!norm_fused_away<J0>()) {  // else done in node J0 − 1's backward_then
+      // Gradients this node is the first to add into start from zero.
+      [&]<std::size_t... V>(std::index_sequence<V...>) {
+        ((clear_before<V>() == J0
+              ? parallel_fill(gout[V], n * layer_t<V>::output_shape::size, T(0))
+              : void()),
+         ...);
+      }(std::make_index_sequence<J>{});
 #ifdef ZOO_PROFILE
-    profile::Scope timed(&node<J0>(), names::names[K + J0], layer_ops::type_name(node<J0>()).c_str(),
-                         !requires(L& l) { l.each([](auto&) {}); }, true);
+      profile::Scope timed(&node<J0>(), names::names[K + J0],
+                           layer_ops::type_name(node<J0>()).c_str(),
+                           !requires(L& l) { l.each([](auto&) {}); }, true);
 #endif
-    [&]<std::size_t... S>(std::index_sequence<S...>) {
-      if constexpr (fuses_norm<J0>())
-        node<J0>().template backward_then<typename layer_t<J0 + 1>::fn, overwrite>(
-            src[S]..., gin[J0 + 1], grad_of<S>(dx)..., n);
-      else if constexpr (overwrite)
-        node<J0>().backward_overwrite(src[S]..., src[K + J0], gin[J0], grad_of<S>(dx)...,
-                                      n);
-      else if constexpr (layer_arity<L>() == 1)
-        node<J0>().backward(src[S]..., src[K + J0], gin[J0], grad_of<S>(dx)..., n);
-      else
-        node<J0>().backward(std::array<const T*, sizeof...(S)>{src[S]...}, src[K + J0],
-                            gin[J0], std::array<T*, sizeof...(S)>{grad_of<S>(dx)...}, n);
-    }(sources_t<J0>{});
+      T* w = ws + P.bwd.ws[r] * n;
+      [&]<std::size_t... S>(std::index_sequence<S...>) {
+        if constexpr (fuses_norm<J0>())
+          node<J0>().template backward_then<typename layer_t<J0 + 1>::fn, overwrite>(
+              src[S]..., gin[J0 + 1], grad_of<S>(dx)..., n);
+        else if constexpr (overwrite)
+          node<J0>().backward_overwrite(src[S]..., src[K + J0], gin[J0], grad_of<S>(dx)...,
+                                        n);
+        else if constexpr (layer_arity<L>() == 1)
+          layer_ops::backward_ws(node<J0>(), src[S]..., src[K + J0], gin[J0],
+                                 grad_of<S>(dx)..., n, w);
+        else
+          layer_ops::backward_ws(node<J0>(), std::array<const T*, sizeof...(S)>{src[S]...},
+                                 src[K + J0], gin[J0],
+                                 std::array<T*, sizeof...(S)>{grad_of<S>(dx)...}, n, w);
+      }(sources_t<J0>{});
+    }
+    if constexpr (plan::kPoison) poison_after(P.bwd, r, ws, n);
   }
 };
 }  // namespace detail

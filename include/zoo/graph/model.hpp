@@ -62,6 +62,21 @@ class BasicModel {
   static constexpr std::size_t num_params = num_params_of<net_type>();
   static constexpr std::size_t num_buffers = num_buffers_of<net_type>();
   static constexpr double flops = flops_of<net_type>();  // forward, per sample
+  // Activation memory per sample, in bytes, both compile-time facts: what training needs
+  // (the values some backward reads, the layers' backward caches, the planned working memory
+  // of forward and backward, the model's inputs, outputs and input gradients), and the
+  // planned arena of an inference forward plus its outputs (graph/inference.hpp).
+  static constexpr std::size_t io_values = [] {
+    std::size_t v = (Ins::size + ... + 0);
+    [&]<std::size_t... O>(std::index_sequence<O...>) {
+      ((v += output_shape_at<O>::size), ...);
+    }(std::make_index_sequence<num_outputs>{});
+    return v;
+  }();
+  static constexpr std::size_t train_bytes_per_sample =
+      (train_values_of<net_type>() + train_scratch_of<net_type>() + 2 * io_values) * sizeof(T);
+  static constexpr std::size_t infer_bytes_per_sample =
+      (infer_scratch_of<net_type>() + io_values - (Ins::size + ... + 0)) * sizeof(T);
 
   explicit BasicModel(std::uint64_t seed = 0)
       : params_(num_params), grads_(num_params), buffers_(num_buffers) {
@@ -116,9 +131,9 @@ class BasicModel {
       for (std::size_t k = 0; k < num_inputs; ++k) xs[k] = inputs_[k].data();
       std::array<T*, num_outputs> ys{};
       for (std::size_t o = 0; o < num_outputs; ++o) ys[o] = outputs_[o].data();
-      net_.forward_all(xs, ys, n);
+      net_.forward_all_ws(xs, ys, n, ws_.data());
     } else {
-      net_.forward(inputs_[0].data(), outputs_[0].data(), n);
+      layer_ops::forward_ws(net_, inputs_[0].data(), outputs_[0].data(), n, ws_.data());
     }
     forwarded_ = true;
     return outputs_[0];
@@ -154,10 +169,11 @@ class BasicModel {
       }
     }
     if constexpr (multi_io) {
-      net_.backward_all(d, dx, n_);
+      net_.backward_all_ws(d, dx, n_, ws_.data());
     } else {
       if (!d[0]) return;
-      net_.backward(inputs_[0].data(), outputs_[0].data(), d[0], dx[0], n_);
+      layer_ops::backward_ws(net_, inputs_[0].data(), outputs_[0].data(), d[0], dx[0], n_,
+                             ws_.data());
     }
   }
   // Whether backward() also computes the gradient of the inputs (a GAN's
@@ -273,10 +289,18 @@ class BasicModel {
     std::snprintf(line, sizeof line, "total: %zu parameters, %.3f MFLOPs per sample (forward)\n",
                   num_params, flops * 1e-6);
     s += line;
+    std::snprintf(line, sizeof line,
+                  "activation memory per sample: %.1f KB training, %.1f KB planned inference "
+                  "(zoo::InferenceModel)\n",
+                  train_bytes_per_sample / 1024.0, infer_bytes_per_sample / 1024.0);
+    s += line;
     return s;
   }
 
   std::size_t batch_size() const { return n_; }
+  // Bytes of the working memory of forward and backward as allocated now:
+  // train_scratch_of<net_type>() · N · sizeof(T) (core/plan.hpp).
+  std::size_t workspace_bytes() const { return ws_.size() * sizeof(T); }
 
  private:
   template <class... X>
@@ -314,7 +338,11 @@ class BasicModel {
     [&]<std::size_t... O>(std::index_sequence<O...>) {
       (outputs_[O].template resize_batch<output_shape_at<O>>(n), ...);
     }(std::make_index_sequence<num_outputs>{});
-    layer_ops::resize(net_, n);
+    layer_ops::resize_nested(net_, n);
+    // Exactly the planned size (a vector grown by resize may keep up to twice that).
+    const std::size_t ws = train_scratch_of<net_type>() * n;
+    if (ws > ws_.capacity()) Buffer<T>().swap(ws_);
+    ws_.resize(ws);
   }
 
   net_type net_;
@@ -322,6 +350,9 @@ class BasicModel {
   // Heap, so the spans optimizers hold stay valid when the model moves.
   std::unique_ptr<std::vector<ParamBlock>> blocks_ = std::make_unique<std::vector<ParamBlock>>();
   std::unique_ptr<Rng> noise_;  // heap: layers hold its address across moves
+  // Working memory of forward and backward: the values no backward reads, then the
+  // gradients (core/plan.hpp); what backward reads stays in the containers.
+  Buffer<T> ws_;
   std::array<Tensor<T>, num_inputs> inputs_, input_grads_;
   std::array<Tensor<T>, num_outputs> outputs_;
   std::size_t n_ = 0;

@@ -13,6 +13,7 @@
 
 #include "../core/layer.hpp"
 #include "../core/parallel.hpp"
+#include "../core/plan.hpp"
 #include "../core/tensor.hpp"
 #ifdef ZOO_PROFILE
 #include "../core/profile.hpp"
@@ -51,8 +52,11 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   using layer_t = type_at_t<I, layers>;
 
   Slots<std::index_sequence_for<Ls...>, Ls...> slots;
-  std::array<Buffer<T>, K - 1> act;   // a_i: output of layer i, (N, shape_i)
-  std::array<Buffer<T>, K - 1> grad;  // da_i
+  // a_i, the output of layer i (N, shape_i), kept only when a backward reads it (saved<i>());
+  // the others live in the working memory ws during forward, the gradients da_i during
+  // backward (train_plan()). ws is the caller's; a chain run on its own uses own_ws.
+  std::array<Buffer<T>, K - 1> act;
+  Buffer<T> own_ws;
 
   template <std::size_t I>
   auto& get() {
@@ -89,13 +93,20 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   void set_frozen(bool f) {
     each([&](auto& l) { layer_ops::set_frozen(l, f); });
   }
-  void resize(std::size_t n) {
+  void resize_nested(std::size_t n) {
+    static_assert(plan::disjoint(detail::train_plan_v<SequentialLayer>.fwd.intervals,
+                                 detail::train_plan_v<SequentialLayer>.fwd.placement) &&
+                      plan::disjoint(detail::train_plan_v<SequentialLayer>.bwd.intervals,
+                                     detail::train_plan_v<SequentialLayer>.bwd.placement),
+                  "zoo: a memory plan lets two live values overlap (a bug in core/plan.hpp)");
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((act[I].resize(n * layer_t<I>::output_shape::size),
-        grad[I].resize(n * layer_t<I>::output_shape::size)),
-       ...);
+      (act[I].resize(saved<I>() ? n * layer_t<I>::output_shape::size : 0), ...);
     }(std::make_index_sequence<K - 1>{});
-    each([&](auto& l) { layer_ops::resize(l, n); });
+    each([&](auto& l) { layer_ops::resize_nested(l, n); });
+  }
+  void resize(std::size_t n) {
+    resize_nested(n);
+    own_ws.resize(train_scratch() * n);
   }
 
   // Layer I computes layer I+1's output as well when I has forward_act (a Linear) and
@@ -107,15 +118,105 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     else return fuses_with<T, layer_t<I>, layer_t<I + 1>>();
   }
 
-  void forward(const T* x, T* y, std::size_t n) {
+  void forward(const T* x, T* y, std::size_t n) { forward_ws(x, y, n, own_ws.data()); }
+  void forward_ws(const T* x, T* y, std::size_t n, T* ws) {
+    if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (forward_one<I>(x, y, n), ...);
+      (forward_one<I>(x, y, n, ws), ...);
+    }(std::make_index_sequence<K>{});
+  }
+
+  // ---- training plan. Value i is kept when layer i's backward reads its y or layer i + 1's
+  // its x; the others are placed in ws for the forward (as in inference). Backward, at
+  // positions r = K − 1 − i: da_i lives from layer i + 1's backward (which writes it) to
+  // layer i's (which reads it); each layer's working memory at its own position.
+  template <std::size_t I>
+  static constexpr bool saved() {
+    if constexpr (I + 1 >= K || fuses<I>()) return false;
+    else return backward_reads_y_of<layer_t<I>>() || backward_reads_x_of<layer_t<I + 1>>();
+  }
+  static constexpr plan::Nodes<K> train_fwd_nodes() {
+    plan::Nodes<K> nd{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((nd.out[I] = I == K - 1 || fuses<I>() || saved<I>()
+                        ? 0
+                        : plan::round_up(layer_t<I>::output_shape::size),
+        nd.ws[I] = fused_away<I>() ? 0 : plan::round_up(train_scratch_of<layer_t<I>>()),
+        nd.made[I] = fused_away<I>() ? I - 1 : I, nd.last[I] = I + 1 < K ? I + 1 : I,
+        nd.inplace_of[I] = train_in_place<I>() ? I - 1 : I),
+       ...);
+    }(std::make_index_sequence<K>{});
+    return nd;
+  }
+  static constexpr plan::Nodes<K> train_bwd_nodes() {  // indexed by position r = K − 1 − i
+    plan::Nodes<K> nd{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((nd.out[K - 1 - I] = I == K - 1 ? 0 : plan::round_up(layer_t<I>::output_shape::size),
+        nd.ws[K - 1 - I] = plan::round_up(train_scratch_of<layer_t<I>>()),
+        nd.made[K - 1 - I] = I == K - 1 ? 0 : K - 2 - I, nd.last[K - 1 - I] = K - 1 - I,
+        nd.inplace_of[K - 1 - I] = K - 1 - I),
+       ...);
+    }(std::make_index_sequence<K>{});
+    return nd;
+  }
+  static constexpr plan::TrainPlan<K> train_plan() {
+    return plan::train_plan(train_fwd_nodes(), train_bwd_nodes());
+  }
+  static constexpr std::size_t train_scratch() { return train_scratch_of<SequentialLayer>(); }
+  static constexpr bool backward_reads_input() { return backward_reads_x_of<layer_t<0>>(); }
+  static constexpr bool backward_reads_output() {
+    return backward_reads_y_of<layer_t<K - 1>>();
+  }
+
+  // ---- inference in a planned arena (core/plan.hpp). Value i is layer i's output; it is
+  // read by layer i + 1 (the last layer writes the caller's y). A Linear fused with its
+  // activation writes the activation's value; an element-wise layer whose input is a value
+  // of this chain writes over it (that input dies there).
+  static constexpr plan::Nodes<K> infer_nodes() {
+    plan::Nodes<K> nd{};
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((nd.out[I] = I == K - 1 || fuses<I>() ? 0 : plan::round_up(layer_t<I>::output_shape::size),
+        nd.ws[I] = fused_away<I>() ? 0 : plan::round_up(infer_scratch_of<layer_t<I>>()),
+        nd.made[I] = fused_away<I>() ? I - 1 : I, nd.last[I] = I + 1 < K ? I + 1 : I,
+        nd.inplace_of[I] = in_place<I>() ? I - 1 : I),
+       ...);
+    }(std::make_index_sequence<K>{});
+    return nd;
+  }
+  static constexpr plan::NodePlan<K> infer_plan() { return plan::plan_nodes(infer_nodes()); }
+  static constexpr std::size_t infer_scratch() { return infer_scratch_of<SequentialLayer>(); }
+  // What training keeps from forward to backward, per sample: the saved values and what the
+  // layers keep (working memory is train_scratch(), the caller's).
+  static constexpr std::size_t train_values() {
+    std::size_t v = 0;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((v += (saved<I>() ? layer_t<I>::output_shape::size : 0) + train_values_of<layer_t<I>>()),
+       ...);
+    }(std::make_index_sequence<K>{});
+    return v;
+  }
+
+  void reserve_infer(std::size_t n) {
+    static_assert(plan::disjoint(detail::infer_plan_v<SequentialLayer>.intervals,
+                                 detail::infer_plan_v<SequentialLayer>.placement),
+                  "zoo: a memory plan lets two live values overlap (a bug in core/plan.hpp)");
+    each([&](auto& l) { layer_ops::reserve_infer(l, n); });
+  }
+  void forward_infer(const T* x, T* y, std::size_t n, T* ws) {
+    if constexpr (plan::kPoison) plan::poison(ws, infer_scratch() * n);
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (infer_one<I>(x, y, n, ws), ...);
     }(std::make_index_sequence<K>{});
   }
 
   void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
+    backward_ws(x, y, dy, dx, n, own_ws.data());
+  }
+  void backward_ws(const T* x, const T* y, const T* dy, T* dx, std::size_t n, T* ws) {
+    // Whatever forward left in ws is dead: a backward that read it would read NaN.
+    if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
     [&]<std::size_t... R>(std::index_sequence<R...>) {
-      (backward_one<K - 1 - R>(x, y, dy, dx, n), ...);
+      (backward_one<K - 1 - R>(x, y, dy, dx, n, ws), ...);
     }(std::make_index_sequence<K>{});
   }
 
@@ -138,48 +239,125 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   }
 
  private:
+  // Where value I is in training: y for the last layer, act[I] when saved, else in ws.
   template <std::size_t I>
-  void forward_one(const T* x, T* y, std::size_t n) {
-    if constexpr (I > 0) {
-      if constexpr (fuses<I - 1>()) return;  // layer I-1 wrote this layer's output
+  T* train_value(T* y, T* ws, std::size_t n) {
+    if constexpr (I == K - 1) return y;
+    else if constexpr (saved<I>()) return act[I].data();
+    else return ws + detail::train_plan_v<SequentialLayer>.fwd.out[I] * n;
+  }
+  template <std::size_t I>
+  T* grad_at(std::size_t n, T* ws) {
+    return ws + detail::train_plan_v<SequentialLayer>.bwd.out[K - 1 - I] * n;
+  }
+  template <std::size_t I>
+  void forward_one(const T* x, T* y, std::size_t n, T* ws) {
+    constexpr const auto& P = detail::train_plan_v<SequentialLayer>;
+    if constexpr (!fused_away<I>()) {  // else layer I-1 wrote this layer's output
+#ifdef ZOO_PROFILE
+      profile::Scope timed(&get<I>(), std::to_string(I), layer_ops::type_name(get<I>()).c_str(),
+                           !requires(layer_t<I>& l) { l.each([](auto&) {}); }, false);
+#endif
+      const T* in;
+      if constexpr (I == 0) in = x;
+      else in = train_value<I - 1>(y, ws, n);
+      if constexpr (fuses<I>())
+        get<I>().template forward_act<typename layer_t<I + 1>::fn>(in, train_value<I + 1>(y, ws, n),
+                                                                   n);
+      else
+        layer_ops::forward_ws(get<I>(), in, train_value<I>(y, ws, n), n, ws + P.fwd.ws[I] * n);
     }
+    if constexpr (plan::kPoison) poison_after(P.fwd, I, ws, n);
+  }
+  template <class NP>
+  static void poison_after(const NP& p, std::size_t r, T* ws, std::size_t n) {
+    for (std::size_t v = 0; v < K; ++v) {
+      const auto& iv = p.intervals[v];
+      if (p.root[v] == v && iv.size > 0 && iv.last == r && iv.last != iv.first)
+        plan::poison(ws + p.out[v] * n, iv.size * n);
+    }
+    plan::poison(ws + p.ws[r] * n, p.intervals[K + r].size * n);
+  }
+  template <std::size_t I>
+  static constexpr bool train_in_place() {
+    if constexpr (!in_place<I>()) return false;
+    else return !saved<I>() && !saved<I - 1>();
+  }
+
+  template <std::size_t I>
+  static constexpr bool fused_away() {
+    if constexpr (I == 0) return false;
+    else return fuses<I - 1>();
+  }
+  template <std::size_t I>
+  static constexpr bool in_place() {
+    if constexpr (I == 0 || I == K - 1) return false;
+    else return computes_in_place<layer_t<I>>() && !fuses<I - 1>() && !fuses<I>();
+  }
+  template <std::size_t I>
+  T* value(const T* x, T* y, T* ws, std::size_t n) {
+    (void)x;
+    if constexpr (I == K - 1) return y;
+    else return ws + detail::infer_plan_v<SequentialLayer>.out[I] * n;
+  }
+  template <std::size_t I>
+  void infer_one(const T* x, T* y, std::size_t n, T* ws) {
+    if constexpr (fused_away<I>()) return;
+    constexpr const auto& P = detail::infer_plan_v<SequentialLayer>;
 #ifdef ZOO_PROFILE
     profile::Scope timed(&get<I>(), std::to_string(I), layer_ops::type_name(get<I>()).c_str(),
                          !requires(layer_t<I>& l) { l.each([](auto&) {}); }, false);
 #endif
-    const T* in = I == 0 ? x : act[I - 1].data();
-    if constexpr (fuses<I>()) {
-      T* out;
-      if constexpr (I + 1 == K - 1) out = y;
-      else out = act[I + 1].data();
-      get<I>().template forward_act<typename layer_t<I + 1>::fn>(in, out, n);
-    } else {
-      get<I>().forward(in, I == K - 1 ? y : act[I].data(), n);
+    const T* in;
+    if constexpr (I == 0) in = x;
+    else in = value<I - 1>(x, y, ws, n);
+    if constexpr (fuses<I>())
+      get<I>().template forward_act<typename layer_t<I + 1>::fn>(in, value<I + 1>(x, y, ws, n), n);
+    else
+      layer_ops::forward_infer(get<I>(), in, value<I>(x, y, ws, n), n, ws + P.ws[I] * n);
+    if constexpr (plan::kPoison) {
+      // Values whose last reader was layer I (in-place chains end at their last member),
+      // and layer I's working memory.
+      for (std::size_t v = 0; v < K; ++v) {
+        const auto& iv = P.intervals[v];
+        if (P.root[v] == v && iv.size > 0 && iv.last == I && iv.last != iv.first)
+          plan::poison(ws + P.out[v] * n, iv.size * n);
+      }
+      plan::poison(ws + P.ws[I] * n, P.intervals[K + I].size * n);
     }
   }
 
   template <std::size_t I>
-  void backward_one(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
+  void backward_one(const T* x, const T* y, const T* dy, T* dx, std::size_t n, T* ws) {
+    constexpr const auto& P = detail::train_plan_v<SequentialLayer>;
 #ifdef ZOO_PROFILE
     profile::Scope timed(&get<I>(), std::to_string(I), layer_ops::type_name(get<I>()).c_str(),
                          !requires(layer_t<I>& l) { l.each([](auto&) {}); }, true);
 #endif
-    const T* in = I == 0 ? x : act[I - 1].data();
-    const T* out = I == K - 1 ? y : act[I].data();
-    const T* dout = I == K - 1 ? dy : grad[I].data();
+    // Values no backward reads are stale here; the layers that get them do not read them.
+    T* yy = const_cast<T*>(y);
+    const T* in;
+    if constexpr (I == 0) in = x;
+    else in = train_value<I - 1>(yy, ws, n);
+    const T* out = train_value<I>(yy, ws, n);
+    const T* dout;
+    if constexpr (I == K - 1) dout = dy;
+    else dout = grad_at<I>(n, ws);
+    T* w = ws + P.bwd.ws[K - 1 - I] * n;
     if constexpr (I == 0) {
-      get<I>().backward(in, out, dout, dx, n);
+      layer_ops::backward_ws(get<I>(), in, out, dout, dx, n, w);
     } else {
       // da_{I-1} is this chain's own: a layer that can write it outright (Linear,
       // activations) does so; for the others it is cleared first, as backward adds.
-      T* din = grad[I - 1].data();
+      T* din = grad_at<I - 1>(n, ws);
       if constexpr (overwrites_dx<layer_t<I>, T>) {
         get<I>().backward_overwrite(in, out, dout, din, n);
       } else {
         parallel_fill(din, n * layer_t<I>::input_shape::size, T(0));
-        get<I>().backward(in, out, dout, din, n);
+        layer_ops::backward_ws(get<I>(), in, out, dout, din, n, w);
       }
     }
+    if constexpr (plan::kPoison) poison_after(P.bwd, K - 1 - I, ws, n);
   }
 };
 }  // namespace detail

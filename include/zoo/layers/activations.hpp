@@ -133,11 +133,15 @@ struct ActivationLayer {
   // (Sequential fuses the pair) and x, the Linear's output, is never written.
   using fn = Fn;
   static constexpr bool y_only = Fn::y_only;
+  static constexpr bool backward_reads_x = !Fn::y_only, backward_reads_y = Fn::y_only;
 
   using batch = xsimd::batch<T>;
   static constexpr std::size_t W = batch::size;
 
-  void forward(const T* ZOO_RESTRICT x, T* ZOO_RESTRICT y, std::size_t n) {
+  // y may be x (no restrict): each value is read, then written (a planned inference runs
+  // activations in place where their input dies).
+  static constexpr bool inplace = true;
+  void forward(const T* x, T* y, std::size_t n) {
     parallel_for(n * In::size, 8, [&](std::size_t b, std::size_t e) {
       std::size_t i = b;
       // The vector part's end, computed once: g++ 12 reads `i + W <= e` as a loop that may

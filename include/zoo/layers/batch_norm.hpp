@@ -55,6 +55,7 @@ struct BatchNormLayer {
   static constexpr std::size_t num_buffers = 2 * C + 1;  // running_mean, running_var, count
   static constexpr double flops = 4.0 * In::size;
   static constexpr const char* name() { return "BatchNorm"; }
+  static constexpr bool backward_reads_x = true, backward_reads_y = false;  // x: to recompute x̂
 
   BatchNormOptions options;
   T *weight = nullptr, *bias = nullptr, *dweight = nullptr, *dbias = nullptr;
@@ -119,6 +120,9 @@ struct BatchNormLayer {
     return s;
   }
 
+  // y may be x: each channel's statistics are taken before its values are written, and
+  // each value is read before it is written (a planned inference runs BatchNorm in place).
+  static constexpr bool inplace = true;
   void forward(const T* x, T* y, std::size_t n) { forward_impl<detail::bn_identity>(x, y, n); }
 
   // ---- fused with the activation after it (Graph fuses conv → bn → act when the act alone

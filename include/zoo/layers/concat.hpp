@@ -44,6 +44,7 @@ struct ConcatLayer {
   using output_shape = typename cs::type;
   static constexpr std::array<std::size_t, arity> sizes{Ins::size...};
   static constexpr const char* name() { return "Concat"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;
 
   // Samples are split across threads: in yolov5n every C3 and the head concatenate
   // megabytes a step.

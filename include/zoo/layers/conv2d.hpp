@@ -66,6 +66,7 @@ struct Conv2dLayer {
   static constexpr std::size_t num_params = weight_size + (Bias ? Out : 0);
   static constexpr double flops = 2.0 * Out * P * K + (Bias ? 1.0 * Out * P : 0.0);
   static constexpr const char* name() { return "Conv2d"; }
+  static constexpr bool backward_reads_x = true, backward_reads_y = false;  // x: for dW
 
   T* weight = nullptr;  // (Out, C/G, KH, KW)
   T* bias = nullptr;    // (Out)

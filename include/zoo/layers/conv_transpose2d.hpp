@@ -59,6 +59,7 @@ struct ConvTranspose2dLayer {
   static constexpr std::size_t num_params = weight_size + (Bias ? Out : 0);
   static constexpr double flops = 2.0 * C * HW * R + (Bias ? 1.0 * Out * OH * OW : 0.0);
   static constexpr const char* name() { return "ConvTranspose2d"; }
+  static constexpr bool backward_reads_x = true, backward_reads_y = false;  // x: for dW
 
   T* weight = nullptr;  // (C, Out, KH, KW)
   T* bias = nullptr;    // (Out)

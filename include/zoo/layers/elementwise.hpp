@@ -49,6 +49,7 @@ struct BinaryLayer {
   static constexpr std::size_t HW = S / C;
   static constexpr double flops = S;
   static constexpr const char* name() { return IsMul ? "Mul" : "Add"; }
+  static constexpr bool backward_reads_x = IsMul, backward_reads_y = false;  // Mul: the other operand
 
   // Index of operand value for output element (sample i, channel c, position k).
   template <bool Full>

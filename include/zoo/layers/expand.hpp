@@ -29,6 +29,7 @@ struct Expand2dLayer {
   using output_shape = Shape<C, H, W>;
   static constexpr double flops = 0;
   static constexpr const char* name() { return "Expand2d"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;
 
   void forward(const T* x, T* y, std::size_t n) {
     for (std::size_t i = 0; i < n * C; ++i) std::fill_n(y + i * H * W, H * W, x[i]);  // (N, C, H, W)

@@ -43,6 +43,7 @@ struct GroupNormLayer {
   static constexpr std::size_t num_params = 2 * C;
   static constexpr double flops = 5.0 * In::size;
   static constexpr const char* name() { return "GroupNorm"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;  // its cached x̂ and 1/σ
 
   GroupNormOptions options;
   T *weight = nullptr, *bias = nullptr, *dweight = nullptr, *dbias = nullptr;
@@ -63,8 +64,18 @@ struct GroupNormLayer {
     invstd.resize(n * G);
   }
 
+  // Backward reads x̂ and 1/σ of every (sample, group): kept for training, per sample.
+  static constexpr std::size_t train_values() { return In::size + G; }
   void forward(const T* x, T* y, std::size_t n) {
     if (xhat.size() < n * In::size || invstd.size() < n * G) resize(n);
+    forward_impl<true>(x, y, n);
+  }
+  // Inference keeps neither x̂ nor 1/σ: the same arithmetic, written to y alone.
+  void reserve_infer(std::size_t) {}
+  void forward_infer(const T* x, T* y, std::size_t n, T*) { forward_impl<false>(x, y, n); }
+
+  template <bool Keep>
+  void forward_impl(const T* x, T* y, std::size_t n) {
     parallel_for(n * G, 3 * M, [&](std::size_t b, std::size_t e) {
       for (std::size_t ng = b; ng < e; ++ng) {
         const std::size_t off = ng * M;  // (n, g) block is contiguous in (N, C, H, W)
@@ -73,15 +84,15 @@ struct GroupNormLayer {
         const double ss = reduce::sum_sq_dev(xp, M, static_cast<T>(mu));
         const T mean = static_cast<T>(mu);
         const T istd = static_cast<T>(1.0 / std::sqrt(ss / M + options.eps));
-        invstd[ng] = istd;
+        if constexpr (Keep) invstd[ng] = istd;
         const std::size_t c0 = (ng % G) * Cg;
-        T* hp = xhat.data() + off;
+        T* hp = Keep ? xhat.data() + off : nullptr;
         T* yp = y + off;
         for (std::size_t c = 0; c < Cg; ++c) {
           const T gm = weight[c0 + c], bt = bias[c0 + c];
           for (std::size_t k = c * HW; k < (c + 1) * HW; ++k) {
             const T h = (xp[k] - mean) * istd;
-            hp[k] = h;
+            if constexpr (Keep) hp[k] = h;
             yp[k] = gm * h + bt;
           }
         }

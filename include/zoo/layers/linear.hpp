@@ -48,6 +48,7 @@ struct LinearLayer {
   static constexpr std::size_t num_params = Out * in_features + (Bias ? Out : 0);
   static constexpr double flops = 2.0 * Out * in_features + (Bias ? Out : 0);
   static constexpr const char* name() { return "Linear"; }
+  static constexpr bool backward_reads_x = true, backward_reads_y = false;  // x: for dW
 
   static constexpr bool dense_possible = ZOO_DENSE_KERNEL && std::is_same_v<T, float> &&
                                         Out * in_features >= cpu::kDenseMinWeights;

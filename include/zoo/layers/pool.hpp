@@ -57,16 +57,27 @@ struct MaxPool2dLayer : detail::pool_geometry<In, KH, KW, SH, SW, PH, PW> {
   using output_shape = typename geo::output_shape;
   static constexpr double flops = 1.0 * KH * KW * output_shape::size;  // comparisons
   static constexpr const char* name() { return "MaxPool2d"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;  // its cached argmax
 
   Buffer<std::int32_t> argmax;  // (N, C, OH, OW), index into the (H, W) plane
 
   void resize(std::size_t n) { argmax.resize(n * output_shape::size); }
 
+  // Backward reads which input won each window: kept for training (an int32 per output).
+  static constexpr std::size_t train_values() { return output_shape::size; }
   void forward(const T* x, T* y, std::size_t n) {
     if (argmax.size() < n * output_shape::size) resize(n);
     parallel_for(n * C, OH * OW * KH * KW, [&](std::size_t pb, std::size_t pe) {
       for (std::size_t pl = pb; pl < pe; ++pl)
-        plane(x + pl * H * W, y + pl * OH * OW, argmax.data() + pl * OH * OW);
+        plane<true>(x + pl * H * W, y + pl * OH * OW, argmax.data() + pl * OH * OW);
+    });
+  }
+  // Inference: the same maxima, no argmax.
+  void reserve_infer(std::size_t) {}
+  void forward_infer(const T* x, T* y, std::size_t n, T*) {
+    parallel_for(n * C, OH * OW * KH * KW, [&](std::size_t pb, std::size_t pe) {
+      for (std::size_t pl = pb; pl < pe; ++pl)
+        plane<false>(x + pl * H * W, y + pl * OH * OW, nullptr);
     });
   }
 
@@ -81,10 +92,12 @@ struct MaxPool2dLayer : detail::pool_geometry<In, KH, KW, SH, SW, PH, PW> {
   // Row results on the stack up to 8192 of them (96 KB in double); larger planes take
   // each window whole, with the same selects.
   static constexpr bool separable = H * OW <= 8192;
+  template <bool Keep>
   static void plane(const T* xp, T* yp, std::int32_t* ap) {
-    if constexpr (separable) plane_separable(xp, yp, ap);
-    else plane_windows(xp, yp, ap);
+    if constexpr (separable) plane_separable<Keep>(xp, yp, ap);
+    else plane_windows<Keep>(xp, yp, ap);
   }
+  template <bool Keep>
   static void plane_windows(const T* xp, T* yp, std::int32_t* ap) {
     for (std::size_t oh = 0; oh < OH; ++oh) {
       const long h0 = static_cast<long>(oh * SH) - static_cast<long>(PH);
@@ -102,10 +115,11 @@ struct MaxPool2dLayer : detail::pool_geometry<In, KH, KW, SH, SW, PH, PW> {
             best = take ? h * long(W) + w : best;
           }
         yp[oh * OW + ow] = m;
-        ap[oh * OW + ow] = static_cast<std::int32_t>(best);
+        if constexpr (Keep) ap[oh * OW + ow] = static_cast<std::int32_t>(best);
       }
     }
   }
+  template <bool Keep>
   static void plane_separable(const T* xp, T* yp, std::int32_t* ap) {
     T rm[H * OW];
     std::int32_t ra[H * OW];
@@ -137,7 +151,7 @@ struct MaxPool2dLayer : detail::pool_geometry<In, KH, KW, SH, SW, PH, PW> {
           best = take ? ra[static_cast<std::size_t>(h) * OW + ow] : best;
         }
         yp[oh * OW + ow] = m;
-        ap[oh * OW + ow] = best;
+        if constexpr (Keep) ap[oh * OW + ow] = best;
       }
     }
   }
@@ -164,6 +178,7 @@ struct AvgPool2dLayer : detail::pool_geometry<In, KH, KW, SH, SW, PH, PW> {
   using output_shape = typename geo::output_shape;
   static constexpr double flops = 1.0 * KH * KW * output_shape::size;  // additions
   static constexpr const char* name() { return "AvgPool2d"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;
 
   // The window of output (oh, ow): rows [hb, he), columns [wb, we), and the divisor
   // (count_include_pad: the window clipped to the padded image, not to the image).

@@ -35,6 +35,7 @@ struct ReparameterizeLayer {
   static constexpr std::size_t D = Mu::size;
   static constexpr double flops = 3.0 * D;
   static constexpr const char* name() { return "Reparameterize"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;  // its cached ε and σ
 
   Rng own{0x5eed};     // used until a model binds its stream
   Rng* rng = &own;

@@ -25,6 +25,7 @@ struct ReshapeLayer {
   using input_shape = In;
   using output_shape = Out;
   static constexpr const char* name() { return "Reshape"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;
   void forward(const T* x, T* y, std::size_t n) { std::copy(x, x + n * In::size, y); }
   void backward(const T*, const T*, const T* dy, T* dx, std::size_t n) {
     if (!dx) return;

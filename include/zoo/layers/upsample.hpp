@@ -28,6 +28,7 @@ struct UpsampleLayer {
   using output_shape = Shape<C, OH, OW>;
   static constexpr double flops = 0;  // copies only
   static constexpr const char* name() { return "Upsample"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;
 
   void forward(const T* x, T* y, std::size_t n) {
     parallel_for(n * C, OH * OW, [&](std::size_t pb, std::size_t pe) {

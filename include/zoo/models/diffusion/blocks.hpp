@@ -45,8 +45,10 @@ struct ScaleLayer {
   using output_shape = In;
   static constexpr double flops = In::size;
   static constexpr const char* name() { return "Scale"; }
+  static constexpr bool backward_reads_x = false, backward_reads_y = false;
 
-  void forward(const T* ZOO_RESTRICT x, T* ZOO_RESTRICT y, std::size_t n) {
+  static constexpr bool inplace = true;  // y may be x (a planned inference)
+  void forward(const T* x, T* y, std::size_t n) {
     const std::size_t m = n * In::size;
     parallel_for(m, 1, [&](std::size_t b, std::size_t e) {
 #pragma omp simd
