@@ -291,13 +291,15 @@ int run(const Args& a) {
         Tensor<float> z({256, 20}), x;
         Rng r(a.seed + 1000);
         r.fill_normal(z.data(), z.size());
+        // The decoder alone, in an inference model sharing m's weights (no gradients).
+        zoo::inference_model_t<M> dec(m);
         if constexpr (std::is_same_v<Kind, VaeBce>) {
-          m.template forward_node<"decoder">(z, x);
+          dec.template forward_node<"decoder">(z, x);
         } else {
           Tensor<float> h;
-          m.template forward_node<"fc3">(z, h);
+          dec.template forward_node<"fc3">(z, h);
           for (auto& v : h) v = v > 0 ? v : 0;
-          m.template forward_node<"fc4">(h, x);
+          dec.template forward_node<"fc4">(h, x);
           for (auto& v : x) v = std::tanh(v);
         }
         x.resize({256, 1, 28, 28});
@@ -337,7 +339,7 @@ int run(const Args& a) {
     // Decoding a chosen code gives an image.
     Tensor<float> z({1, 3}), x;
     z[0] = 1.79f, z[1] = 3.36f, z[2] = 2.06f;
-    m.template forward_node<"decoder">(z, x);
+    zoo::inference_model_t<M>(m).template forward_node<"decoder">(z, x);
     x.resize({1, 1, 28, 28});
     io::save_image(x, a.out + "/decoded_1.79_3.36_2.06.png", {.nrow = 1, .normalize = true, .value_range = std::pair{-1.f, 1.f}});
   }

@@ -123,6 +123,7 @@ Args parse(int argc, char** argv) {
 }
 
 constexpr std::size_t kClasses = 10, kHeight = 28;
+constexpr std::size_t kSampleChunk = 200;  // images per network call when sampling
 const io::GridOptions kGrid{.nrow = 8, .padding = 2, .normalize = true, .value_range = std::pair{-1.f, 1.f}};
 
 // Samples `per_class` images of every class (a row each; c = 0 rows if unconditional)
@@ -133,11 +134,14 @@ template <class M>
 void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int steps, double w,
                   int per_class, bool conditional, std::uint64_t seed, const std::string& prefix,
                   bool frames_too) {
-  m.eval();
   const std::size_t k = static_cast<std::size_t>(per_class), n = kClasses * k;
   std::vector<int> labels(n);
   for (std::size_t i = 0; i < n; ++i) labels[i] = conditional ? static_cast<int>(i / k) : -1;
-  UnetDenoiser<M> eps{&m, &s, one_hot(labels, kClasses), conditional ? w : 0.0};
+  // An inference model sharing m's weights: no gradients, a planned arena, and at most
+  // kSampleChunk images per network call, so memory stays bounded for any --per-class.
+  zoo::inference_model_t<M> inf(m);
+  UnetDenoiser<zoo::inference_model_t<M>> eps{&inf, &s, one_hot(labels, kClasses),
+                                              conditional ? w : 0.0, kSampleChunk};
   Tensor<float> x({n, 1, kHeight, kHeight});
   Rng rng(seed);
   rng.fill_normal(x.data(), x.size());
@@ -369,8 +373,8 @@ int time_steps(const Args& a) {
     tr.push_back(std::chrono::duration<double>(clock::now() - t0).count());
     bar.update();
   }
-  m.eval();
-  UnetDenoiser<M> eps_fn{&m, &s, c, 0.0};
+  zoo::inference_model_t<M> inf(m);
+  UnetDenoiser<zoo::inference_model_t<M>> eps_fn{&inf, &s, c, 0.0};
   Tensor<float> x = x0, eps, z(x0.shape());
   eps_fn(x, 250, eps);
   bar.update();

@@ -151,7 +151,7 @@ metrics::DetectionMetrics evaluate(M& m, const data::DetectionSet& ds, std::size
                                    double* ms_per_image, std::vector<std::vector<data::Detection>>* keep = nullptr,
                                    std::size_t keep_n = 0) {
   using Det = typename Detector<M>::Det;
-  m.eval();
+  zoo::inference_model_t<M> inf(m);  // m's weights, no gradients, a planned arena
   data::DetectionLoader loader(ds, {.batch_size = batch, .shuffle = false});
   data::DetectionBatch b;
   metrics::DetectionStats<float> stats{int(kClasses)};
@@ -161,7 +161,7 @@ metrics::DetectionMetrics evaluate(M& m, const data::DetectionSet& ds, std::size
   loader.start_epoch(0);
   while (loader.next(b)) {
     const auto t0 = std::chrono::steady_clock::now();
-    const auto& out = m.forward(b.x);
+    const auto& out = inf.forward(b.x);
     forward_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto dets = yolo::non_max_suppression(out.data(), b.size(), Det::rows, kClasses,
                                                 {.conf_thres = 0.001, .iou_thres = 0.6, .multi_label = true});
@@ -416,9 +416,9 @@ template <class M>
 int detect(const Args& a) {
   using Det = typename Detector<M>::Det;
   check_variant(a.checkpoint, variant_name(a));
-  M m(0);
+  // Detection only: an inference model (no gradients, a planned arena), the same weights.
+  zoo::inference_model_t<M> m(0);
   load_safetensors(a.checkpoint, m);
-  m.eval();
   fs::create_directories(a.out);
   Tensor<float> x({1, 3, kSize, kSize});
   for (const auto& file : a.detect) {

@@ -15,6 +15,7 @@
 
 #include "../core/layer.hpp"
 #include "../core/tensor.hpp"
+#include "../graph/inference.hpp"
 
 namespace zoo::metrics {
 
@@ -24,8 +25,14 @@ struct ClassifierOutputs {
 };
 
 // Runs the classifier in eval mode, `batch` images at a time.
+// A training Model runs as an InferenceModel sharing its weights (no gradients, a planned
+// arena of `batch` images).
 template <class M>
 ClassifierOutputs classify(M& clf, const Tensor<float>& images, std::size_t batch = 500) {
+  if constexpr (has_inference_model_v<M>) {
+    inference_model_t<M> inf(clf);
+    return classify(inf, images, batch);
+  }
   using In = type_at_t<0, typename M::input_shapes>;
   if (images.batch() == 0 || images.sample_size() != In::size)
     throw std::invalid_argument("zoo::metrics::classify: images have shape " + images.shape_str() +

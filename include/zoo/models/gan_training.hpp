@@ -31,6 +31,7 @@
 #include "../core/collective.hpp"
 #include "../core/rng.hpp"
 #include "../core/tensor.hpp"
+#include "../graph/inference.hpp"
 #include "../losses/losses.hpp"
 #include "../optim/optimizers.hpp"
 #include "gan.hpp"
@@ -254,9 +255,15 @@ class GanTrainer {
 
 // n samples of G in eval mode (BatchNorm running statistics), in batches;
 // `labels` (conditional G only) gives each sample's class. Returns (n, image).
+// A training Model runs as an InferenceModel sharing its weights (graph/inference.hpp):
+// no gradients, a planned arena of `batch` samples, the same outputs.
 template <class GM>
 Tensor<typename GM::scalar> generate(GM& g, std::size_t n, Rng& rng, const std::vector<int>* labels = nullptr,
                        std::size_t batch = 500) {
+  if constexpr (has_inference_model_v<GM>) {
+    inference_model_t<GM> inf(g);
+    return generate(inf, n, rng, labels, batch);
+  }
   using S = typename GM::output_shape;
   constexpr std::size_t noise_dim = type_at_t<0, typename GM::input_shapes>::size;
   if constexpr (GM::num_inputs == 2) {

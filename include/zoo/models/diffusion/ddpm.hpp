@@ -178,12 +178,17 @@ int sample_ddim(const NoiseSchedule& s, Tensor<float>& x, int n, EpsFn&& eps_fn,
 // ------------------------------------------------------------------ the network as ε̂
 // Wraps a ContextUnet model as an eps_fn: t → t/T, context rows (zeros: none), and
 // classifier-free guidance with weight w (one forward of a doubled batch when w ≠ 0).
+// M is a zoo::Model or, for sampling, a zoo::InferenceModel (graph/inference.hpp: no
+// gradients, a planned arena). max_batch > 0 runs the network on at most that many samples
+// per call (2·max_batch rows with guidance), so memory stays bounded for any sample count;
+// the result is the same, sample for sample, as one call over all of them.
 template <class M>
 struct UnetDenoiser {
   M* model;
   const NoiseSchedule* schedule;
   Tensor<float> c;  // (N, n_cfeat): one-hot rows, or zeros
   double guidance = 0;
+  std::size_t max_batch = 0;  // samples per network call; 0: all at once
   Tensor<float> xx, tt, cc;
 
   void operator()(const Tensor<float>& x, int t, Tensor<float>& eps) {
@@ -191,30 +196,37 @@ struct UnetDenoiser {
     if (c.batch() != n)
       throw std::invalid_argument("zoo::diffusion::UnetDenoiser: context has " +
                                   std::to_string(c.batch()) + " rows, x has " + std::to_string(n));
+    eps.resize(x.shape());
+    const std::size_t step = max_batch == 0 ? n : max_batch;
+    for (std::size_t b = 0; b < n; b += step) chunk(x, t, b, std::min(step, n - b), eps);
+  }
+
+ private:
+  // Samples [b, b + n) of x into the same rows of eps.
+  void chunk(const Tensor<float>& x, int t, std::size_t b, std::size_t n, Tensor<float>& eps) {
     const float tv = static_cast<float>(t) / static_cast<float>(schedule->T);
     const std::size_t m = x.sample_size(), k = c.sample_size();
+    const std::size_t rows = guidance == 0 ? n : 2 * n;
+    std::vector<std::size_t> shape(x.shape().begin(), x.shape().end());
+    shape[0] = rows;
+    xx.resize(shape);
+    tt.resize({rows, 1});
+    cc.resize({rows, k});
+    tt.fill(tv);
+    std::copy_n(x.sample(b), n * m, xx.begin());
+    std::copy_n(c.sample(b), n * k, cc.begin());
+    if (guidance != 0) {
+      std::copy_n(x.sample(b), n * m, xx.begin() + n * m);
+      std::fill(cc.begin() + n * k, cc.end(), 0.0f);
+    }
+    const auto& y = model->forward(xx, tt, cc);
+    float* e = eps.sample(b);
     if (guidance == 0) {
-      tt.resize({n, 1});
-      tt.fill(tv);
-      const auto& y = model->forward(x, tt, c);
-      eps.resize(x.shape());
-      std::copy(y.begin(), y.end(), eps.begin());
+      std::copy_n(y.begin(), n * m, e);
       return;
     }
-    std::vector<std::size_t> shape(x.shape().begin(), x.shape().end());
-    shape[0] = 2 * n;
-    xx.resize(shape);
-    tt.resize({2 * n, 1});
-    cc.resize({2 * n, k});
-    tt.fill(tv);
-    std::copy(x.begin(), x.end(), xx.begin());
-    std::copy(x.begin(), x.end(), xx.begin() + n * m);
-    std::copy(c.begin(), c.end(), cc.begin());
-    std::fill(cc.begin() + n * k, cc.end(), 0.0f);
-    const auto& y = model->forward(xx, tt, cc);
-    eps.resize(x.shape());
     const float w = static_cast<float>(guidance);
-    for (std::size_t j = 0; j < n * m; ++j) eps[j] = (1 + w) * y[j] - w * y[n * m + j];
+    for (std::size_t j = 0; j < n * m; ++j) e[j] = (1 + w) * y[j] - w * y[n * m + j];
   }
 };
 
