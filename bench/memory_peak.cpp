@@ -20,10 +20,13 @@
 //   dcgan_generate_eval       models::generate(DCGAN G, 10,000 samples) in its batches of 500,
 //                             G the training model (generate() puts it in eval()); the (10000, 1,
 //                             28, 28) result (31 MB) is part of the peak, as it is in PyTorch's.
-//   ddpm_guided_sample_infer, dcgan_generate_infer   the same through zoo::InferenceModel built
-//                             from the training model (it shares its weights; the training model
-//                             stays alive, as after training). Only where the headers define
-//                             ZOO_HAS_INFERENCE_MODEL.
+//   ddpm_guided_sample_infer, dcgan_generate_infer   the same through a zoo::InferenceModel that
+//                             owns its weights (a sampling program after load_safetensors: no
+//                             training model, no gradients).
+//   ddpm_guided_sample_shared, dcgan_generate_shared  through an InferenceModel sharing the weights
+//                             of a training model that stays alive (sampling during training).
+//   (The _eval cases run generate()/UnetDenoiser on the training Model; since issue 22
+//   generate() wraps it in an InferenceModel itself, so dcgan_generate_eval = _shared.)
 //   <model>_train             3 training steps (forward, loss, backward, optimizer step; the GANs
 //                             one D step and one G step each) at the examples' default batch:
 //     mlp_ae 128, conv_ae 128, vae_mse 128, vae_bce 64 (examples/autoencoders.cpp, Adam 1e-3),
@@ -141,12 +144,23 @@ using UnetInfer = zoo::InferenceModel<diffusion::ContextUnet<kUnetFeat, kClasses
                                       Shape<1>, Shape<kClasses>>;
 using DcGInfer = zoo::InferenceModel<models::DcGenerator, Shape<models::gan_noise_dim>>;
 
+// A sampling program: the inference model owns its weights (as after load_safetensors) and
+// no training model exists, so there are no gradients anywhere.
 void ddpm_guided_sample_infer() {
-  auto m = std::make_unique<UnetModel>(1);
-  auto inf = std::make_unique<UnetInfer>(*m);  // shares m's weights
+  auto inf = std::make_unique<UnetInfer>(1);
   guided_sample(*inf);
 }
 void dcgan_generate_infer() {
+  auto inf = std::make_unique<DcGInfer>(1);
+  dcgan_generate(*inf);
+}
+// Beside a training model (sampling during training): the inference model shares its weights.
+void ddpm_guided_sample_shared() {
+  auto m = std::make_unique<UnetModel>(1);
+  auto inf = std::make_unique<UnetInfer>(*m);
+  guided_sample(*inf);
+}
+void dcgan_generate_shared() {
   auto g = std::make_unique<DcG>(1);
   auto inf = std::make_unique<DcGInfer>(*g);
   dcgan_generate(*inf);
@@ -245,6 +259,8 @@ const std::vector<std::pair<std::string, std::function<void()>>>& cases() {
       {"dcgan_generate_eval", dcgan_generate_eval},
 #ifdef ZOO_HAS_INFERENCE_MODEL
       {"dcgan_generate_infer", dcgan_generate_infer},
+      {"ddpm_guided_sample_shared", ddpm_guided_sample_shared},
+      {"dcgan_generate_shared", dcgan_generate_shared},
 #endif
       {"mlp_ae_train", [] { train_steps<zoo_bench::AE>(128); }},
       {"conv_ae_train", conv_ae_train},

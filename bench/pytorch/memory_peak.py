@@ -28,7 +28,7 @@ Cases, the same work as the zoo program:
   <model>_train            3 training steps at the examples' batch (see bench/memory_peak.cpp):
                            zero_grad(set_to_none=True), forward, loss, backward, optimizer step
                            (Adam / SGD foreach=False, 1.13's CPU default); GANs D step + G step.
-The *_infer zoo cases (zoo::InferenceModel) have the same PyTorch side as *_eval.
+The *_infer and *_shared zoo cases (zoo::InferenceModel) have the same PyTorch side as *_eval.
 """
 import os
 import resource
@@ -202,6 +202,8 @@ CASES = {
     "ddpm_guided_sample_infer": ddpm_guided_sample_eval,
     "dcgan_generate_eval": dcgan_generate_eval,
     "dcgan_generate_infer": dcgan_generate_eval,
+    "ddpm_guided_sample_shared": ddpm_guided_sample_eval,
+    "dcgan_generate_shared": dcgan_generate_eval,
     "mlp_ae_train": mlp_ae_train,
     "conv_ae_train": conv_ae_train,
     "vae_mse_train": vae_mse_train,

@@ -292,14 +292,22 @@ constexpr bool backward_reads_y_of() {
 }
 // Working memory, in values of T per sample, a layer needs while its training forward or
 // backward runs: a container's values that no backward reads, and its gradients.
+// The forward's plan and the backward's never run at once, so one working memory of the
+// larger peak serves both; each is computed once per type, in a constant evaluation of its own.
 namespace detail {
 template <class L>
-inline constexpr auto train_plan_v = L::train_plan();
+inline constexpr auto train_fwd_plan_v = L::train_fwd_plan();
+template <class L>
+inline constexpr auto train_bwd_plan_v = L::train_bwd_plan();
 }  // namespace detail
 template <class L>
 constexpr std::size_t train_scratch_of() {
-  if constexpr (requires { L::train_plan(); }) return detail::train_plan_v<L>.peak;
-  else return 0;
+  if constexpr (requires { L::train_fwd_plan(); }) {
+    constexpr std::size_t f = detail::train_fwd_plan_v<L>.peak, b = detail::train_bwd_plan_v<L>.peak;
+    return f > b ? f : b;
+  } else {
+    return 0;
+  }
 }
 
 // One line of a model summary, as YOLOv5's and Keras's.

@@ -44,47 +44,68 @@ constexpr bool meet(const Interval& a, const Interval& b) {
   return a.first <= b.last && b.first <= a.last;
 }
 
-// Greedy by size; values of size 0 are placed nowhere (offset 0, never read).
+// Greedy by size; values of size 0 are placed nowhere (offset 0, never read). Only the m
+// values of nonzero size take part: a sort of m and m²/2 interval tests, so a chain of 600
+// layers plans within the compilers' constexpr step limits.
 template <std::size_t V>
 constexpr Placement<V> greedy(const std::array<Interval, V>& v) {
   Placement<V> p{};
   std::array<std::size_t, V> order{};
-  for (std::size_t i = 0; i < V; ++i) order[i] = i;
-  // Insertion sort: size descending, then first use ascending, then index (deterministic).
-  for (std::size_t i = 1; i < V; ++i) {
+  std::size_t m = 0;
+  for (std::size_t i = 0; i < V; ++i)
+    if (v[i].size > 0) order[m++] = i;
+  // Size descending, then first use ascending, then index: a deterministic order. Insertion
+  // sort (std::sort is not constexpr under every compiler zoo supports); a chain's values come
+  // nearly in this order already.
+  auto before = [&](std::size_t a, std::size_t b) {
+    if (v[a].size != v[b].size) return v[a].size > v[b].size;
+    if (v[a].first != v[b].first) return v[a].first < v[b].first;
+    return a < b;
+  };
+  for (std::size_t i = 1; i < m; ++i) {
     const std::size_t k = order[i];
     std::size_t j = i;
-    auto before = [&](std::size_t a, std::size_t b) {
-      if (v[a].size != v[b].size) return v[a].size > v[b].size;
-      if (v[a].first != v[b].first) return v[a].first < v[b].first;
-      return a < b;
-    };
-    while (j > 0 && before(k, order[j - 1])) {
-      order[j] = order[j - 1];
-      --j;
-    }
+    for (; j > 0 && before(k, order[j - 1]); --j) order[j] = order[j - 1];
     order[j] = k;
   }
-  std::array<bool, V> placed{};
-  for (std::size_t oi = 0; oi < V; ++oi) {
-    const std::size_t a = order[oi];
-    if (v[a].size == 0) continue;
-    auto fits = [&](std::size_t off) {
-      for (std::size_t b = 0; b < V; ++b)
-        if (placed[b] && v[b].size > 0 && meet(v[a], v[b]) && off < p.offset[b] + v[b].size &&
-            p.offset[b] < off + v[a].size)
-          return false;
-      return true;
-    };
-    std::size_t best = fits(0) ? 0 : static_cast<std::size_t>(-1);
-    for (std::size_t b = 0; b < V; ++b) {
-      if (!placed[b] || v[b].size == 0 || !meet(v[a], v[b])) continue;
-      const std::size_t cand = p.offset[b] + v[b].size;
-      if (cand < best && fits(cand)) best = cand;
-    }
-    p.offset[a] = best;
-    placed[a] = true;
-    if (best + v[a].size > p.peak) p.peak = best + v[a].size;
+  // In placement order: each value's interval and, once placed, its memory [lo, hi). Placed
+  // values are listed by the position where they start (head, next), and a value can meet only
+  // those that start at most `span` (the longest interval) before it: a chain of layers, whose
+  // values live a position or two, plans in time linear in its length.
+  constexpr std::size_t none = static_cast<std::size_t>(-1);
+  std::array<std::size_t, V> first{}, last{}, lo{}, hi{}, mlo{}, mhi{}, next{}, head{};
+  std::size_t span = 0, positions = 0;
+  for (std::size_t oi = 0; oi < m; ++oi) {
+    first[oi] = v[order[oi]].first, last[oi] = v[order[oi]].last;
+    if (last[oi] - first[oi] > span) span = last[oi] - first[oi];
+    if (last[oi] >= positions) positions = last[oi] + 1;
+  }
+  // A container's positions are its nodes, fewer than V; other callers may use more, and
+  // then every placed value is a candidate (one list, position 0).
+  const bool by_position = positions <= V;
+  if (!by_position) span = positions;
+  for (std::size_t t = 0; t < V; ++t) head[t] = none;
+  for (std::size_t oi = 0; oi < m; ++oi) {
+    const std::size_t fa = first[oi], la = last[oi], size = v[order[oi]].size;
+    const std::size_t t0 = !by_position || fa < span ? 0 : fa - span;
+    const std::size_t t1 = by_position ? la : 0;
+    std::size_t k = 0;  // the placed values that meet it, sorted by offset into mlo, mhi
+    for (std::size_t t = t0; t <= t1; ++t)
+      for (std::size_t pj = head[t]; pj != none; pj = next[pj]) {
+        if (last[pj] < fa || first[pj] > la) continue;
+        std::size_t j = k++;
+        for (; j > 0 && mlo[j - 1] > lo[pj]; --j) mlo[j] = mlo[j - 1], mhi[j] = mhi[j - 1];
+        mlo[j] = lo[pj], mhi[j] = hi[pj];
+      }
+    // The lowest gap that holds it: below the first of them, or after one of them.
+    std::size_t at = 0;
+    for (std::size_t j = 0; j < k && mlo[j] < at + size; ++j)
+      if (mhi[j] > at) at = mhi[j];
+    lo[oi] = at, hi[oi] = at + size;
+    p.offset[order[oi]] = at;
+    if (at + size > p.peak) p.peak = at + size;
+    const std::size_t bucket = by_position ? fa : 0;
+    next[oi] = head[bucket], head[bucket] = oi;
   }
   return p;
 }
@@ -93,13 +114,20 @@ constexpr Placement<V> greedy(const std::array<Interval, V>& v) {
 // greedy(), and a compile-time check of every container's plan).
 template <std::size_t V>
 constexpr bool disjoint(const std::array<Interval, V>& v, const Placement<V>& p) {
-  for (std::size_t a = 0; a < V; ++a)
-    for (std::size_t b = a + 1; b < V; ++b)
-      if (v[a].size > 0 && v[b].size > 0 && meet(v[a], v[b]) &&
-          p.offset[a] < p.offset[b] + v[b].size && p.offset[b] < p.offset[a] + v[a].size)
+  std::array<std::size_t, V> nz{};
+  std::size_t m = 0;
+  for (std::size_t i = 0; i < V; ++i)
+    if (v[i].size > 0) nz[m++] = i;
+  for (std::size_t i = 0; i < m; ++i) {
+    const std::size_t a = nz[i];
+    if (p.offset[a] + v[a].size > p.peak) return false;
+    for (std::size_t j = i + 1; j < m; ++j) {
+      const std::size_t b = nz[j];
+      if (meet(v[a], v[b]) && p.offset[a] < p.offset[b] + v[b].size &&
+          p.offset[b] < p.offset[a] + v[a].size)
         return false;
-  for (std::size_t a = 0; a < V; ++a)
-    if (v[a].size > 0 && p.offset[a] + v[a].size > p.peak) return false;
+    }
+  }
   return true;
 }
 
@@ -145,21 +173,6 @@ constexpr NodePlan<J> plan_nodes(const Nodes<J>& nd) {
   }
   r.peak = r.placement.peak;
   return r;
-}
-
-// A container's training plan: the forward's (values no backward reads, and working memory
-// of nested containers) and the backward's (gradients, working memory), which never run at
-// once, so one working memory of the larger peak serves both.
-template <std::size_t J>
-struct TrainPlan {
-  NodePlan<J> fwd{}, bwd{};
-  std::size_t peak = 0;
-};
-template <std::size_t J>
-constexpr TrainPlan<J> train_plan(const Nodes<J>& fwd, const Nodes<J>& bwd) {
-  TrainPlan<J> t{plan_nodes(fwd), plan_nodes(bwd), 0};
-  t.peak = t.fwd.peak > t.bwd.peak ? t.fwd.peak : t.bwd.peak;
-  return t;
 }
 
 // A debug check of the plan (-DZOO_PLAN_CHECK): the arena starts as NaN, and every value

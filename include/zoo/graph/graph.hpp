@@ -323,7 +323,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   typename storage<layers>::type slots;
   // Training keeps in act[j] only the values some backward reads (saved<j>()); every other
   // value lives in the working memory ws during forward, and the gradients live in ws during
-  // backward (train_plan()). The caller gives ws (a model's arena, or the container above's);
+  // backward (train_fwd_plan(), train_bwd_plan()). The caller gives ws (a model's arena, or the container above's);
   // a graph run on its own (resize, forward, backward) uses own_ws.
   std::array<Buffer<T>, J> act;
   Buffer<T> own_ws;
@@ -380,10 +380,10 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   }
   // Sizes the saved values and the nodes; the working memory is the caller's.
   void resize_nested(std::size_t n) {
-    static_assert(plan::disjoint(detail::train_plan_v<GraphLayer>.fwd.intervals,
-                                 detail::train_plan_v<GraphLayer>.fwd.placement) &&
-                      plan::disjoint(detail::train_plan_v<GraphLayer>.bwd.intervals,
-                                     detail::train_plan_v<GraphLayer>.bwd.placement),
+    static_assert(plan::disjoint(detail::train_fwd_plan_v<GraphLayer>.intervals,
+                                 detail::train_fwd_plan_v<GraphLayer>.placement) &&
+                      plan::disjoint(detail::train_bwd_plan_v<GraphLayer>.intervals,
+                                     detail::train_bwd_plan_v<GraphLayer>.placement),
                   "zoo: a memory plan lets two live values overlap (a bug in core/plan.hpp)");
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (act[I].resize(saved<I>() ? n * layer_t<I>::output_shape::size : 0), ...);
@@ -415,10 +415,10 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   }
   void backward_all_ws(const std::array<const T*, O>& dy, const std::array<T*, K>& dx,
                        std::size_t n, T* ws) {
-    constexpr const auto& P = detail::train_plan_v<GraphLayer>;
+    constexpr const auto& B = detail::train_bwd_plan_v<GraphLayer>;
     // Whatever forward left in ws is dead: a backward that read it would read NaN.
     if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
-    for (std::size_t j = 0; j < J; ++j) gin[j] = gout[j] = ws + P.bwd.out[J - 1 - j] * n;
+    for (std::size_t j = 0; j < J; ++j) gin[j] = gout[j] = ws + B.out[J - 1 - j] * n;
     [&]<std::size_t... I>(std::index_sequence<I...>) { (add_output_grad<I>(dy, n), ...); }(
         std::make_index_sequence<O>{});
     [&]<std::size_t... R>(std::index_sequence<R...>) {
@@ -487,9 +487,8 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     }(std::make_index_sequence<J>{});
     return nd;
   }
-  static constexpr plan::TrainPlan<J> train_plan() {
-    return plan::train_plan(train_fwd_nodes(), train_bwd_nodes());
-  }
+  static constexpr plan::NodePlan<J> train_fwd_plan() { return plan::plan_nodes(train_fwd_nodes()); }
+  static constexpr plan::NodePlan<J> train_bwd_plan() { return plan::plan_nodes(train_bwd_nodes()); }
   static constexpr std::size_t train_scratch() { return train_scratch_of<GraphLayer>(); }
   // Whether this graph's backward reads its inputs' values, or its output's.
   static constexpr bool backward_reads_input() {
@@ -697,7 +696,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
  private:
   template <std::size_t J0>
   void forward_node(const std::array<T*, O>& y, std::size_t n, T* ws) {
-    constexpr const auto& P = detail::train_plan_v<GraphLayer>;
+    constexpr const auto& F = detail::train_fwd_plan_v<GraphLayer>;
     T* out = train_value<J0>(y, n, ws);
     src[K + J0] = out;
     if constexpr (!fused_away<J0>()) {  // else node J0 − 1 wrote this node's output
@@ -707,7 +706,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
                            layer_ops::type_name(node<J0>()).c_str(),
                            !requires(L& l) { l.each([](auto&) {}); }, false);
 #endif
-      T* w = ws + P.fwd.ws[J0] * n;
+      T* w = ws + F.ws[J0] * n;
       [&]<std::size_t... S>(std::index_sequence<S...>) {
         if constexpr (fuses<J0>())
           node<J0>().template forward_act<typename layer_t<J0 + 1>::fn>(
@@ -722,7 +721,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
                                 w);
       }(sources_t<J0>{});
     }
-    if constexpr (plan::kPoison) poison_after(P.fwd, J0, ws, n);
+    if constexpr (plan::kPoison) poison_after(F, J0, ws, n);
   }
   // After position r of a plan: the values last read there, and that position's working memory.
   template <class NP>
@@ -836,7 +835,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     constexpr std::ptrdiff_t o = output_slot<J0>();
     if constexpr (o >= 0) return y[o];
     else if constexpr (saved<J0>()) return act[J0].data();
-    else return ws + detail::train_plan_v<GraphLayer>.fwd.out[J0] * n;
+    else return ws + detail::train_fwd_plan_v<GraphLayer>.out[J0] * n;
   }
   template <std::size_t J0>
   T* infer_value(const std::array<T*, O>& y, std::size_t n, T* ws) {
@@ -910,7 +909,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     // Decided here, outside the lambda: clang (14 and 19) took the overwrite branch for
     // nodes whose fold over the lambda's own pack was false.
     constexpr bool overwrite = layer_arity<L>() == 1 && all_overwritten(sources_t<J0>{});
-    constexpr const auto& P = detail::train_plan_v<GraphLayer>;
+    constexpr const auto& B = detail::train_bwd_plan_v<GraphLayer>;
     constexpr std::size_t r = J - 1 - J0;
     if constexpr (!norm_fused_away<J0>()) {  // else done in node J0 − 1's backward_then
       // Gradients this node is the first to add into start from zero.
@@ -925,7 +924,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
                            layer_ops::type_name(node<J0>()).c_str(),
                            !requires(L& l) { l.each([](auto&) {}); }, true);
 #endif
-      T* w = ws + P.bwd.ws[r] * n;
+      T* w = ws + B.ws[r] * n;
       [&]<std::size_t... S>(std::index_sequence<S...>) {
         if constexpr (fuses_norm<J0>())
           node<J0>().template backward_then<typename layer_t<J0 + 1>::fn, overwrite>(
@@ -942,7 +941,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
                                  std::array<T*, sizeof...(S)>{grad_of<S>(dx)...}, n, w);
       }(sources_t<J0>{});
     }
-    if constexpr (plan::kPoison) poison_after(P.bwd, r, ws, n);
+    if constexpr (plan::kPoison) poison_after(B, r, ws, n);
   }
 };
 }  // namespace detail

@@ -54,7 +54,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   Slots<std::index_sequence_for<Ls...>, Ls...> slots;
   // a_i, the output of layer i (N, shape_i), kept only when a backward reads it (saved<i>());
   // the others live in the working memory ws during forward, the gradients da_i during
-  // backward (train_plan()). ws is the caller's; a chain run on its own uses own_ws.
+  // backward (train_fwd_plan(), train_bwd_plan()). ws is the caller's; a chain run on its own uses own_ws.
   std::array<Buffer<T>, K - 1> act;
   Buffer<T> own_ws;
 
@@ -94,10 +94,10 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     each([&](auto& l) { layer_ops::set_frozen(l, f); });
   }
   void resize_nested(std::size_t n) {
-    static_assert(plan::disjoint(detail::train_plan_v<SequentialLayer>.fwd.intervals,
-                                 detail::train_plan_v<SequentialLayer>.fwd.placement) &&
-                      plan::disjoint(detail::train_plan_v<SequentialLayer>.bwd.intervals,
-                                     detail::train_plan_v<SequentialLayer>.bwd.placement),
+    static_assert(plan::disjoint(detail::train_fwd_plan_v<SequentialLayer>.intervals,
+                                 detail::train_fwd_plan_v<SequentialLayer>.placement) &&
+                      plan::disjoint(detail::train_bwd_plan_v<SequentialLayer>.intervals,
+                                     detail::train_bwd_plan_v<SequentialLayer>.placement),
                   "zoo: a memory plan lets two live values overlap (a bug in core/plan.hpp)");
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (act[I].resize(saved<I>() ? n * layer_t<I>::output_shape::size : 0), ...);
@@ -159,9 +159,8 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     }(std::make_index_sequence<K>{});
     return nd;
   }
-  static constexpr plan::TrainPlan<K> train_plan() {
-    return plan::train_plan(train_fwd_nodes(), train_bwd_nodes());
-  }
+  static constexpr plan::NodePlan<K> train_fwd_plan() { return plan::plan_nodes(train_fwd_nodes()); }
+  static constexpr plan::NodePlan<K> train_bwd_plan() { return plan::plan_nodes(train_bwd_nodes()); }
   static constexpr std::size_t train_scratch() { return train_scratch_of<SequentialLayer>(); }
   static constexpr bool backward_reads_input() { return backward_reads_x_of<layer_t<0>>(); }
   static constexpr bool backward_reads_output() {
@@ -244,15 +243,15 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   T* train_value(T* y, T* ws, std::size_t n) {
     if constexpr (I == K - 1) return y;
     else if constexpr (saved<I>()) return act[I].data();
-    else return ws + detail::train_plan_v<SequentialLayer>.fwd.out[I] * n;
+    else return ws + detail::train_fwd_plan_v<SequentialLayer>.out[I] * n;
   }
   template <std::size_t I>
   T* grad_at(std::size_t n, T* ws) {
-    return ws + detail::train_plan_v<SequentialLayer>.bwd.out[K - 1 - I] * n;
+    return ws + detail::train_bwd_plan_v<SequentialLayer>.out[K - 1 - I] * n;
   }
   template <std::size_t I>
   void forward_one(const T* x, T* y, std::size_t n, T* ws) {
-    constexpr const auto& P = detail::train_plan_v<SequentialLayer>;
+    constexpr const auto& F = detail::train_fwd_plan_v<SequentialLayer>;
     if constexpr (!fused_away<I>()) {  // else layer I-1 wrote this layer's output
 #ifdef ZOO_PROFILE
       profile::Scope timed(&get<I>(), std::to_string(I), layer_ops::type_name(get<I>()).c_str(),
@@ -265,9 +264,9 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
         get<I>().template forward_act<typename layer_t<I + 1>::fn>(in, train_value<I + 1>(y, ws, n),
                                                                    n);
       else
-        layer_ops::forward_ws(get<I>(), in, train_value<I>(y, ws, n), n, ws + P.fwd.ws[I] * n);
+        layer_ops::forward_ws(get<I>(), in, train_value<I>(y, ws, n), n, ws + F.ws[I] * n);
     }
-    if constexpr (plan::kPoison) poison_after(P.fwd, I, ws, n);
+    if constexpr (plan::kPoison) poison_after(F, I, ws, n);
   }
   template <class NP>
   static void poison_after(const NP& p, std::size_t r, T* ws, std::size_t n) {
@@ -329,7 +328,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
 
   template <std::size_t I>
   void backward_one(const T* x, const T* y, const T* dy, T* dx, std::size_t n, T* ws) {
-    constexpr const auto& P = detail::train_plan_v<SequentialLayer>;
+    constexpr const auto& B = detail::train_bwd_plan_v<SequentialLayer>;
 #ifdef ZOO_PROFILE
     profile::Scope timed(&get<I>(), std::to_string(I), layer_ops::type_name(get<I>()).c_str(),
                          !requires(layer_t<I>& l) { l.each([](auto&) {}); }, true);
@@ -343,7 +342,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     const T* dout;
     if constexpr (I == K - 1) dout = dy;
     else dout = grad_at<I>(n, ws);
-    T* w = ws + P.bwd.ws[K - 1 - I] * n;
+    T* w = ws + B.ws[K - 1 - I] * n;
     if constexpr (I == 0) {
       layer_ops::backward_ws(get<I>(), in, out, dout, dx, n, w);
     } else {
@@ -357,7 +356,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
         layer_ops::backward_ws(get<I>(), in, out, dout, din, n, w);
       }
     }
-    if constexpr (plan::kPoison) poison_after(P.bwd, K - 1 - I, ws, n);
+    if constexpr (plan::kPoison) poison_after(B, K - 1 - I, ws, n);
   }
 };
 }  // namespace detail
