@@ -32,6 +32,12 @@
 //   template <class Fn> void forward_act(const T* x, T* y, std::size_t n);  // fused activation
 //   using fn = Fn;  static constexpr bool y_only;   // activations: functor, derivative from y
 //   const T* output_ptr(std::size_t o) const;       // multi-output graphs
+//   static constexpr bool backward_reads_x, backward_reads_y;   // what backward reads (default both)
+//   static constexpr bool inplace;                  // forward may write y over x
+//   void reserve_infer(std::size_t n);  void forward_infer(x, y, n, T* ws);   // inference plan
+//   void resize_nested(std::size_t n);  void forward_ws(x, y, n, T* ws);  void backward_ws(x, y, dy, dx, n, T* ws);
+//   static constexpr auto infer_plan(), train_fwd_plan(), train_bwd_plan();  // containers (core/plan.hpp)
+//   static constexpr std::size_t train_values();   // kept from forward to backward, per sample
 // Computation goes through a backend's entry points (cpu::conv2d_forward, ...), so a second
 // backend plugs in without touching the layer (docs/architecture.md §8).
 //
