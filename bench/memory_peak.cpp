@@ -25,6 +25,8 @@
 //                             training model, no gradients).
 //   ddpm_guided_sample_shared, dcgan_generate_shared  through an InferenceModel sharing the weights
 //                             of a training model that stays alive (sampling during training).
+//   dcgan_generate_stream     the _infer case's 10,000 samples handed to a consumer batch by
+//                             batch (models::generate_each) and never stored together.
 //   (The _eval cases run generate()/UnetDenoiser on the training Model; since issue 22
 //   generate() wraps it in an InferenceModel itself, so dcgan_generate_eval = _shared.)
 //   <model>_train             3 training steps (forward, loss, backward, optimizer step; the GANs
@@ -154,6 +156,18 @@ void dcgan_generate_infer() {
   auto inf = std::make_unique<DcGInfer>(1);
   dcgan_generate(*inf);
 }
+// 10,000 samples consumed as they come (models::generate_each; here their sum, as an FID
+// would fold them into its statistics): nothing grows with the sample count.
+void dcgan_generate_stream() {
+  auto inf = std::make_unique<DcGInfer>(1);
+  zoo::Rng rng(3);
+  double sum = 0;
+  models::generate_each(*inf, 10000, rng, [&](std::size_t, const Tensor<float>& images) {
+    for (const float v : images) sum += v;
+  });
+  volatile double keep = sum;
+  (void)keep;
+}
 // Beside a training model (sampling during training): the inference model shares its weights.
 void ddpm_guided_sample_shared() {
   auto m = std::make_unique<UnetModel>(1);
@@ -261,6 +275,7 @@ const std::vector<std::pair<std::string, std::function<void()>>>& cases() {
       {"dcgan_generate_infer", dcgan_generate_infer},
       {"ddpm_guided_sample_shared", ddpm_guided_sample_shared},
       {"dcgan_generate_shared", dcgan_generate_shared},
+      {"dcgan_generate_stream", dcgan_generate_stream},
 #endif
       {"mlp_ae_train", [] { train_steps<zoo_bench::AE>(128); }},
       {"conv_ae_train", conv_ae_train},

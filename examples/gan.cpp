@@ -144,24 +144,20 @@ struct Cdc : Dc {
   static constexpr bool conditional = true;
 };
 
-// models::generate with a bar: 500 samples a call (its batch) from the same
-// noise stream, so the samples are the same.
+// models::generate with a bar: the bar moves as each batch of 500 arrives.
 template <class GM>
 Tensor<typename GM::scalar> generate_with_bar(GM& g, std::size_t n, Rng& rng, const std::vector<int>* labels) {
   constexpr std::size_t batch = 500;
   Tensor<typename GM::scalar> out;
   out.template resize_batch<typename GM::output_shape>(n);
   io::Progress bar((n + batch - 1) / batch, {.desc = "generating samples"});
-  std::vector<int> part;
-  for (std::size_t b = 0; b < n; b += batch) {
-    const std::size_t m = std::min(batch, n - b);
-    if (labels)
-      part.assign(labels->begin() + static_cast<std::ptrdiff_t>(b),
-                  labels->begin() + static_cast<std::ptrdiff_t>(b + m));
-    const auto x = models::generate(g, m, rng, labels ? &part : nullptr, batch);
-    std::copy(x.begin(), x.end(), out.sample(b));
-    bar.update();
-  }
+  models::generate_each(
+      g, n, rng,
+      [&](std::size_t first, const Tensor<typename GM::scalar>& images) {
+        std::copy(images.begin(), images.end(), out.sample(first));
+        bar.update();
+      },
+      labels, batch);
   bar.close();
   return out;
 }

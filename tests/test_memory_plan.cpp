@@ -16,6 +16,7 @@
 #include <zoo/io/safetensors.hpp>
 #include <filesystem>
 #include <zoo/models/gan.hpp>
+#include <zoo/models/gan_training.hpp>
 #include <zoo/models/lenet.hpp>
 #include <zoo/models/vae.hpp>
 #include <zoo/models/yolo/yolov5.hpp>
@@ -137,6 +138,62 @@ TEST_CASE("a chain plans into two buffers and runs element-wise layers in place"
   // at most two 64-wide values are alive at once.
   static_assert(infer_scratch_of<L>() == 2 * 64);
   check_model<Model<Net, Shape<20>>>("chain", 5, 3);
+}
+
+TEST_CASE("a chain that ends element-wise writes the caller's y and runs its tail there") {
+  using Net = Sequential<Linear<64>, ReLU, BatchNorm>;
+  using L = bind_t<Net, float, Shape<20>>;
+  // Linear + ReLU write y, BatchNorm runs over it: nothing of the chain is in the arena.
+  static_assert(L::tail_in_place() && infer_scratch_of<L>() == 0);
+  check_model<Model<Net, Shape<20>>>("linear relu bn", 5, 3);
+  using Net2 = Sequential<Conv2d<4, 3, 1, 1>, BatchNorm, SiLU>;
+  static_assert(infer_scratch_of<bind_t<Net2, float, Shape<2, 6, 6>>>() == plan::round_up(4 * 36));
+  check_model<Model<Net2, Shape<2, 6, 6>>>("conv bn silu", 3, 2);
+}
+
+TEST_CASE("large Linear layers keep their transposed panels in the arena") {
+  namespace zm = zoo::models;
+  using Noise = Shape<zm::gan_noise_dim>;
+  using G = bind_t<zm::DcGenerator, float, Noise>;
+  using Wide = bind_t<Linear<6272>, float, Shape<1024>>;
+  static_assert(Wide::dense_possible && Wide::infer_ws >= 1024 + 6272);
+  // The panels share memory with values dead at that layer: the DCGAN generator's arena is
+  // still set by its first transposed convolution (input 6272 and output 12544 values).
+  static_assert(infer_scratch_of<G>() == plan::round_up(6272) + plan::round_up(12544));
+  // Batches on the dense kernel's path (≥ cpu::kDenseMinBatch), one not a whole number of
+  // SIMD vectors; the poisoned arena would show a panel overlapping a live value.
+  check_model<Model<zm::DcGenerator, Noise>>("dcgan.G dense", 64, 71);
+  check_model<Model<zm::MlpGenerator, Noise>>("gan_mlp.G dense", 67, 128);
+}
+
+TEST_CASE("generate_each hands over generate's samples batch by batch") {
+  namespace zm = zoo::models;
+  using Noise = Shape<zm::gan_noise_dim>;
+  using Label = Shape<zm::gan_num_classes>;
+  auto g = std::make_unique<Model<zm::CondDcGenerator, Noise, Label>>(3);
+  constexpr std::size_t n = 130, batch = 64;  // two batches on the dense path, then 2 samples
+  std::vector<int> labels(n);
+  for (std::size_t i = 0; i < n; ++i) labels[i] = static_cast<int>(i * 7 % 10);
+  Rng r1(9), r2(9);
+  const Tensor<float> all = zm::generate(*g, n, r1, &labels, batch);
+  std::vector<std::size_t> firsts, sizes;
+  std::size_t differ = 0;
+  zm::generate_each(
+      *g, n, r2,
+      [&](std::size_t first, const Tensor<float>& images) {
+        firsts.push_back(first);
+        sizes.push_back(images.shape()[0]);
+        for (std::size_t i = 0; i < images.size(); ++i)
+          differ += std::memcmp(&images[i], all.sample(first) + i, sizeof(float)) != 0;
+      },
+      &labels, batch);
+  CHECK(firsts == std::vector<std::size_t>{0, 64, 128});
+  CHECK(sizes == std::vector<std::size_t>{64, 64, 2});
+  CHECK(differ == 0);
+  CHECK(g->training());  // left as it was
+  std::vector<int> short_labels(n - 1);
+  CHECK_THROWS_AS(zm::generate(*g, n, r1, &short_labels), std::invalid_argument);
+  CHECK_THROWS_AS(zm::generate(*g, n, r1, &labels, 0), std::invalid_argument);
 }
 
 TEST_CASE("graph with long skips") {

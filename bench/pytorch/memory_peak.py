@@ -25,6 +25,8 @@ Cases, the same work as the zoo program:
                            doubled batch of 400 (x twice, c then zeros), 3 DDPM steps (t = 500..498).
   dcgan_generate_eval      the DCGAN generator .eval(), inference_mode, 10,000 samples in batches
                            of 500 written into one (10000, 1, 28, 28) tensor (zoo::models::generate).
+  dcgan_generate_stream    the same 10,000 samples, each batch summed and dropped (zoo's
+                           models::generate_each), never stored together.
   <model>_train            3 training steps at the examples' batch (see bench/memory_peak.cpp):
                            zero_grad(set_to_none=True), forward, loss, backward, optimizer step
                            (Adam / SGD foreach=False, 1.13's CPU default); GANs D step + G step.
@@ -90,6 +92,17 @@ def dcgan_generate_eval():
             k = min(batch, n - b)
             out[b:b + k] = g(torch.rand(k, 96) * 2 - 1)
     return out
+
+
+def dcgan_generate_stream():
+    torch.manual_seed(0)
+    g = gan_twins.tg.dc_generator().eval()
+    n, batch = 10000, 500
+    total = 0.0
+    with torch.inference_mode():
+        for b in range(0, n, batch):
+            total += g(torch.rand(min(batch, n - b), 96) * 2 - 1).sum().item()
+    return total
 
 
 # ---------------------------------------------------------------- training
@@ -204,6 +217,7 @@ CASES = {
     "dcgan_generate_infer": dcgan_generate_eval,
     "ddpm_guided_sample_shared": ddpm_guided_sample_eval,
     "dcgan_generate_shared": dcgan_generate_eval,
+    "dcgan_generate_stream": dcgan_generate_stream,
     "mlp_ae_train": mlp_ae_train,
     "conv_ae_train": conv_ae_train,
     "vae_mse_train": vae_mse_train,

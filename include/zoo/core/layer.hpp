@@ -35,6 +35,8 @@
 //   static constexpr bool backward_reads_x, backward_reads_y;   // what backward reads (default both)
 //   static constexpr bool inplace;                  // forward may write y over x
 //   void reserve_infer(std::size_t n);  void forward_infer(x, y, n, T* ws);   // inference plan
+//   static constexpr std::size_t infer_ws;  template <class Fn> void forward_act_infer(x, y, n, T* ws);
+//                                                 // a leaf's working memory in that plan (per sample)
 //   void resize_nested(std::size_t n);  void forward_ws(x, y, n, T* ws);  void backward_ws(x, y, dy, dx, n, T* ws);
 //   static constexpr auto infer_plan(), train_fwd_plan(), train_bwd_plan();  // containers (core/plan.hpp)
 //   static constexpr std::size_t train_values();   // kept from forward to backward, per sample
@@ -253,7 +255,8 @@ constexpr double flops_of() {
 }
 
 // Working memory, in values of T per sample, that a layer needs while an inference forward
-// runs: a container's planned arena (core/plan.hpp); leaves keep their own scratch.
+// runs: a container's planned arena (core/plan.hpp), or what a leaf declares as infer_ws
+// (Linear's transposed panels); other leaves keep their own scratch.
 // A container's plan is computed once per type (a variable template) and read from there.
 namespace detail {
 template <class L>
@@ -262,6 +265,7 @@ inline constexpr auto infer_plan_v = L::infer_plan();
 template <class L>
 constexpr std::size_t infer_scratch_of() {
   if constexpr (requires { L::infer_plan(); }) return detail::infer_plan_v<L>.peak;
+  else if constexpr (requires { L::infer_ws; }) return L::infer_ws;  // a leaf's, in the arena
   else return 0;
 }
 // Whether forward may write its output over its input (element-wise layers): a plan then
@@ -385,6 +389,14 @@ template <class L, class X, class T>
 void forward_infer(L& l, const X& x, T* y, std::size_t n, T* ws) {
   if constexpr (requires { l.forward_infer(x, y, n, ws); }) l.forward_infer(x, y, n, ws);
   else l.forward(x, y, n);
+}
+// A layer fused with activation Fn (fuses_with) in a planned arena.
+template <class Fn, class L, class T>
+void forward_act_infer(L& l, const T* x, T* y, std::size_t n, T* ws) {
+  if constexpr (requires { l.template forward_act_infer<Fn>(x, y, n, ws); })
+    l.template forward_act_infer<Fn>(x, y, n, ws);
+  else
+    l.template forward_act<Fn>(x, y, n);
 }
 template <class L>
 void set_training(L& l, bool t) {

@@ -75,6 +75,8 @@ struct ConvTranspose2dKernel {
   static constexpr std::size_t scratch_size = work_size + num_params;
 
   void resize(std::size_t) { scratch.reserve(scratch_size); }
+  // Forward alone needs no per-thread partial dW.
+  void resize_forward() { scratch.reserve(work_size); }
 
   // (C, H·W) of samples i0… side by side into xcat (C, nb·H·W).
   static void gather(const T* x, std::size_t nb, T* xcat) {
@@ -84,7 +86,7 @@ struct ConvTranspose2dKernel {
   }
 
   void forward(const T* x, T* y, std::size_t n) {
-    scratch.reserve(scratch_size);
+    scratch.reserve(work_size);
     const int nt =
         batch_threads(n, threading, scratch.threads, n * flops, min_parallel_flops);
     for_sample_ranges(n, nt, threading == Threading::batch, [&](int t, std::size_t b, std::size_t e) {
@@ -213,6 +215,10 @@ struct ConvTranspose2dKernel {
 template <class K>
 void conv_transpose2d_reserve(K& k, std::size_t n) {
   k.resize(n);
+}
+template <class K>
+void conv_transpose2d_reserve_infer(K& k) {
+  k.resize_forward();
 }
 template <class K, class T>
 void conv_transpose2d_forward(K& k, const T* w, const T* b, const T* x, T* y, std::size_t n) {

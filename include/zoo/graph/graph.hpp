@@ -700,28 +700,39 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     T* out = train_value<J0>(y, n, ws);
     src[K + J0] = out;
     if constexpr (!fused_away<J0>()) {  // else node J0 − 1 wrote this node's output
-      using L = layer_t<J0>;
 #ifdef ZOO_PROFILE
+      using L = layer_t<J0>;
       profile::Scope timed(&node<J0>(), names::names[K + J0],
                            layer_ops::type_name(node<J0>()).c_str(),
                            !requires(L& l) { l.each([](auto&) {}); }, false);
 #endif
-      T* w = ws + F.ws[J0] * n;
-      [&]<std::size_t... S>(std::index_sequence<S...>) {
-        if constexpr (fuses<J0>())
-          node<J0>().template forward_act<typename layer_t<J0 + 1>::fn>(
-              src[S]..., train_value<J0 + 1>(y, n, ws), n);
-        else if constexpr (fuses_norm<J0>())
-          node<J0>().template forward_then<typename layer_t<J0 + 1>::fn>(
-              src[S]..., train_value<J0 + 1>(y, n, ws), n);
-        else if constexpr (layer_arity<L>() == 1)
-          layer_ops::forward_ws(node<J0>(), src[S]..., out, n, w);
-        else
-          layer_ops::forward_ws(node<J0>(), std::array<const T*, sizeof...(S)>{src[S]...}, out, n,
-                                w);
-      }(sources_t<J0>{});
+      T* next = nullptr;  // the fused activation's value
+      if constexpr (fuses<J0>() || fuses_norm<J0>()) next = train_value<J0 + 1>(y, n, ws);
+      run_node<J0, false>(out, next, n, ws + F.ws[J0] * n);
     }
     if constexpr (plan::kPoison) poison_after(F, J0, ws, n);
+  }
+  // Node J0 on its sources: writes out, or `next` (node J0 + 1's value) when it computes the
+  // activation after it too; w is its working memory. Infer: the inference entry points.
+  template <std::size_t J0, bool Infer>
+  void run_node(T* out, T* next, std::size_t n, T* w) {
+    using L = layer_t<J0>;
+    [&]<std::size_t... S>(std::index_sequence<S...>) {
+      if constexpr (fuses<J0>()) {
+        using Fn = typename layer_t<J0 + 1>::fn;
+        if constexpr (Infer) layer_ops::forward_act_infer<Fn>(node<J0>(), src[S]..., next, n, w);
+        else node<J0>().template forward_act<Fn>(src[S]..., next, n);
+      } else if constexpr (fuses_norm<J0>()) {
+        node<J0>().template forward_then<typename layer_t<J0 + 1>::fn>(src[S]..., next, n);
+      } else if constexpr (layer_arity<L>() == 1) {
+        if constexpr (Infer) layer_ops::forward_infer(node<J0>(), src[S]..., out, n, w);
+        else layer_ops::forward_ws(node<J0>(), src[S]..., out, n, w);
+      } else {
+        const std::array<const T*, sizeof...(S)> xs{src[S]...};
+        if constexpr (Infer) layer_ops::forward_infer(node<J0>(), xs, out, n, w);
+        else layer_ops::forward_ws(node<J0>(), xs, out, n, w);
+      }
+    }(sources_t<J0>{});
   }
   // After position r of a plan: the values last read there, and that position's working memory.
   template <class NP>
@@ -849,35 +860,17 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     T* out = infer_value<J0>(y, n, ws);
     src[K + J0] = out;
     if constexpr (!fused_away<J0>()) {
-      using L = layer_t<J0>;
 #ifdef ZOO_PROFILE
+      using L = layer_t<J0>;
       profile::Scope timed(&node<J0>(), names::names[K + J0],
                            layer_ops::type_name(node<J0>()).c_str(),
                            !requires(L& l) { l.each([](auto&) {}); }, false);
 #endif
-      T* w = ws + P.ws[J0] * n;
-      [&]<std::size_t... S>(std::index_sequence<S...>) {
-        if constexpr (fuses<J0>())
-          node<J0>().template forward_act<typename layer_t<J0 + 1>::fn>(
-              src[S]..., infer_value<J0 + 1>(y, n, ws), n);
-        else if constexpr (fuses_norm<J0>())
-          node<J0>().template forward_then<typename layer_t<J0 + 1>::fn>(
-              src[S]..., infer_value<J0 + 1>(y, n, ws), n);
-        else if constexpr (layer_arity<L>() == 1)
-          layer_ops::forward_infer(node<J0>(), src[S]..., out, n, w);
-        else
-          layer_ops::forward_infer(node<J0>(), std::array<const T*, sizeof...(S)>{src[S]...}, out,
-                                   n, w);
-      }(sources_t<J0>{});
+      T* next = nullptr;
+      if constexpr (fuses<J0>() || fuses_norm<J0>()) next = infer_value<J0 + 1>(y, n, ws);
+      run_node<J0, true>(out, next, n, ws + P.ws[J0] * n);
     }
-    if constexpr (plan::kPoison) {
-      for (std::size_t v = 0; v < J; ++v) {
-        const auto& iv = P.intervals[v];
-        if (P.root[v] == v && iv.size > 0 && iv.last == J0 && iv.last != iv.first)
-          plan::poison(ws + P.out[v] * n, iv.size * n);
-      }
-      plan::poison(ws + P.ws[J0] * n, P.intervals[J + J0].size * n);
-    }
+    if constexpr (plan::kPoison) poison_after(P, J0, ws, n);
   }
 
   template <std::size_t O0>

@@ -31,7 +31,7 @@
 namespace zoo {
 
 template <class T, class Spec, class... Ins>
-class BasicInferenceModel {
+class BasicInferenceModel : public detail::NamedState<BasicInferenceModel<T, Spec, Ins...>, T> {
   using trained_type = BasicModel<T, Spec, Ins...>;
 
  public:
@@ -112,11 +112,8 @@ class BasicInferenceModel {
     using L = std::remove_reference_t<decltype(node)>;
     static_assert(layer_arity<L>() == 1,
                   "zoo::InferenceModel::forward_node: the node must read one input");
-    using In = typename L::input_shape;
-    if (in.sample_size() != In::size || in.batch() == 0)
-      throw std::invalid_argument("zoo::InferenceModel::forward_node<\"" + std::string(Name.view()) +
-                                  "\">: input has shape " + in.shape_str() +
-                                  ", the node expects (N, " + In::str().substr(1));
+    detail::check_node_input<typename L::input_shape>("zoo::InferenceModel::forward_node",
+                                                      Name.view(), in);
     const std::size_t n = in.batch();
     out.template resize_batch<typename L::output_shape>(n);
     layer_ops::reserve_infer(node, n);
@@ -145,23 +142,6 @@ class BasicInferenceModel {
   void visit_buffers(F&& f) {
     layer_ops::visit_buffers(net_, std::string{}, f);
   }
-  std::vector<NamedTensor<T>> named_parameters() {
-    std::vector<NamedTensor<T>> out;
-    visit_parameters([&](const std::string& name, std::vector<std::size_t> shape, T* d, T* g,
-                         std::size_t n) { out.push_back({name, std::move(shape), d, g, n}); });
-    return out;
-  }
-  std::vector<NamedTensor<T>> named_buffers() {
-    std::vector<NamedTensor<T>> out;
-    visit_buffers([&](const std::string& name, std::vector<std::size_t> shape, T* d,
-                      std::size_t n) { out.push_back({name, std::move(shape), d, nullptr, n}); });
-    return out;
-  }
-  std::vector<NamedTensor<T>> state_dict() {
-    auto out = named_parameters();
-    for (auto& b : named_buffers()) out.push_back(std::move(b));
-    return out;
-  }
   Rng& noise_rng() { return *noise_; }
 
   net_type& net() { return net_; }
@@ -174,24 +154,11 @@ class BasicInferenceModel {
   std::size_t arena_bytes() const { return arena_.size() * sizeof(T); }
 
   std::string summary() const {
-    std::vector<SummaryRow> rows;
-    layer_ops::summary(net_, std::string{}, rows);
-    std::string s;
-    char line[256];
-    std::snprintf(line, sizeof line, "%-28s %-12s %-16s %12s %14s\n", "layer", "type", "output",
-                  "params", "MFLOPs");
-    s += line;
-    for (const auto& r : rows) {
-      std::snprintf(line, sizeof line, "%-28s %-12s %-16s %12zu %14.3f\n", r.name.c_str(),
-                    r.type.c_str(), r.output_shape.c_str(), r.params, r.flops * 1e-6);
-      s += line;
-    }
+    char line[128];
     std::snprintf(line, sizeof line,
-                  "total: %zu parameters, %.3f MFLOPs per sample (forward), %.1f KB activation "
-                  "memory per sample (planned inference)\n",
-                  num_params, flops * 1e-6, bytes_per_sample / 1024.0);
-    s += line;
-    return s;
+                  "%.1f KB activation memory per sample (planned inference)\n",
+                  bytes_per_sample / 1024.0);
+    return detail::summary_table(net_, num_params, flops) + line;
   }
 
  private:
@@ -206,25 +173,8 @@ class BasicInferenceModel {
     layer_ops::set_training(net_, false);
   }
   template <class... X>
-  std::size_t check_inputs(const X&... x) {
-    std::array<const Tensor<T>*, num_inputs> xs{&x...};
-    static constexpr std::array<std::size_t, num_inputs> sizes{Ins::size...};
-    static const std::array<std::string, num_inputs> names{Ins::str()...};
-    const std::size_t n = xs[0]->batch();
-    for (std::size_t k = 0; k < num_inputs; ++k) {
-      if (xs[k]->rank() < 1 || xs[k]->batch() == 0)
-        throw std::invalid_argument("zoo::InferenceModel::forward: input " + std::to_string(k) +
-                                    " is empty");
-      if (xs[k]->sample_size() != sizes[k])
-        throw std::invalid_argument("zoo::InferenceModel::forward: input " + std::to_string(k) +
-                                    " has shape " + xs[k]->shape_str() +
-                                    ", but the model expects (N, " + names[k].substr(1));
-      if (xs[k]->batch() != n)
-        throw std::invalid_argument(
-            "zoo::InferenceModel::forward: inputs have different batch sizes (" +
-            std::to_string(n) + " and " + std::to_string(xs[k]->batch()) + ")");
-    }
-    return n;
+  static std::size_t check_inputs(const X&... x) {
+    return detail::check_model_inputs<T, Ins...>("zoo::InferenceModel::forward", x...);
   }
   // Exactly the size asked for (a vector grown by resize may keep up to twice that).
   void size_arena(std::size_t values) {

@@ -15,6 +15,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../core/layer.hpp"
@@ -35,10 +36,94 @@ template <class N, std::size_t O>
 struct model_output<N, O, true> {
   using type = typename N::template output_shape_at<O>;
 };
+
+// What Model and InferenceModel (graph/inference.hpp) share. `who` names the caller in
+// errors ("zoo::Model::forward").
+
+// The batch size of one tensor per input, each checked against its per-sample shape.
+template <class T, class... Ins, class... X>
+std::size_t check_model_inputs(const char* who, const X&... x) {
+  constexpr std::size_t K = sizeof...(Ins);
+  std::array<const Tensor<T>*, K> xs{&x...};
+  static constexpr std::array<std::size_t, K> sizes{Ins::size...};
+  static const std::array<std::string, K> names{Ins::str()...};
+  const std::size_t n = xs[0]->batch();
+  for (std::size_t k = 0; k < K; ++k) {
+    if (xs[k]->rank() < 1 || xs[k]->batch() == 0)
+      throw std::invalid_argument(std::string(who) + ": input " + std::to_string(k) + " is empty");
+    if (xs[k]->sample_size() != sizes[k])
+      throw std::invalid_argument(std::string(who) + ": input " + std::to_string(k) +
+                                  " has shape " + xs[k]->shape_str() +
+                                  ", but the model expects (N, " + names[k].substr(1));
+    if (xs[k]->batch() != n)
+      throw std::invalid_argument(std::string(who) + ": inputs have different batch sizes (" +
+                                  std::to_string(n) + " and " + std::to_string(xs[k]->batch()) +
+                                  ")");
+  }
+  return n;
+}
+
+// forward_node's input: (N, In) with N > 0.
+template <class In, class T>
+void check_node_input(const char* who, std::string_view node, const Tensor<T>& in) {
+  if (in.sample_size() != In::size || in.batch() == 0)
+    throw std::invalid_argument(std::string(who) + "<\"" + std::string(node) +
+                                "\">: input has shape " + in.shape_str() +
+                                ", the node expects (N, " + In::str().substr(1));
+}
+
+// The layer table of summary(): one row per layer, then the totals.
+template <class Net>
+std::string summary_table(const Net& net, std::size_t num_params, double flops) {
+  std::vector<SummaryRow> rows;
+  layer_ops::summary(net, std::string{}, rows);
+  std::string s;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-28s %-12s %-16s %12s %14s\n", "layer", "type", "output",
+                "params", "MFLOPs");
+  s += line;
+  for (const auto& r : rows) {
+    std::snprintf(line, sizeof line, "%-28s %-12s %-16s %12zu %14.3f\n", r.name.c_str(),
+                  r.type.c_str(), r.output_shape.c_str(), r.params, r.flops * 1e-6);
+    s += line;
+  }
+  std::snprintf(line, sizeof line, "total: %zu parameters, %.3f MFLOPs per sample (forward)\n",
+                num_params, flops * 1e-6);
+  return s + line;
+}
+
+// named_parameters(), named_buffers() and state_dict() of a model M with visit_parameters
+// and visit_buffers (a base of Model and InferenceModel).
+template <class M, class T>
+struct NamedState {
+  std::vector<NamedTensor<T>> named_parameters() {
+    std::vector<NamedTensor<T>> out;
+    self().visit_parameters([&](const std::string& name, std::vector<std::size_t> shape, T* d,
+                                T* g, std::size_t n) {
+      out.push_back({name, std::move(shape), d, g, n});
+    });
+    return out;
+  }
+  std::vector<NamedTensor<T>> named_buffers() {
+    std::vector<NamedTensor<T>> out;
+    self().visit_buffers([&](const std::string& name, std::vector<std::size_t> shape, T* d,
+                             std::size_t n) { out.push_back({name, std::move(shape), d, nullptr, n}); });
+    return out;
+  }
+  // Parameters then buffers: the keys of PyTorch's state_dict().
+  std::vector<NamedTensor<T>> state_dict() {
+    auto out = named_parameters();
+    for (auto& b : named_buffers()) out.push_back(std::move(b));
+    return out;
+  }
+
+ private:
+  M& self() { return static_cast<M&>(*this); }
+};
 }  // namespace detail
 
 template <class T, class Spec, class... Ins>
-class BasicModel {
+class BasicModel : public detail::NamedState<BasicModel<T, Spec, Ins...>, T> {
   static_assert(sizeof...(Ins) >= 1,
                 "zoo::Model<Spec, Shape...>: give the per-sample shape of every input after the "
                 "network spec, e.g. zoo::Model<Net, zoo::Shape<784>>");
@@ -225,25 +310,6 @@ class BasicModel {
   void visit_buffers(F&& f) {
     layer_ops::visit_buffers(net_, std::string{}, f);
   }
-  std::vector<NamedTensor<T>> named_parameters() {
-    std::vector<NamedTensor<T>> out;
-    visit_parameters([&](const std::string& name, std::vector<std::size_t> shape, T* d, T* g,
-                         std::size_t n) { out.push_back({name, std::move(shape), d, g, n}); });
-    return out;
-  }
-  std::vector<NamedTensor<T>> named_buffers() {
-    std::vector<NamedTensor<T>> out;
-    visit_buffers([&](const std::string& name, std::vector<std::size_t> shape, T* d,
-                      std::size_t n) { out.push_back({name, std::move(shape), d, nullptr, n}); });
-    return out;
-  }
-  // Parameters then buffers: the keys of PyTorch's state_dict().
-  std::vector<NamedTensor<T>> state_dict() {
-    auto out = named_parameters();
-    for (auto& b : named_buffers()) out.push_back(std::move(b));
-    return out;
-  }
-
   // Runs one single-input node of a Graph alone (a VAE's decoder on prior
   // samples, an autoencoder's decoder on a chosen code). The model's buffers
   // are re-sized on the next forward(), so this never corrupts a training pass.
@@ -252,11 +318,7 @@ class BasicModel {
     auto& node = net_.template get<Name>();
     using L = std::remove_reference_t<decltype(node)>;
     static_assert(layer_arity<L>() == 1, "zoo::Model::forward_node: the node must read one input");
-    using In = typename L::input_shape;
-    if (in.sample_size() != In::size || in.batch() == 0)
-      throw std::invalid_argument("zoo::Model::forward_node<\"" + std::string(Name.view()) +
-                                  "\">: input has shape " + in.shape_str() +
-                                  ", the node expects (N, " + In::str().substr(1));
+    detail::check_node_input<typename L::input_shape>("zoo::Model::forward_node", Name.view(), in);
     const std::size_t n = in.batch();
     out.template resize_batch<typename L::output_shape>(n);
     layer_ops::resize(node, n);
@@ -272,29 +334,15 @@ class BasicModel {
     return net_.template get<Name>();
   }
 
-  // A table of layers with output shapes, parameter counts and FLOPs.
+  // A table of layers with output shapes, parameter counts and FLOPs, and the planned
+  // activation memory.
   std::string summary() const {
-    std::vector<SummaryRow> rows;
-    layer_ops::summary(net_, std::string{}, rows);
-    std::string s;
-    char line[256];
-    std::snprintf(line, sizeof line, "%-28s %-12s %-16s %12s %14s\n", "layer", "type", "output",
-                  "params", "MFLOPs");
-    s += line;
-    for (const auto& r : rows) {
-      std::snprintf(line, sizeof line, "%-28s %-12s %-16s %12zu %14.3f\n", r.name.c_str(),
-                    r.type.c_str(), r.output_shape.c_str(), r.params, r.flops * 1e-6);
-      s += line;
-    }
-    std::snprintf(line, sizeof line, "total: %zu parameters, %.3f MFLOPs per sample (forward)\n",
-                  num_params, flops * 1e-6);
-    s += line;
+    char line[160];
     std::snprintf(line, sizeof line,
                   "activation memory per sample: %.1f KB training, %.1f KB planned inference "
                   "(zoo::InferenceModel)\n",
                   train_bytes_per_sample / 1024.0, infer_bytes_per_sample / 1024.0);
-    s += line;
-    return s;
+    return detail::summary_table(net_, num_params, flops) + line;
   }
 
   std::size_t batch_size() const { return n_; }
@@ -304,25 +352,8 @@ class BasicModel {
 
  private:
   template <class... X>
-  std::size_t check_inputs(const X&... x) {
-    std::array<const Tensor<T>*, num_inputs> xs{&x...};
-    static constexpr std::array<std::size_t, num_inputs> sizes{Ins::size...};
-    static const std::array<std::string, num_inputs> names{Ins::str()...};
-    const std::size_t n = xs[0]->batch();
-    for (std::size_t k = 0; k < num_inputs; ++k) {
-      if (xs[k]->rank() < 1 || xs[k]->batch() == 0)
-        throw std::invalid_argument("zoo::Model::forward: input " + std::to_string(k) +
-                                    " is empty");
-      if (xs[k]->sample_size() != sizes[k])
-        throw std::invalid_argument("zoo::Model::forward: input " + std::to_string(k) +
-                                    " has shape " + xs[k]->shape_str() +
-                                    ", but the model expects (N, " + names[k].substr(1));
-      if (xs[k]->batch() != n)
-        throw std::invalid_argument("zoo::Model::forward: inputs have different batch sizes (" +
-                                    std::to_string(n) + " and " + std::to_string(xs[k]->batch()) +
-                                    ")");
-    }
-    return n;
+  static std::size_t check_inputs(const X&... x) {
+    return detail::check_model_inputs<T, Ins...>("zoo::Model::forward", x...);
   }
   template <std::size_t... K, class... X>
   void copy_inputs(std::index_sequence<K...>, const X&... x) {

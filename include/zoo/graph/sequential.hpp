@@ -170,14 +170,22 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   // ---- inference in a planned arena (core/plan.hpp). Value i is layer i's output; it is
   // read by layer i + 1 (the last layer writes the caller's y). A Linear fused with its
   // activation writes the activation's value; an element-wise layer whose input is a value
-  // of this chain writes over it (that input dies there).
+  // of this chain writes over it (that input dies there). When the last layer is
+  // element-wise, the one before writes y and the last runs over it (tail_in_place): the
+  // chain's final value takes no arena at all (Linear → ReLU → BatchNorm keeps only y).
+  static constexpr bool tail_in_place() {
+    if constexpr (K < 2) return false;
+    else return computes_in_place<layer_t<K - 1>>() && !fused_away<K - 1>();
+  }
   static constexpr plan::Nodes<K> infer_nodes() {
     plan::Nodes<K> nd{};
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((nd.out[I] = I == K - 1 || fuses<I>() ? 0 : plan::round_up(layer_t<I>::output_shape::size),
+      ((nd.out[I] = I == K - 1 || fuses<I>() || (I + 2 == K && tail_in_place())
+                        ? 0
+                        : plan::round_up(layer_t<I>::output_shape::size),
         nd.ws[I] = fused_away<I>() ? 0 : plan::round_up(infer_scratch_of<layer_t<I>>()),
         nd.made[I] = fused_away<I>() ? I - 1 : I, nd.last[I] = I + 1 < K ? I + 1 : I,
-        nd.inplace_of[I] = in_place<I>() ? I - 1 : I),
+        nd.inplace_of[I] = in_place<I>() && !(I + 2 == K && tail_in_place()) ? I - 1 : I),
        ...);
     }(std::make_index_sequence<K>{});
     return nd;
@@ -268,6 +276,8 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     }
     if constexpr (plan::kPoison) poison_after(F, I, ws, n);
   }
+  // After position r of a plan: the values last read there (in-place chains end at their
+  // last member), and that position's working memory.
   template <class NP>
   static void poison_after(const NP& p, std::size_t r, T* ws, std::size_t n) {
     for (std::size_t v = 0; v < K; ++v) {
@@ -296,7 +306,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   template <std::size_t I>
   T* value(const T* x, T* y, T* ws, std::size_t n) {
     (void)x;
-    if constexpr (I == K - 1) return y;
+    if constexpr (I == K - 1 || (I + 2 == K && tail_in_place())) return y;
     else return ws + detail::infer_plan_v<SequentialLayer>.out[I] * n;
   }
   template <std::size_t I>
@@ -311,19 +321,12 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     if constexpr (I == 0) in = x;
     else in = value<I - 1>(x, y, ws, n);
     if constexpr (fuses<I>())
-      get<I>().template forward_act<typename layer_t<I + 1>::fn>(in, value<I + 1>(x, y, ws, n), n);
+      layer_ops::forward_act_infer<typename layer_t<I + 1>::fn>(get<I>(), in,
+                                                                 value<I + 1>(x, y, ws, n), n,
+                                                                 ws + P.ws[I] * n);
     else
       layer_ops::forward_infer(get<I>(), in, value<I>(x, y, ws, n), n, ws + P.ws[I] * n);
-    if constexpr (plan::kPoison) {
-      // Values whose last reader was layer I (in-place chains end at their last member),
-      // and layer I's working memory.
-      for (std::size_t v = 0; v < K; ++v) {
-        const auto& iv = P.intervals[v];
-        if (P.root[v] == v && iv.size > 0 && iv.last == I && iv.last != iv.first)
-          plan::poison(ws + P.out[v] * n, iv.size * n);
-      }
-      plan::poison(ws + P.ws[I] * n, P.intervals[K + I].size * n);
-    }
+    if constexpr (plan::kPoison) poison_after(P, I, ws, n);
   }
 
   template <std::size_t I>

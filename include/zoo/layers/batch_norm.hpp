@@ -102,6 +102,12 @@ struct BatchNormLayer {
     sums_.resize(4 * C + 1);
     chan_.reserve(n * HW);
   }
+  // Inference: the per-channel scale and shift only (chan_ serves the training passes).
+  void reserve_infer(std::size_t) {
+    center.resize(C);
+    invstd.resize(C);
+    sums_.resize(4 * C + 1);
+  }
 
   // Σ over the batch of channel c's values of t: per sample a run of HW values (one call
   // of `run`, SIMD lanes), or for BatchNorm1d (HW = 1) one value per sample (`one`, in

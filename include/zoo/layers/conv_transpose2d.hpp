@@ -87,6 +87,7 @@ struct ConvTranspose2dLayer {
   }
   void set_frozen(bool f) { frozen = f; }
   void resize(std::size_t n) { cpu::conv_transpose2d_reserve(kernel, n); }
+  void reserve_infer(std::size_t) { cpu::conv_transpose2d_reserve_infer(kernel); }
   void forward(const T* x, T* y, std::size_t n) {
     cpu::conv_transpose2d_forward(kernel, weight, Bias ? bias : nullptr, x, y, n);
   }

@@ -98,6 +98,28 @@ struct LinearLayer {
       if (use_dense(n)) kernel.reserve(static_cast<index_t>(n));
   }
 
+  // ---- inference in a planned arena: the kernel's transposed panels are this layer's
+  // working memory there (infer_ws values per sample), so an InferenceModel keeps no
+  // panels of its own; they share the arena with values dead at this layer.
+  static constexpr std::size_t infer_ws =
+      dense_possible ? cpu::DenseKernel<T>::panel_values_per_sample(in_features, Out) : 0;
+  void reserve_infer(std::size_t) {}
+  void forward_infer(const T* x, T* y, std::size_t n, T* ws) {
+    if constexpr (dense_possible)
+      if (use_dense(n))
+        return kernel.template forward_act<void>(x, weight, Bias ? bias : nullptr, y,
+                                                 static_cast<index_t>(n), ws);
+    forward(x, y, n);
+  }
+  template <class Fn>
+  void forward_act_infer(const T* x, T* y, std::size_t n, T* ws) {
+    if constexpr (dense_possible)
+      if (use_dense(n))
+        return kernel.template forward_act<Fn>(x, weight, Bias ? bias : nullptr, y,
+                                               static_cast<index_t>(n), ws);
+    forward_act<Fn>(x, y, n);
+  }
+
   void forward(const T* x, T* y, std::size_t n) {
     if constexpr (dense_possible)
       if (use_dense(n))

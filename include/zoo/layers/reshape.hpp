@@ -26,7 +26,11 @@ struct ReshapeLayer {
   using output_shape = Out;
   static constexpr const char* name() { return "Reshape"; }
   static constexpr bool backward_reads_x = false, backward_reads_y = false;
-  void forward(const T* x, T* y, std::size_t n) { std::copy(x, x + n * In::size, y); }
+  // A view: where its input dies here, a plan gives y x's memory and nothing moves.
+  static constexpr bool inplace = true;
+  void forward(const T* x, T* y, std::size_t n) {
+    if (x != y) std::copy(x, x + n * In::size, y);
+  }
   void backward(const T*, const T*, const T* dy, T* dx, std::size_t n) {
     if (!dx) return;
     for (std::size_t i = 0; i < n * In::size; ++i) dx[i] += dy[i];

@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "../core/collective.hpp"
@@ -253,40 +254,58 @@ class GanTrainer {
   std::vector<int> labels_;
 };
 
-// n samples of G in eval mode (BatchNorm running statistics), in batches;
-// `labels` (conditional G only) gives each sample's class. Returns (n, image).
-// A training Model runs as an InferenceModel sharing its weights (graph/inference.hpp):
-// no gradients, a planned arena of `batch` samples, the same outputs.
+// n samples of G in eval mode (BatchNorm running statistics), `batch` at a time, each
+// batch handed to sink(first, images) as it is made: images is (m, image) for samples
+// [first, first + m), valid during the call. Memory stays that of one batch for any n
+// (an FID over 50,000 samples, PNGs written as they come); `labels` (conditional G only)
+// gives each sample's class. A training Model runs as an InferenceModel sharing its
+// weights (graph/inference.hpp): no gradients, a planned arena of `batch` samples, the
+// same outputs. The noise is drawn batch by batch from one stream, so the samples do not
+// depend on how the caller consumes them.
+template <class GM, class Sink>
+void generate_each(GM& g, std::size_t n, Rng& rng, Sink&& sink,
+                   const std::vector<int>* labels = nullptr, std::size_t batch = 500) {
+  if constexpr (has_inference_model_v<GM>) {
+    inference_model_t<GM> inf(g);
+    generate_each(inf, n, rng, sink, labels, batch);
+  } else {
+    constexpr std::size_t noise_dim = type_at_t<0, typename GM::input_shapes>::size;
+    if constexpr (GM::num_inputs == 2) {
+      if (!labels || labels->size() != n)
+        throw std::invalid_argument("zoo::models::generate: a conditional G needs one label per sample");
+    }
+    if (batch == 0) throw std::invalid_argument("zoo::models::generate: batch must be positive");
+    Tensor<typename GM::scalar> z, y;
+    const bool was_training = g.training();
+    g.eval();
+    for (std::size_t b = 0; b < n; b += batch) {
+      const std::size_t m = std::min(batch, n - b);
+      sample_noise(z, m, rng, noise_dim);
+      if constexpr (GM::num_inputs == 2) {
+        one_hot(y, std::vector<int>(labels->begin() + static_cast<std::ptrdiff_t>(b),
+                                    labels->begin() + static_cast<std::ptrdiff_t>(b + m)));
+        g.forward(z, y);
+      } else {
+        g.forward(z);
+      }
+      sink(b, std::as_const(g).output());
+    }
+    g.train(was_training);
+  }
+}
+
+// The n samples of generate_each in one (n, image) tensor.
 template <class GM>
 Tensor<typename GM::scalar> generate(GM& g, std::size_t n, Rng& rng, const std::vector<int>* labels = nullptr,
                        std::size_t batch = 500) {
-  if constexpr (has_inference_model_v<GM>) {
-    inference_model_t<GM> inf(g);
-    return generate(inf, n, rng, labels, batch);
-  }
-  using S = typename GM::output_shape;
-  constexpr std::size_t noise_dim = type_at_t<0, typename GM::input_shapes>::size;
-  if constexpr (GM::num_inputs == 2) {
-    if (!labels || labels->size() != n)
-      throw std::invalid_argument("zoo::models::generate: a conditional G needs one label per sample");
-  }
-  Tensor<typename GM::scalar> out, z, y;
-  out.template resize_batch<S>(n);
-  const bool was_training = g.training();
-  g.eval();
-  for (std::size_t b = 0; b < n; b += batch) {
-    const std::size_t m = std::min(batch, n - b);
-    sample_noise(z, m, rng, noise_dim);
-    if constexpr (GM::num_inputs == 2) {
-      one_hot(y, std::vector<int>(labels->begin() + static_cast<std::ptrdiff_t>(b),
-                                  labels->begin() + static_cast<std::ptrdiff_t>(b + m)));
-      g.forward(z, y);
-    } else {
-      g.forward(z);
-    }
-    std::copy(g.output().begin(), g.output().end(), out.sample(b));
-  }
-  g.train(was_training);
+  Tensor<typename GM::scalar> out;
+  out.template resize_batch<typename GM::output_shape>(n);
+  generate_each(
+      g, n, rng,
+      [&](std::size_t first, const Tensor<typename GM::scalar>& images) {
+        std::copy(images.begin(), images.end(), out.sample(first));
+      },
+      labels, batch);
   return out;
 }
 
