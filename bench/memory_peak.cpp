@@ -17,7 +17,8 @@
 //                             network call is ONE forward of a doubled batch of 400
 //                             (diffusion::UnetDenoiser). 3 DDPM steps (t = 500, 499, 498): the peak
 //                             is reached on the first call; a full run makes 500 calls.
-//   dcgan_generate_eval       models::generate(DCGAN G, 10,000 samples) in its batches of 500,
+//   dcgan_generate_eval       models::generate(DCGAN G, 10,000 samples) in its default batches
+//                             (models::kGenerateBatch, 64; 500 before 2026-12-05 evening),
 //                             G the training model (generate() puts it in eval()); the (10000, 1,
 //                             28, 28) result (31 MB) is part of the peak, as it is in PyTorch's.
 //   ddpm_guided_sample_infer, dcgan_generate_infer   the same through a zoo::InferenceModel that
@@ -27,6 +28,7 @@
 //                             of a training model that stays alive (sampling during training).
 //   dcgan_generate_stream     the _infer case's 10,000 samples handed to a consumer batch by
 //                             batch (models::generate_each) and never stored together.
+//   dcgan_generate_infer_b500, dcgan_generate_stream_b500   the same in batches of 500.
 //   (The _eval cases run generate()/UnetDenoiser on the training Model; since issue 22
 //   generate() wraps it in an InferenceModel itself, so dcgan_generate_eval = _shared.)
 //   <model>_train             3 training steps (forward, loss, backward, optimizer step; the GANs
@@ -126,9 +128,9 @@ double guided_sample(M& m) {
 }
 
 template <class G>
-double dcgan_generate(G& g) {
+double dcgan_generate(G& g, std::size_t batch = models::kGenerateBatch) {
   zoo::Rng rng(3);
-  const Tensor<float> out = models::generate(g, 10000, rng);  // batches of 500
+  const Tensor<float> out = models::generate(g, 10000, rng, nullptr, batch);
   return out[out.size() - 1];
 }
 
@@ -158,15 +160,23 @@ void dcgan_generate_infer() {
 }
 // 10,000 samples consumed as they come (models::generate_each; here their sum, as an FID
 // would fold them into its statistics): nothing grows with the sample count.
-void dcgan_generate_stream() {
+void dcgan_generate_stream(std::size_t batch = models::kGenerateBatch) {
   auto inf = std::make_unique<DcGInfer>(1);
   zoo::Rng rng(3);
   double sum = 0;
-  models::generate_each(*inf, 10000, rng, [&](std::size_t, const Tensor<float>& images) {
-    for (const float v : images) sum += v;
-  });
+  models::generate_each(
+      *inf, 10000, rng,
+      [&](std::size_t, const Tensor<float>& images) {
+        for (const float v : images) sum += v;
+      },
+      nullptr, batch);
   volatile double keep = sum;
   (void)keep;
+}
+// The batch of 500 that generate() used before issue 22.
+void dcgan_generate_infer_b500() {
+  auto inf = std::make_unique<DcGInfer>(1);
+  dcgan_generate(*inf, 500);
 }
 // Beside a training model (sampling during training): the inference model shares its weights.
 void ddpm_guided_sample_shared() {
@@ -275,7 +285,9 @@ const std::vector<std::pair<std::string, std::function<void()>>>& cases() {
       {"dcgan_generate_infer", dcgan_generate_infer},
       {"ddpm_guided_sample_shared", ddpm_guided_sample_shared},
       {"dcgan_generate_shared", dcgan_generate_shared},
-      {"dcgan_generate_stream", dcgan_generate_stream},
+      {"dcgan_generate_stream", [] { dcgan_generate_stream(); }},
+      {"dcgan_generate_infer_b500", dcgan_generate_infer_b500},
+      {"dcgan_generate_stream_b500", [] { dcgan_generate_stream(500); }},
 #endif
       {"mlp_ae_train", [] { train_steps<zoo_bench::AE>(128); }},
       {"conv_ae_train", conv_ae_train},

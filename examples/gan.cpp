@@ -144,10 +144,10 @@ struct Cdc : Dc {
   static constexpr bool conditional = true;
 };
 
-// models::generate with a bar: the bar moves as each batch of 500 arrives.
+// models::generate with a bar: the bar moves as each batch arrives.
 template <class GM>
 Tensor<typename GM::scalar> generate_with_bar(GM& g, std::size_t n, Rng& rng, const std::vector<int>* labels) {
-  constexpr std::size_t batch = 500;
+  constexpr std::size_t batch = models::kGenerateBatch;
   Tensor<typename GM::scalar> out;
   out.template resize_batch<typename GM::output_shape>(n);
   io::Progress bar((n + batch - 1) / batch, {.desc = "generating samples"});

@@ -202,6 +202,10 @@ TEST_CASE("transposed conv equals its scatter definition") {
   check_transpose_against_naive<ConvTranspose2d<2, 3, 2, 1, 1>, Shape<3, 4, 5>>();
   check_transpose_against_naive<ConvTranspose2d<3, 1>, Shape<4, 3, 3>>();
   check_transpose_against_naive<ConvTranspose2dHW<2, 3, 2, 2, 1, 1, 0, 1, 0, 2, 1>, Shape<2, 3, 4>>();
+  // Forward makes col in blocks of output channels (256 / (KH·KW) at a time): two blocks,
+  // the last one short, and DCGAN's first layer (four blocks of 16 channels).
+  check_transpose_against_naive<ConvTranspose2d<40, 3, 2>, Shape<8, 2, 2>>();
+  check_transpose_against_naive<ConvTranspose2d<64, 4, 2, 1>, Shape<12, 7, 7>>();
 }
 
 TEST_CASE("backward is the adjoint of forward: <Ax, y> = <x, A^T y>") {

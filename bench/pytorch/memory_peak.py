@@ -24,7 +24,8 @@ Cases, the same work as the zoo program:
                            (20 per class), classifier-free guidance w = 2 as ONE forward of the
                            doubled batch of 400 (x twice, c then zeros), 3 DDPM steps (t = 500..498).
   dcgan_generate_eval      the DCGAN generator .eval(), inference_mode, 10,000 samples in batches
-                           of 500 written into one (10000, 1, 28, 28) tensor (zoo::models::generate).
+                           of 64 (zoo's default) written into one (10000, 1, 28, 28) tensor
+                           (zoo::models::generate); *_b500: in batches of 500.
   dcgan_generate_stream    the same 10,000 samples, each batch summed and dropped (zoo's
                            models::generate_each), never stored together.
   <model>_train            3 training steps at the examples' batch (see bench/memory_peak.cpp):
@@ -82,10 +83,13 @@ def ddpm_guided_sample_eval():
     return x
 
 
-def dcgan_generate_eval():
+GEN_BATCH = 64  # zoo::models::kGenerateBatch
+
+
+def dcgan_generate_eval(batch=GEN_BATCH):
     torch.manual_seed(0)
     g = gan_twins.tg.dc_generator().eval()
-    n, batch = 10000, 500
+    n = 10000
     with torch.inference_mode():
         out = torch.empty(n, 1, 28, 28)
         for b in range(0, n, batch):
@@ -94,10 +98,10 @@ def dcgan_generate_eval():
     return out
 
 
-def dcgan_generate_stream():
+def dcgan_generate_stream(batch=GEN_BATCH):
     torch.manual_seed(0)
     g = gan_twins.tg.dc_generator().eval()
-    n, batch = 10000, 500
+    n = 10000
     total = 0.0
     with torch.inference_mode():
         for b in range(0, n, batch):
@@ -218,6 +222,8 @@ CASES = {
     "ddpm_guided_sample_shared": ddpm_guided_sample_eval,
     "dcgan_generate_shared": dcgan_generate_eval,
     "dcgan_generate_stream": dcgan_generate_stream,
+    "dcgan_generate_infer_b500": lambda: dcgan_generate_eval(500),
+    "dcgan_generate_stream_b500": lambda: dcgan_generate_stream(500),
     "mlp_ae_train": mlp_ae_train,
     "conv_ae_train": conv_ae_train,
     "vae_mse_train": vae_mse_train,

@@ -73,10 +73,16 @@ struct ConvTranspose2dKernel {
   static constexpr std::size_t yt_size = minor ? output_shape::size * NB : 0;  // yT, dyT
   static constexpr std::size_t work_size = col_size + cat_size + yt_size;
   static constexpr std::size_t scratch_size = work_size + num_params;
+  // Forward makes col in blocks of output channels (rows of Wᵀ), each folded into yT before
+  // the next: its scratch is one block, not all R rows (DCGAN's first layer: 0.5 of 2 MB a
+  // thread). In forward's slice xcat and yT follow that block.
+  static constexpr std::size_t CB = minor ? std::max<std::size_t>(1, 256 / (KH * KW)) : Out;
+  static constexpr std::size_t fwd_col_size = minor ? std::min(Out, CB) * KH * KW * NB * HW : col_size;
+  static constexpr std::size_t fwd_reserve = fwd_col_size + cat_size + yt_size;
 
   void resize(std::size_t) { scratch.reserve(scratch_size); }
-  // Forward alone needs no per-thread partial dW.
-  void resize_forward() { scratch.reserve(work_size); }
+  // Forward alone needs no per-thread partial dW, and one block of col.
+  void resize_forward() { scratch.reserve(fwd_reserve); }
 
   // (C, H·W) of samples i0… side by side into xcat (C, nb·H·W).
   static void gather(const T* x, std::size_t nb, T* xcat) {
@@ -86,12 +92,12 @@ struct ConvTranspose2dKernel {
   }
 
   void forward(const T* x, T* y, std::size_t n) {
-    scratch.reserve(work_size);
+    scratch.reserve(fwd_reserve);
     const int nt =
         batch_threads(n, threading, scratch.threads, n * flops, min_parallel_flops);
     for_sample_ranges(n, nt, threading == Threading::batch, [&](int t, std::size_t b, std::size_t e) {
       T* col = scratch.slice(t);
-      T* xcat = col + col_size;
+      T* xcat = col + fwd_col_size;
       if constexpr (minor) {
         T* yT = xcat + cat_size;
         constexpr auto M = static_cast<index_t>(output_shape::size);
@@ -99,9 +105,13 @@ struct ConvTranspose2dKernel {
           const index_t nb = static_cast<index_t>(std::min(NB, e - i0));
           const std::size_t ld = static_cast<std::size_t>(nb) * HW;
           pack_samples(x + i0 * In::size, nb, index_t{In::size}, index_t{In::size}, xcat);
-          gemm<T>(true, false, R, ld, C, T(1), weight, R, xcat, ld, T(0), col, ld);  // (R, H·W·nb)
           std::fill(yT, yT + M * nb, T(0));
-          col2im_nb_add(col, geom, nb, yT);  // (Out·OH·OW, nb)
+          for (std::size_t c0 = 0; c0 < Out; c0 += CB) {  // (rows, H·W·nb) of col, then yT
+            const std::size_t c1 = std::min(Out, c0 + CB), r0 = c0 * KH * KW;
+            gemm<T>(true, false, (c1 - c0) * KH * KW, ld, C, T(1), weight + r0, R, xcat, ld,
+                    T(0), col, ld);
+            col2im_nb_add(col, geom, nb, yT, static_cast<index_t>(c0), static_cast<index_t>(c1));
+          }
           T* yi = y + i0 * output_shape::size;
           unpack_samples<false>(yT, nb, M, M, yi);
           if constexpr (Bias)

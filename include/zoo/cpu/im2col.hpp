@@ -168,12 +168,16 @@ ZOO_INLINE_COPIES void im2col_nb(const T* ZOO_RESTRICT xT, const ConvGeom& g, in
 
 // xT (C·H·W, nb) += fold(col (C·KH·KW, OH·OW·nb)): the adjoint of im2col_nb.
 template <class T>
-ZOO_INLINE_COPIES void col2im_nb_add(const T* ZOO_RESTRICT col, const ConvGeom& g, index_t nb, T* ZOO_RESTRICT xT) {
+ZOO_INLINE_COPIES void col2im_nb_add(const T* ZOO_RESTRICT col, const ConvGeom& g, index_t nb, T* ZOO_RESTRICT xT,
+                                     index_t c0 = 0, index_t c1 = -1) {
+  // Channels [c0, c1) only (col then holds just their rows): each channel's values are
+  // summed in the same order whether col holds all channels or a block of them.
   const index_t P = g.OH * g.OW;
-  for (index_t c = 0; c < g.C; ++c)
+  if (c1 < 0) c1 = g.C;
+  for (index_t c = c0; c < c1; ++c)
     for (index_t kh = 0; kh < g.KH; ++kh)
       for (index_t kw = 0; kw < g.KW; ++kw) {
-        const T* row = col + ((c * g.KH + kh) * g.KW + kw) * P * nb;
+        const T* row = col + (((c - c0) * g.KH + kh) * g.KW + kw) * P * nb;
         for (index_t oh = 0; oh < g.OH; ++oh) {
           const index_t ih = oh * g.SH - g.PH + kh * g.DH;
           if (ih < 0 || ih >= g.H) continue;
