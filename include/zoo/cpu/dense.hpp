@@ -82,11 +82,7 @@ class DenseKernel {
   // Whether dx can take the kernel: W's rows are its right operand, whole SIMD vectors.
   bool dx_ok() const { return in_ % simd_width<T> == 0; }
 
-  // Values of the two panels (xT, yT) for a batch of n: what forward_act's `panels` must hold.
-  static constexpr std::size_t panel_values(std::size_t in, std::size_t out, std::size_t n) {
-    return (in + out) * static_cast<std::size_t>(round_to_simd<T>(static_cast<index_t>(n)));
-  }
-  // Per sample, enough for every batch this kernel takes (n ≥ kDenseMinBatch, whose
+  // Values of the two panels (xT, yT) per sample, enough for every batch this kernel takes (n ≥ kDenseMinBatch, whose
   // padding to whole SIMD vectors is at most simd_width − 1 columns): an inference plan
   // places the panels in its arena (layers/linear.hpp's infer_ws).
   static constexpr std::size_t panel_values_per_sample(std::size_t in, std::size_t out) {
@@ -115,7 +111,7 @@ class DenseKernel {
   // at a barrier, and each then takes whole tile rows of yT (output features) — bias,
   // product, activation and the transpose back into its columns of y — so no pass
   // runs on one thread while the other waits, and no line of yT changes core.
-  // `panels`: panel_values(In, Out, n) values to use instead of the kernel's own (an
+  // `panels`: (In + Out)·round_to_simd(n) values to use instead of the kernel's own (an
   // inference arena); null: the kernel's, sized here.
   template <class Fn>
   void forward_act(const T* x, const T* W, const T* b, T* y, index_t n, T* panels = nullptr) {

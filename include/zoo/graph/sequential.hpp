@@ -177,15 +177,18 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     if constexpr (K < 2) return false;
     else return computes_in_place<layer_t<K - 1>>() && !fused_away<K - 1>();
   }
+  // Whether layer I's inference output is the caller's y.
+  template <std::size_t I>
+  static constexpr bool writes_y() {
+    return I == K - 1 || (I + 2 == K && tail_in_place());
+  }
   static constexpr plan::Nodes<K> infer_nodes() {
     plan::Nodes<K> nd{};
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((nd.out[I] = I == K - 1 || fuses<I>() || (I + 2 == K && tail_in_place())
-                        ? 0
-                        : plan::round_up(layer_t<I>::output_shape::size),
+      ((nd.out[I] = writes_y<I>() || fuses<I>() ? 0 : plan::round_up(layer_t<I>::output_shape::size),
         nd.ws[I] = fused_away<I>() ? 0 : plan::round_up(infer_scratch_of<layer_t<I>>()),
         nd.made[I] = fused_away<I>() ? I - 1 : I, nd.last[I] = I + 1 < K ? I + 1 : I,
-        nd.inplace_of[I] = in_place<I>() && !(I + 2 == K && tail_in_place()) ? I - 1 : I),
+        nd.inplace_of[I] = in_place<I>() && !writes_y<I>() ? I - 1 : I),
        ...);
     }(std::make_index_sequence<K>{});
     return nd;
@@ -306,7 +309,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   template <std::size_t I>
   T* value(const T* x, T* y, T* ws, std::size_t n) {
     (void)x;
-    if constexpr (I == K - 1 || (I + 2 == K && tail_in_place())) return y;
+    if constexpr (writes_y<I>()) return y;
     else return ws + detail::infer_plan_v<SequentialLayer>.out[I] * n;
   }
   template <std::size_t I>

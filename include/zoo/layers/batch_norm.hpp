@@ -96,17 +96,15 @@ struct BatchNormLayer {
   void set_frozen(bool f) { frozen = f; }
   void bind_sync(Collective* c) { sync = c; }
   bool synced() const { return training && sync && sync->size() > 1; }
-  void resize(std::size_t n) {
-    center.resize(C);
-    invstd.resize(C);
-    sums_.resize(4 * C + 1);
-    chan_.reserve(n * HW);
-  }
   // Inference: the per-channel scale and shift only (chan_ serves the training passes).
   void reserve_infer(std::size_t) {
     center.resize(C);
     invstd.resize(C);
     sums_.resize(4 * C + 1);
+  }
+  void resize(std::size_t n) {
+    reserve_infer(n);
+    chan_.reserve(n * HW);
   }
 
   // Σ over the batch of channel c's values of t: per sample a run of HW values (one call

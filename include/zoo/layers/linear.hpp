@@ -104,20 +104,15 @@ struct LinearLayer {
   static constexpr std::size_t infer_ws =
       dense_possible ? cpu::DenseKernel<T>::panel_values_per_sample(in_features, Out) : 0;
   void reserve_infer(std::size_t) {}
-  void forward_infer(const T* x, T* y, std::size_t n, T* ws) {
-    if constexpr (dense_possible)
-      if (use_dense(n))
-        return kernel.template forward_act<void>(x, weight, Bias ? bias : nullptr, y,
-                                                 static_cast<index_t>(n), ws);
-    forward(x, y, n);
-  }
-  template <class Fn>
+  void forward_infer(const T* x, T* y, std::size_t n, T* ws) { forward_act_infer<void>(x, y, n, ws); }
+  template <class Fn>  // Fn = void: no activation
   void forward_act_infer(const T* x, T* y, std::size_t n, T* ws) {
     if constexpr (dense_possible)
       if (use_dense(n))
         return kernel.template forward_act<Fn>(x, weight, Bias ? bias : nullptr, y,
                                                static_cast<index_t>(n), ws);
-    forward_act<Fn>(x, y, n);
+    if constexpr (std::is_void_v<Fn>) forward(x, y, n);
+    else forward_act<Fn>(x, y, n);
   }
 
   void forward(const T* x, T* y, std::size_t n) {
