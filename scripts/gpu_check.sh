@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Builds and runs zoo's CUDA code on a machine with an NVIDIA GPU, in one short pass, and
-# writes a log (to $OUT if set, else build/gpu_check/). Today the CUDA side is the AKConv
-# gather (tests/cuda/akconv_cuda.cu: the ZOO_HD functors launched by Thrust, cuBLAS for the
-# (N, 1) conv, every result checked against the CPU backend, then timed); the CUDA backend
-# (issue 21) adds its tests and benchmarks here. Needs only nvcc and the CUDA toolkit: the
-# program includes no Debian headers, so the GPU machine needs none of this machine's packages.
+# writes a log (to $OUT if set, else build/gpu_check/):
+#   1. the AKConv gather (tests/cuda/akconv_cuda.cu: the ZOO_HD functors launched by Thrust,
+#      cuBLAS for the (N, 1) conv, checked against the CPU backend, then timed);
+#   2. the NCCL process group (tests/cuda/nccl_allreduce.cu);
+#   3. the CUDA backend's tests (tests/cuda/cuda_backend.cu: every device layer, loss,
+#      optimizer and model against the CPU backend on the same weights and batch);
+#   4. the backend's training steps (bench/cuda/train_steps.cu) and, where PyTorch with CUDA
+#      is installed, the same steps in PyTorch eager (bench/pytorch/cuda_steps.py).
+# 3 and 4 include Eigen, xsimd and doctest: run scripts/gpu_deps.sh here first and carry
+# .gpu_deps (the GPU machine has the CUDA toolkit, not this machine's Debian packages).
 #   scripts/gpu_check.sh            # on the GPU machine, from the repository root
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,5 +43,26 @@ fi
 # The same layer in PyTorch eager CUDA, where PyTorch is installed (not needed for the check).
 if python3 -c "import torch" 2>/dev/null; then
   python3 bench/pytorch/akconv_cuda.py || echo "== pytorch comparison failed (exit $?)"
+fi
+# The CUDA backend: its tests, then its training steps (and PyTorch's).
+deps=(-isystem /usr/include/eigen3)
+[[ -d .gpu_deps/include ]] && deps=(-isystem .gpu_deps/include)
+backend_flags=(-std=c++20 -O2 -arch="sm_${arch}" -Iinclude -Itests "${deps[@]}" -Xcompiler=-fopenmp)
+t0=$SECONDS
+if "$NVCC" "${backend_flags[@]}" tests/cuda/cuda_backend.cu -lcublas -o "$work/cuda_backend"; then
+  echo "== built cuda_backend in $((SECONDS - t0)) s"
+  "$work/cuda_backend" || { echo "== cuda_backend exit $?"; status=1; }
+else
+  echo "== cuda_backend did not build"; status=1
+fi
+t0=$SECONDS
+if "$NVCC" "${backend_flags[@]}" bench/cuda/train_steps.cu -lcublas -o "$work/train_steps"; then
+  echo "== built train_steps in $((SECONDS - t0)) s"
+  "$work/train_steps" 50 || { echo "== train_steps exit $?"; status=1; }
+else
+  echo "== train_steps did not build"; status=1
+fi
+if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  python3 bench/pytorch/cuda_steps.py 50 || echo "== pytorch cuda_steps failed (exit $?)"
 fi
 exit $status

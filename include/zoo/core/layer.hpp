@@ -54,6 +54,7 @@
 #include <utility>
 #include <vector>
 
+#include "backend.hpp"
 #include "rng.hpp"
 #include "shape.hpp"
 
@@ -127,7 +128,7 @@ struct failed_binding {
 };
 template <bool Ok, class Spec, class T, class... Ins>
 struct bind_if {
-  using type = typename Spec::template bind<T, Ins...>;
+  using type = typename bind_for<Spec, T, Ins...>::type;  // core/backend.hpp
 };
 template <class Spec, class T, class... Ins>
 struct bind_if<false, Spec, T, Ins...> {

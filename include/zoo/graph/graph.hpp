@@ -264,8 +264,10 @@ struct output_indices<Names, void, std::index_sequence<>> {
 template <class T, class InShapes, class... Items>
 struct GraphLayer;
 
-template <class T, class... InShapes, class... Items>
-struct GraphLayer<T, type_list<InShapes...>, Items...> {
+template <class Tag, class... InShapes, class... Items>
+struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
+  using T = scalar_t<Tag>;  // Tag: the scalar type, or a backend's on<B, T> (core/backend.hpp)
+  using mem = backend_ops<Tag>;
   using parsed = graph_parse<void, type_list<>, void, Items...>;
   using inputs_decl = std::conditional_t<std::is_void_v<typename parsed::inputs>, Inputs<"input">,
                                          typename parsed::inputs>;
@@ -277,7 +279,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   static_assert(sizeof...(InShapes) == K,
                 "zoo::Graph: the graph declares a different number of Inputs<...> than it is "
                 "given input shapes");
-  using built = graph_build<T, names, type_list<InShapes...>, type_list<>, type_list<>,
+  using built = graph_build<Tag, names, type_list<InShapes...>, type_list<>, type_list<>,
                             typename parsed::nodes>;
   using layers = typename built::layers;
   using sources = typename built::sources;
@@ -325,8 +327,8 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   // value lives in the working memory ws during forward, and the gradients live in ws during
   // backward (train_fwd_plan(), train_bwd_plan()). The caller gives ws (a model's arena, or the container above's);
   // a graph run on its own (resize, forward, backward) uses own_ws.
-  std::array<Buffer<T>, J> act;
-  Buffer<T> own_ws;
+  std::array<typename mem::template buffer<T>, J> act;
+  typename mem::template buffer<T> own_ws;
   std::array<const T*, K + J> src{};  // where each source's values are, this pass
   // Where each node's output gradient is accumulated (in ws), and where backward reads it:
   // the same, or the caller's dy for an output that no node reads (a Conv block's act).
@@ -402,7 +404,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   }
   void forward_all_ws(const std::array<const T*, K>& x, const std::array<T*, O>& y,
                       std::size_t n, T* ws) {
-    if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
+    if constexpr (plan::kPoison) mem::poison(ws, train_scratch() * n);
     for (std::size_t k = 0; k < K; ++k) src[k] = x[k];
     [&]<std::size_t... I>(std::index_sequence<I...>) { (forward_node<I>(y, n, ws), ...); }(
         std::make_index_sequence<J>{});
@@ -417,7 +419,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
                        std::size_t n, T* ws) {
     constexpr const auto& B = detail::train_bwd_plan_v<GraphLayer>;
     // Whatever forward left in ws is dead: a backward that read it would read NaN.
-    if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
+    if constexpr (plan::kPoison) mem::poison(ws, train_scratch() * n);
     for (std::size_t j = 0; j < J; ++j) gin[j] = gout[j] = ws + B.out[J - 1 - j] * n;
     [&]<std::size_t... I>(std::index_sequence<I...>) { (add_output_grad<I>(dy, n), ...); }(
         std::make_index_sequence<O>{});
@@ -511,7 +513,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
   // Every y[o] must be given: outputs are written where the caller wants them.
   void forward_all_infer(const std::array<const T*, K>& x, const std::array<T*, O>& y,
                          std::size_t n, T* ws) {
-    if constexpr (plan::kPoison) plan::poison(ws, infer_scratch() * n);
+    if constexpr (plan::kPoison) mem::poison(ws, infer_scratch() * n);
     for (std::size_t k = 0; k < K; ++k) src[k] = x[k];
     [&]<std::size_t... I>(std::index_sequence<I...>) { (infer_node<I>(y, n, ws), ...); }(
         std::make_index_sequence<J>{});
@@ -740,9 +742,9 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
     for (std::size_t v = 0; v < J; ++v) {
       const auto& iv = p.intervals[v];
       if (p.root[v] == v && iv.size > 0 && iv.last == r && iv.last != iv.first)
-        plan::poison(ws + p.out[v] * n, iv.size * n);
+        mem::poison(ws + p.out[v] * n, iv.size * n);
     }
-    plan::poison(ws + p.ws[r] * n, p.intervals[J + r].size * n);
+    mem::poison(ws + p.ws[r] * n, p.intervals[J + r].size * n);
   }
   template <std::size_t J0>
   static constexpr std::size_t last_reader() {
@@ -884,8 +886,8 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
         return;
       }
     }
-    if (dy[O0]) parallel_copy(dy[O0], len, g);
-    else parallel_fill(g, len, T(0));
+    if (dy[O0]) mem::copy(dy[O0], len, g);
+    else mem::fill(g, len, T(0));
   }
   template <std::size_t S0>
   T* grad_of(const std::array<T*, K>& dx) {
@@ -908,7 +910,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
       // Gradients this node is the first to add into start from zero.
       [&]<std::size_t... V>(std::index_sequence<V...>) {
         ((clear_before<V>() == J0
-              ? parallel_fill(gout[V], n * layer_t<V>::output_shape::size, T(0))
+              ? mem::fill(gout[V], n * layer_t<V>::output_shape::size, T(0))
               : void()),
          ...);
       }(std::make_index_sequence<J>{});
@@ -941,6 +943,7 @@ struct GraphLayer<T, type_list<InShapes...>, Items...> {
 
 template <class... Items>
 struct Graph {
+  static constexpr bool backend_aware = true;  // binds its nodes for the model's backend
   static constexpr std::size_t arity = [] {
     using parsed = detail::graph_parse<void, type_list<>, void, Items...>;
     if constexpr (std::is_void_v<typename parsed::inputs>) return std::size_t{1};

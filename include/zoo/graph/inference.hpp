@@ -174,7 +174,7 @@ class BasicInferenceModel : public detail::NamedState<BasicInferenceModel<T, Spe
   }
   template <class... X>
   static std::size_t check_inputs(const X&... x) {
-    return detail::check_model_inputs<T, Ins...>("zoo::InferenceModel::forward", x...);
+    return detail::check_model_inputs<Tensor<T>, Ins...>("zoo::InferenceModel::forward", x...);
   }
   // Exactly the size asked for (a vector grown by resize may keep up to twice that).
   void size_arena(std::size_t values) {

@@ -41,10 +41,11 @@ struct model_output<N, O, true> {
 // errors ("zoo::Model::forward").
 
 // The batch size of one tensor per input, each checked against its per-sample shape.
-template <class T, class... Ins, class... X>
+// TensorT: zoo::Tensor<T>, or cuda::Tensor<T> for a device model.
+template <class TensorT, class... Ins, class... X>
 std::size_t check_model_inputs(const char* who, const X&... x) {
   constexpr std::size_t K = sizeof...(Ins);
-  std::array<const Tensor<T>*, K> xs{&x...};
+  std::array<const TensorT*, K> xs{&x...};
   static constexpr std::array<std::size_t, K> sizes{Ins::size...};
   static const std::array<std::string, K> names{Ins::str()...};
   const std::size_t n = xs[0]->batch();
@@ -353,7 +354,7 @@ class BasicModel : public detail::NamedState<BasicModel<T, Spec, Ins...>, T> {
  private:
   template <class... X>
   static std::size_t check_inputs(const X&... x) {
-    return detail::check_model_inputs<T, Ins...>("zoo::Model::forward", x...);
+    return detail::check_model_inputs<Tensor<T>, Ins...>("zoo::Model::forward", x...);
   }
   template <std::size_t... K, class... X>
   void copy_inputs(std::index_sequence<K...>, const X&... x) {

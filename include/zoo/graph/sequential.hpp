@@ -37,8 +37,10 @@ struct chain<T, In, type_list<Done...>, S, Rest...> {
 template <class T, class In, class Layers>
 struct SequentialLayer;
 
-template <class T, class In, class... Ls>
-struct SequentialLayer<T, In, type_list<Ls...>> {
+template <class Tag, class In, class... Ls>
+struct SequentialLayer<Tag, In, type_list<Ls...>> {
+  using T = scalar_t<Tag>;  // Tag: the scalar type, or a backend's on<B, T> (core/backend.hpp)
+  using mem = backend_ops<Tag>;
   static constexpr std::size_t K = sizeof...(Ls);
   using layers = type_list<Ls...>;
   using input_shape = In;
@@ -55,8 +57,8 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   // a_i, the output of layer i (N, shape_i), kept only when a backward reads it (saved<i>());
   // the others live in the working memory ws during forward, the gradients da_i during
   // backward (train_fwd_plan(), train_bwd_plan()). ws is the caller's; a chain run on its own uses own_ws.
-  std::array<Buffer<T>, K - 1> act;
-  Buffer<T> own_ws;
+  std::array<typename mem::template buffer<T>, K - 1> act;
+  typename mem::template buffer<T> own_ws;
 
   template <std::size_t I>
   auto& get() {
@@ -120,7 +122,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
 
   void forward(const T* x, T* y, std::size_t n) { forward_ws(x, y, n, own_ws.data()); }
   void forward_ws(const T* x, T* y, std::size_t n, T* ws) {
-    if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
+    if constexpr (plan::kPoison) mem::poison(ws, train_scratch() * n);
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (forward_one<I>(x, y, n, ws), ...);
     }(std::make_index_sequence<K>{});
@@ -213,7 +215,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     each([&](auto& l) { layer_ops::reserve_infer(l, n); });
   }
   void forward_infer(const T* x, T* y, std::size_t n, T* ws) {
-    if constexpr (plan::kPoison) plan::poison(ws, infer_scratch() * n);
+    if constexpr (plan::kPoison) mem::poison(ws, infer_scratch() * n);
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (infer_one<I>(x, y, n, ws), ...);
     }(std::make_index_sequence<K>{});
@@ -224,7 +226,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
   }
   void backward_ws(const T* x, const T* y, const T* dy, T* dx, std::size_t n, T* ws) {
     // Whatever forward left in ws is dead: a backward that read it would read NaN.
-    if constexpr (plan::kPoison) plan::poison(ws, train_scratch() * n);
+    if constexpr (plan::kPoison) mem::poison(ws, train_scratch() * n);
     [&]<std::size_t... R>(std::index_sequence<R...>) {
       (backward_one<K - 1 - R>(x, y, dy, dx, n, ws), ...);
     }(std::make_index_sequence<K>{});
@@ -286,9 +288,9 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
     for (std::size_t v = 0; v < K; ++v) {
       const auto& iv = p.intervals[v];
       if (p.root[v] == v && iv.size > 0 && iv.last == r && iv.last != iv.first)
-        plan::poison(ws + p.out[v] * n, iv.size * n);
+        mem::poison(ws + p.out[v] * n, iv.size * n);
     }
-    plan::poison(ws + p.ws[r] * n, p.intervals[K + r].size * n);
+    mem::poison(ws + p.ws[r] * n, p.intervals[K + r].size * n);
   }
   template <std::size_t I>
   static constexpr bool train_in_place() {
@@ -358,7 +360,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
       if constexpr (overwrites_dx<layer_t<I>, T>) {
         get<I>().backward_overwrite(in, out, dout, din, n);
       } else {
-        parallel_fill(din, n * layer_t<I>::input_shape::size, T(0));
+        mem::fill(din, n * layer_t<I>::input_shape::size, T(0));
         layer_ops::backward_ws(get<I>(), in, out, dout, din, n, w);
       }
     }
@@ -369,6 +371,7 @@ struct SequentialLayer<T, In, type_list<Ls...>> {
 
 template <class... Specs>
 struct Sequential {
+  static constexpr bool backend_aware = true;  // binds its layers for the model's backend
   static_assert(sizeof...(Specs) > 0, "zoo::Sequential: give it at least one layer");
   template <class T, class In>
   using bind =

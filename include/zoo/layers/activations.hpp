@@ -27,35 +27,55 @@ namespace act {
 // Written once for scalars and xsimd batches: glibc's scalar tanh/exp/erf do not
 // vectorize and cost 10-100x the SIMD versions over an activation tensor.
 namespace vm {
+// Scalars (host and device: the C library's functions, which std::exp calls on the host
+// too) and xsimd batches (host only: nvcc compiles a __host__ __device__ template for the
+// device wherever it is used, and rejects SIMD types there).
+ZOO_HD inline float select_pos(float x, float a, float b) { return x > 0.0f ? a : b; }
+ZOO_HD inline double select_pos(double x, double a, double b) { return x > 0.0 ? a : b; }
+ZOO_HD inline float exp(float x) { return ::expf(x); }
+ZOO_HD inline double exp(double x) { return ::exp(x); }
+ZOO_HD inline float tanh(float x) { return ::tanhf(x); }
+ZOO_HD inline double tanh(double x) { return ::tanh(x); }
+ZOO_HD inline float erf(float x) { return ::erff(x); }
+ZOO_HD inline double erf(double x) { return ::erf(x); }
 template <class V>
+  requires(!std::is_arithmetic_v<V>)
 V select_pos(V x, V a, V b) {  // x > 0 ? a : b
-  if constexpr (std::is_arithmetic_v<V>) return x > V(0) ? a : b;
-  else return xsimd::select(x > V(0), a, b);
+  return xsimd::select(x > V(0), a, b);
 }
 template <class V>
+  requires(!std::is_arithmetic_v<V>)
 V exp(V x) {
-  using std::exp;
-  return exp(x);
+  return xsimd::exp(x);
 }
 template <class V>
+  requires(!std::is_arithmetic_v<V>)
 V tanh(V x) {
-  using std::tanh;
-  return tanh(x);
+  return xsimd::tanh(x);
 }
 template <class V>
+  requires(!std::is_arithmetic_v<V>)
 V erf(V x) {
-  using std::erf;
-  return erf(x);
+  return xsimd::erf(x);
 }
 }  // namespace vm
+
+// Each functor's arithmetic is written once, in ZOO_ACT, which defines it twice: for
+// scalars on the host and the device (ZOO_HD; the CUDA backend's layers call these) and
+// for xsimd batches on the host.
+#define ZOO_ACT(NAME, PARAMS, ...)                                \
+  template <class V>                                              \
+    requires std::is_arithmetic_v<V>                              \
+  ZOO_HD static V NAME PARAMS { __VA_ARGS__ }                     \
+  template <class V>                                              \
+    requires(!std::is_arithmetic_v<V>)                            \
+  static V NAME PARAMS { __VA_ARGS__ }
 
 struct relu {
   static constexpr const char* name = "ReLU";
   static constexpr bool y_only = true;
-  template <class V>
-  static V f(V x) { return vm::select_pos(x, x, V(0)); }
-  template <class V>
-  static V df(V, V y) { return vm::select_pos(y, V(1), V(0)); }  // y > 0 exactly when x > 0
+  ZOO_ACT(f, (V x), return vm::select_pos(x, x, V(0));)
+  ZOO_ACT(df, (V, V y), return vm::select_pos(y, V(1), V(0));)  // y > 0 exactly when x > 0
 };
 // The slope is the exact ratio Num/Den (reduced, Den > 0): a floating-point template
 // argument is not portable C++ yet (clang before 18 rejects it). Num/Den in double is
@@ -65,53 +85,41 @@ struct leaky_relu {
   static constexpr double Slope = static_cast<double>(Num) / static_cast<double>(Den);
   static constexpr const char* name = "LeakyReLU";
   static constexpr bool y_only = Num > 0;  // then y > 0 exactly when x > 0
-  template <class V>
-  static V f(V x) { return vm::select_pos(x, x, V(Slope) * x); }
-  template <class V>
-  static V df(V x, V y) {
-    if constexpr (Num > 0) return vm::select_pos(y, V(1), V(Slope));
-    else return vm::select_pos(x, V(1), V(Slope));
-  }
+  ZOO_ACT(f, (V x), return vm::select_pos(x, x, V(Slope) * x);)
+  ZOO_ACT(df, (V x, V y),
+          if constexpr (Num > 0) return vm::select_pos(y, V(1), V(Slope));
+          else return vm::select_pos(x, V(1), V(Slope));)
 };
 struct tanh {
   static constexpr const char* name = "Tanh";
   static constexpr bool y_only = true;
-  template <class V>
-  static V f(V x) { return vm::tanh(x); }
-  template <class V>
-  static V df(V, V y) { return V(1) - y * y; }
+  ZOO_ACT(f, (V x), return vm::tanh(x);)
+  ZOO_ACT(df, (V, V y), return V(1) - y * y;)
 };
 struct sigmoid {
   static constexpr const char* name = "Sigmoid";
   static constexpr bool y_only = true;
-  template <class V>
-  static V f(V x) { return V(1) / (V(1) + vm::exp(-x)); }
-  template <class V>
-  static V df(V, V y) { return y * (V(1) - y); }
+  ZOO_ACT(f, (V x), return V(1) / (V(1) + vm::exp(-x));)
+  ZOO_ACT(df, (V, V y), return y * (V(1) - y);)
 };
 struct silu {
   static constexpr const char* name = "SiLU";
   static constexpr bool y_only = false;
-  template <class V>
-  static V f(V x) { return x / (V(1) + vm::exp(-x)); }
-  template <class V>
-  static V df(V x, V) {
-    const V s = V(1) / (V(1) + vm::exp(-x));
-    return s * (V(1) + x * (V(1) - s));
-  }
+  ZOO_ACT(f, (V x), return x / (V(1) + vm::exp(-x));)
+  ZOO_ACT(df, (V x, V),
+          const V s = V(1) / (V(1) + vm::exp(-x));
+          return s * (V(1) + x * (V(1) - s));)
 };
 struct gelu {
   static constexpr const char* name = "GELU";
   static constexpr bool y_only = false;
-  template <class V>
-  static V f(V x) { return V(0.5) * x * (V(1) + vm::erf(x * V(0.70710678118654752440))); }
-  template <class V>
-  static V df(V x, V) {
-    const V cdf = V(0.5) * (V(1) + vm::erf(x * V(0.70710678118654752440)));
-    const V pdf = V(0.39894228040143267794) * vm::exp(V(-0.5) * x * x);
-    return cdf + x * pdf;
-  }
+  ZOO_ACT(f, (V x), return V(0.5) * x * (V(1) + vm::erf(x * V(0.70710678118654752440)));)
+  ZOO_ACT(df, (V x, V),
+          const V cdf = V(0.5) * (V(1) + vm::erf(x * V(0.70710678118654752440)));
+          const V pdf = V(0.39894228040143267794) * vm::exp(V(-0.5) * x * x);
+          return cdf + x * pdf;)
 };
+#undef ZOO_ACT
 // y = f(x) in place over n values (a Linear layer's block, fused with its activation).
 template <class Fn, class T>
 void apply_inplace(T* ZOO_RESTRICT p, std::size_t n) {

@@ -1,0 +1,276 @@
+// zoo/cuda/conv.hpp — convolution on the device: im2col + GEMM, the reference path of the
+// CUDA backend (cuDNN, where it is faster, is chosen per geometry on top of this one).
+//
+// A batch runs in chunks of nb samples whose column matrix fits the workspace budget:
+//   Conv2d           col (C·KH·KW, nb·P) = im2col(x)            P = OH·OW
+//                    Y' (Out, nb·P) = W_g · col_g per group;     y = Y' as (nb, Out, P) + b
+//                    dW_g += dY'_g · col_gᵀ;  dcol_g = W_gᵀ · dY'_g;  dx += col2im(dcol)
+//   ConvTranspose2d  the adjoint: X' (C, nb·P) from x;  col = Wᵀ · X';  y = b + col2im(col)
+//                    dcol = im2col(dy);  dx += W · dcol;  dW += X' · dcolᵀ
+// col2im gathers (one index per image value sums the column entries that land on it), so
+// no atomics are needed and the result does not depend on the schedule. Geometry is a
+// run-time struct: one set of functors serves every convolution of a network.
+#pragma once
+#include <algorithm>
+
+#include "../layers/conv2d.hpp"
+#include "../layers/conv_transpose2d.hpp"
+#include "layers.hpp"
+
+namespace zoo::cuda {
+
+// An image (C, H, W) and the positions (OH, OW) a kernel visits on it: image row
+// oh·SH − PH + kh·DH, column ow·SW − PW + kw·DW.
+struct ConvGeom {
+  index_t C, H, W, KH, KW, SH, SW, PH, PW, DH, DW, OH, OW;
+  ZOO_HD constexpr index_t P() const { return OH * OW; }
+  ZOO_HD constexpr index_t rows() const { return C * KH * KW; }
+  ZOO_HD constexpr index_t image() const { return C * H * W; }
+};
+template <class... A>
+constexpr ConvGeom conv_geom(A... a) {
+  return ConvGeom{static_cast<index_t>(a)...};
+}
+
+namespace fn {
+// col[r, s·P + p] for r = (c, kh, kw), sample s < nb, position p.
+template <class T>
+struct Im2col {
+  ConvGeom g;
+  const T* x;  // (nb, C, H, W)
+  T* col;      // (rows, nb·P)
+  index_t nb;
+  ZOO_HD void operator()(index_t i) const {
+    const index_t P = g.P(), cols = nb * P;
+    const index_t r = i / cols, q = i - r * cols;
+    const index_t s = q / P, p = q - s * P;
+    const index_t kw = r % g.KW, kh = (r / g.KW) % g.KH, c = r / (g.KW * g.KH);
+    const index_t oh = p / g.OW, ow = p - oh * g.OW;
+    const index_t ih = oh * g.SH - g.PH + kh * g.DH, iw = ow * g.SW - g.PW + kw * g.DW;
+    col[i] = (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W)
+                 ? x[s * g.image() + (c * g.H + ih) * g.W + iw]
+                 : T(0);
+  }
+};
+// x[s, c, ih, iw] += Σ of the column entries that im2col read from there.
+template <class T>
+struct Col2imAdd {
+  ConvGeom g;
+  const T* col;  // (rows, nb·P)
+  T* x;          // (nb, C, H, W)
+  index_t nb;
+  ZOO_HD void operator()(index_t i) const {
+    const index_t iw = i % g.W, ih = (i / g.W) % g.H, c = (i / (g.W * g.H)) % g.C;
+    const index_t s = i / g.image();
+    const index_t P = g.P(), cols = nb * P;
+    T acc = T(0);
+    for (index_t kh = 0; kh < g.KH; ++kh) {
+      const index_t th = ih + g.PH - kh * g.DH;
+      if (th < 0 || th % g.SH != 0) continue;
+      const index_t oh = th / g.SH;
+      if (oh >= g.OH) continue;
+      for (index_t kw = 0; kw < g.KW; ++kw) {
+        const index_t tw = iw + g.PW - kw * g.DW;
+        if (tw < 0 || tw % g.SW != 0) continue;
+        const index_t ow = tw / g.SW;
+        if (ow >= g.OW) continue;
+        acc += col[((c * g.KH + kh) * g.KW + kw) * cols + s * P + oh * g.OW + ow];
+      }
+    }
+    x[i] += acc;
+  }
+};
+// (nb, O, P) ↔ (O, nb·P): a batch's channel planes side by side, as one GEMM operand.
+template <class T, bool Add>
+struct FromChannelMajor {  // y[s, o, p] (+)= Y'[o, s·P + p] (+ b[o])
+  const T* src;
+  const T* bias;  // or null
+  T* y;
+  index_t O, P, nb;
+  ZOO_HD void operator()(index_t i) const {
+    const index_t p = i % P, o = (i / P) % O, s = i / (P * O);
+    T v = src[o * nb * P + s * P + p];
+    if (bias) v += bias[o];
+    if constexpr (Add) y[i] += v;
+    else y[i] = v;
+  }
+};
+template <class T>
+struct ToChannelMajor {  // Y'[o, s·P + p] = y[s, o, p]
+  const T* y;
+  T* dst;
+  index_t O, P, nb;
+  ZOO_HD void operator()(index_t i) const {
+    const index_t q = i % (nb * P), o = i / (nb * P);
+    const index_t s = q / P, p = q - s * P;
+    dst[i] = y[(s * O + o) * P + p];
+  }
+};
+template <class T>
+struct BiasPlanes {  // y[s, o, p] = b[o]
+  const T* b;
+  T* y;
+  index_t O, P;
+  ZOO_HD void operator()(index_t i) const { y[i] = b[(i / P) % O]; }
+};
+template <class T>
+struct PlaneSums {  // part[s, o] = Σ_p dy[s, o, p]
+  const T* dy;
+  T* part;
+  index_t P;
+  ZOO_HD void operator()(index_t i) const {
+    T acc = T(0);
+    for (index_t p = 0; p < P; ++p) acc += dy[i * P + p];
+    part[i] = acc;
+  }
+};
+}  // namespace fn
+
+// db[o] += Σ_{s, p} dy[s, o, p] in two deterministic passes (planes, then samples), with
+// `part` (n·O values) between them.
+template <class T>
+void bias_grad(const T* dy, T* part, T* db, index_t n, index_t O, index_t P) {
+  launch(n * O, fn::PlaneSums<T>{dy, part, P});
+  launch(O, fn::ColumnSumAdd<T>{part, db, n, O});
+}
+
+// Values of column matrix a chunk may take (64 MiB of floats); a chunk holds one sample at least.
+inline constexpr index_t kConvChunkValues = index_t(1) << 24;
+inline index_t conv_chunk(index_t n, index_t per_sample) {
+  return std::max<index_t>(1, std::min<index_t>(n, kConvChunkValues / std::max<index_t>(1, per_sample)));
+}
+
+// ------------------------------------------------------------------ Conv2d
+template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
+          std::size_t SW, std::size_t PH, std::size_t PW, std::size_t DH, std::size_t DW,
+          std::size_t G, bool Bias>
+struct layer<Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>>
+    : leaf<Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>> {
+  using L = Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>;
+  static constexpr ConvGeom geom = conv_geom(In::C, In::H, In::W, KH, KW, SH, SW, PH, PW, DH, DW,
+                                             L::OH, L::OW);
+  static constexpr index_t O = Out, Og = L::Og, K = L::K, P = L::P, R = geom.rows();
+  T* weight = nullptr;
+  T* bias = nullptr;
+  T* dweight = nullptr;
+  T* dbias = nullptr;
+  bool frozen = false;
+  index_t nb = 1;
+  DeviceBuffer<T> col, yc, part;
+
+  void bind_params(T*& p, T*& g) {
+    weight = p, dweight = g;
+    p += L::weight_size, g += L::weight_size;
+    if constexpr (Bias) {
+      bias = p, dbias = g;
+      p += Out, g += Out;
+    }
+  }
+  void set_frozen(bool f) { frozen = f; }
+  void resize(std::size_t n) {
+    nb = conv_chunk(static_cast<index_t>(n), (R + O) * P);
+    col.resize(static_cast<std::size_t>(R * nb * P));
+    yc.resize(static_cast<std::size_t>(O * nb * P));
+    part.resize(Bias ? n * Out : 0);
+  }
+  void forward(const T* x, T* y, std::size_t n) {
+    for (index_t s0 = 0; s0 < static_cast<index_t>(n); s0 += nb) {
+      const index_t b = std::min<index_t>(nb, static_cast<index_t>(n) - s0), cols = b * P;
+      launch(R * cols, fn::Im2col<T>{geom, x + s0 * geom.image(), col.data(), b});
+      for (index_t g = 0; g < static_cast<index_t>(G); ++g)
+        gemm<T>(false, false, Og, cols, K, T(1), weight + g * Og * K, K, col.data() + g * K * cols,
+                cols, T(0), yc.data() + g * Og * cols, cols);
+      launch(O * cols, fn::FromChannelMajor<T, false>{yc.data(), Bias ? bias : nullptr,
+                                                      y + s0 * O * P, O, P, b});
+    }
+  }
+  void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
+    const bool dw = !frozen;
+    if (dw && Bias) bias_grad(dy, part.data(), dbias, static_cast<index_t>(n), O, P);
+    if (!dw && !dx) return;
+    for (index_t s0 = 0; s0 < static_cast<index_t>(n); s0 += nb) {
+      const index_t b = std::min<index_t>(nb, static_cast<index_t>(n) - s0), cols = b * P;
+      launch(O * cols, fn::ToChannelMajor<T>{dy + s0 * O * P, yc.data(), O, P, b});
+      if (dw) {
+        launch(R * cols, fn::Im2col<T>{geom, x + s0 * geom.image(), col.data(), b});
+        for (index_t g = 0; g < static_cast<index_t>(G); ++g)
+          gemm<T>(false, true, Og, K, cols, T(1), yc.data() + g * Og * cols, cols,
+                  col.data() + g * K * cols, cols, T(1), dweight + g * Og * K, K);
+      }
+      if (dx) {
+        for (index_t g = 0; g < static_cast<index_t>(G); ++g)
+          gemm<T>(true, false, K, cols, Og, T(1), weight + g * Og * K, K,
+                  yc.data() + g * Og * cols, cols, T(0), col.data() + g * K * cols, cols);
+        launch(b * geom.image(), fn::Col2imAdd<T>{geom, col.data(), dx + s0 * geom.image(), b});
+      }
+    }
+  }
+};
+
+// ------------------------------------------------------------------ ConvTranspose2d
+template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
+          std::size_t SW, std::size_t PH, std::size_t PW, std::size_t OPH, std::size_t OPW,
+          std::size_t DH, std::size_t DW, bool Bias>
+struct layer<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>>
+    : leaf<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>> {
+  using L = ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>;
+  // The image is this layer's output; the kernel's positions are its input pixels.
+  static constexpr ConvGeom geom =
+      conv_geom(Out, L::OH, L::OW, KH, KW, SH, SW, PH, PW, DH, DW, In::H, In::W);
+  static constexpr index_t C = In::C, O = Out, P = In::H * In::W, R = geom.rows();
+  static constexpr index_t OP = L::OH * L::OW;
+  T* weight = nullptr;  // (C, Out·KH·KW)
+  T* bias = nullptr;
+  T* dweight = nullptr;
+  T* dbias = nullptr;
+  bool frozen = false;
+  index_t nb = 1;
+  DeviceBuffer<T> col, xc, part;
+
+  void bind_params(T*& p, T*& g) {
+    weight = p, dweight = g;
+    p += L::weight_size, g += L::weight_size;
+    if constexpr (Bias) {
+      bias = p, dbias = g;
+      p += Out, g += Out;
+    }
+  }
+  void set_frozen(bool f) { frozen = f; }
+  void resize(std::size_t n) {
+    nb = conv_chunk(static_cast<index_t>(n), (R + C) * P);
+    col.resize(static_cast<std::size_t>(R * nb * P));
+    xc.resize(static_cast<std::size_t>(C * nb * P));
+    part.resize(Bias ? n * Out : 0);
+  }
+  void forward(const T* x, T* y, std::size_t n) {
+    const index_t N = static_cast<index_t>(n);
+    if constexpr (Bias) launch(N * O * OP, fn::BiasPlanes<T>{bias, y, O, OP});
+    else cuda::fill(y, n * O * OP, T(0));
+    for (index_t s0 = 0; s0 < N; s0 += nb) {
+      const index_t b = std::min<index_t>(nb, N - s0), cols = b * P;
+      launch(C * cols, fn::ToChannelMajor<T>{x + s0 * C * P, xc.data(), C, P, b});
+      gemm<T>(true, false, R, cols, C, T(1), weight, R, xc.data(), cols, T(0), col.data(), cols);
+      launch(b * geom.image(), fn::Col2imAdd<T>{geom, col.data(), y + s0 * geom.image(), b});
+    }
+  }
+  void backward(const T* x, const T*, const T* dy, T* dx, std::size_t n) {
+    const index_t N = static_cast<index_t>(n);
+    const bool dw = !frozen;
+    if (dw && Bias) bias_grad(dy, part.data(), dbias, N, O, OP);
+    if (!dw && !dx) return;
+    for (index_t s0 = 0; s0 < N; s0 += nb) {
+      const index_t b = std::min<index_t>(nb, N - s0), cols = b * P;
+      launch(R * cols, fn::Im2col<T>{geom, dy + s0 * geom.image(), col.data(), b});
+      if (dw) {
+        launch(C * cols, fn::ToChannelMajor<T>{x + s0 * C * P, xc.data(), C, P, b});
+        gemm<T>(false, true, C, R, cols, T(1), xc.data(), cols, col.data(), cols, T(1), dweight, R);
+      }
+      if (dx) {
+        gemm<T>(false, false, C, cols, R, T(1), weight, R, col.data(), cols, T(0), xc.data(), cols);
+        launch(C * cols, fn::FromChannelMajor<T, true>{xc.data(), nullptr, dx + s0 * C * P, C, P, b});
+      }
+    }
+  }
+};
+
+}  // namespace zoo::cuda

@@ -1,0 +1,142 @@
+// zoo/cuda/losses.hpp — losses on device tensors, with zoo/losses/losses.hpp's formulas,
+// arguments and results. Each returns the loss on the host (one reduction, copied back)
+// and, when `grad` is given, WRITES dL/dpred into it on the device. The gradient is the CPU
+// version's arithmetic value for value; the loss is summed in double.
+#pragma once
+#include <thrust/functional.h>
+#include <thrust/transform_reduce.h>
+
+#include <stdexcept>
+#include <string>
+
+#include "../losses/losses.hpp"
+#include "layers.hpp"
+#include "tensor.hpp"
+
+namespace zoo::cuda {
+
+namespace detail {
+template <class T>
+void check_same(const Tensor<T>& a, const Tensor<T>& b, const char* what) {
+  if (a.size() != b.size())
+    throw std::invalid_argument(std::string("zoo::cuda::") + what + ": prediction " +
+                                a.shape_str() + " and target " + b.shape_str() + " differ in size");
+}
+template <class T>
+T* prep_grad(const Tensor<T>& pred, Tensor<T>* grad) {
+  if (!grad) return nullptr;
+  grad->resize(pred.shape());
+  return grad->data();
+}
+// Σ f(i) in double over [0, n) on the device.
+template <class F>
+double sum(index_t n, const F& f) {
+  return thrust::transform_reduce(thrust::device, thrust::counting_iterator<index_t>(0),
+                                  thrust::counting_iterator<index_t>(n), f, 0.0,
+                                  thrust::plus<double>());
+}
+template <class T>
+struct SqDiff {  // (p − y)², and g = gs·(p − y)
+  const T* p;
+  const T* y;
+  T* g;
+  T gs;
+  ZOO_HD double operator()(index_t i) const {
+    const T d = p[i] - y[i];
+    if (g) g[i] = gs * d;
+    return static_cast<double>(d) * d;
+  }
+};
+template <class T>
+struct Bce {  // −[y log p + (1−y) log(1−p)], logs ≥ −100; g = gs·(p − y)/max(p(1−p), 1e−12)
+  const T* p;
+  const T* y;
+  T* g;
+  T gs;
+  ZOO_HD double operator()(index_t i) const {
+    const T pi = p[i], yi = y[i];
+    if (!(pi >= T(0) && pi <= T(1))) return 0.0 / 0.0;  // NaN: reported by the caller
+    double lp = log(static_cast<double>(pi)), l1p = log1p(-static_cast<double>(pi));
+    lp = lp < -100.0 ? -100.0 : lp;
+    l1p = l1p < -100.0 ? -100.0 : l1p;
+    if (g) {
+      const T q = pi * (T(1) - pi);
+      g[i] = gs * (pi - yi) / (q > T(1e-12) ? q : T(1e-12));
+    }
+    return -(yi * lp + (1 - yi) * l1p);
+  }
+};
+template <class T>
+struct BceLogits {  // max(x, 0) − x·y + log(1 + e^{−|x|});  g = (σ(x) − y)·scale
+  const T* x;
+  const T* y;  // or null: every target is `yc`
+  T yc;
+  T* g;
+  T scale;
+  ZOO_HD double operator()(index_t i) const {
+    const T v = x[i], t = y ? y[i] : yc;
+    const T a = v < T(0) ? -v : v;
+    if (g) {
+      const T sig = v >= T(0) ? T(1) / (T(1) + act::vm::exp(-v)) : act::vm::exp(v) / (T(1) + act::vm::exp(v));
+      g[i] = (sig - t) * scale;
+    }
+    return static_cast<double>((v > T(0) ? v : T(0)) - v * t + log1p(act::vm::exp(-a)));
+  }
+};
+}  // namespace detail
+
+template <class T>
+T bce_with_logits_loss(const Tensor<T>& logits, const Tensor<T>& target,
+                       zoo::detail::no_deduce<Tensor<T>>* grad = nullptr,
+                       Reduction r = Reduction::mean) {
+  detail::check_same(logits, target, "bce_with_logits_loss");
+  T* g = detail::prep_grad(logits, grad);
+  const std::size_t n = logits.size();
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  return static_cast<T>(detail::sum(static_cast<index_t>(n), detail::BceLogits<T>{logits.data(),
+                                    target.data(), T(0), g, scale}) * scale);
+}
+// Every target equal to `target` (1 for "real", 0 for "fake" in a GAN).
+template <class T>
+T bce_with_logits_loss(const Tensor<T>& logits, zoo::detail::no_deduce<T> target,
+                       zoo::detail::no_deduce<Tensor<T>>* grad = nullptr,
+                       Reduction r = Reduction::mean) {
+  T* g = detail::prep_grad(logits, grad);
+  const std::size_t n = logits.size();
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  return static_cast<T>(
+      detail::sum(static_cast<index_t>(n), detail::BceLogits<T>{logits.data(), nullptr, target, g, scale}) *
+      scale);
+}
+
+template <class T>
+T mse_loss(const Tensor<T>& pred, const Tensor<T>& target,
+           zoo::detail::no_deduce<Tensor<T>>* grad = nullptr, Reduction r = Reduction::mean,
+           zoo::detail::no_deduce<T> extra_scale = T(1)) {
+  detail::check_same(pred, target, "mse_loss");
+  T* g = detail::prep_grad(pred, grad);
+  const std::size_t n = pred.size();
+  const T s = (r == Reduction::mean ? T(1) / T(n) : T(1)) * extra_scale;
+  const double total = detail::sum(static_cast<index_t>(n),
+                                   detail::SqDiff<T>{pred.data(), target.data(), g, T(2) * s});
+  return static_cast<T>(total * s);
+}
+
+template <class T>
+T bce_loss(const Tensor<T>& pred, const Tensor<T>& target,
+           zoo::detail::no_deduce<Tensor<T>>* grad = nullptr, Reduction r = Reduction::mean,
+           zoo::detail::no_deduce<T> extra_scale = T(1)) {
+  detail::check_same(pred, target, "bce_loss");
+  T* g = detail::prep_grad(pred, grad);
+  const std::size_t n = pred.size();
+  const T s = (r == Reduction::mean ? T(1) / T(n) : T(1)) * extra_scale;
+  const double total =
+      detail::sum(static_cast<index_t>(n), detail::Bce<T>{pred.data(), target.data(), g, s});
+  if (total != total)
+    throw std::invalid_argument(
+        "zoo::cuda::bce_loss: a prediction lies outside [0, 1] or is NaN (put a Sigmoid before "
+        "the loss, or use bce_with_logits_loss)");
+  return static_cast<T>(total * s);
+}
+
+}  // namespace zoo::cuda
