@@ -48,19 +48,31 @@ fi
 deps=(-isystem /usr/include/eigen3)
 [[ -d .gpu_deps/include ]] && deps=(-isystem .gpu_deps/include)
 backend_flags=(-std=c++20 -O2 -arch="sm_${arch}" -Iinclude -Itests "${deps[@]}" -Xcompiler=-fopenmp)
-t0=$SECONDS
-if "$NVCC" "${backend_flags[@]}" tests/cuda/cuda_backend.cu -lcublas -o "$work/cuda_backend"; then
-  echo "== built cuda_backend in $((SECONDS - t0)) s"
+# Programs built here beforehand (scripts/gpu_deps.sh --build; nvcc's front end takes many
+# minutes on them) are used when they run on this machine; otherwise they are built now.
+backend_program() {  # name, source
+  local pre=.gpu_deps/bin/$1
+  if [[ -x $pre && $arch == 90 ]] && "$pre" --help >/dev/null 2>&1; then
+    echo "== $1: prebuilt for sm_90 at $(cat .gpu_deps/bin/COMMIT 2>/dev/null || echo '?')"
+    cp "$pre" "$work/$1"
+    return 0
+  fi
+  local t0=$SECONDS
+  if "$NVCC" "${backend_flags[@]}" "$2" -lcublas -o "$work/$1"; then
+    echo "== built $1 in $((SECONDS - t0)) s"
+  else
+    echo "== $1 did not build"; return 1
+  fi
+}
+if backend_program cuda_backend tests/cuda/cuda_backend.cu; then
   "$work/cuda_backend" || { echo "== cuda_backend exit $?"; status=1; }
 else
-  echo "== cuda_backend did not build"; status=1
+  status=1
 fi
-t0=$SECONDS
-if "$NVCC" "${backend_flags[@]}" bench/cuda/train_steps.cu -lcublas -o "$work/train_steps"; then
-  echo "== built train_steps in $((SECONDS - t0)) s"
+if backend_program train_steps bench/cuda/train_steps.cu; then
   "$work/train_steps" 50 || { echo "== train_steps exit $?"; status=1; }
 else
-  echo "== train_steps did not build"; status=1
+  status=1
 fi
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   python3 bench/pytorch/cuda_steps.py 50 || echo "== pytorch cuda_steps failed (exit $?)"

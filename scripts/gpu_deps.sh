@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Copies the header-only libraries the CUDA tests and benchmarks include (Eigen, xsimd,
-# doctest) from this machine's Debian packages into .gpu_deps/include (ignored by git), so
-# the GPU machine — which has the CUDA toolkit but none of these packages — can build them:
-# carry .gpu_deps with the working tree, and scripts/gpu_check.sh finds it there.
-#   scripts/gpu_deps.sh          # here, before sending a GPU check
+# Prepares .gpu_deps (ignored by git) for scripts/gpu_check.sh on the GPU machine, which has
+# the CUDA toolkit but none of this machine's Debian packages:
+#   include/  the header-only libraries the CUDA tests and benchmarks include (Eigen, xsimd,
+#             doctest), copied from the Debian packages;
+#   bin/      with --build: the backend's test and benchmark programs built here by nvcc for
+#             sm_90 (libstdc++ linked statically; cuBLAS and the driver from the GPU machine).
+#             nvcc's front end needs most of half an hour for them on this 2-core machine —
+#             GPU time is scarcer: gpu_check.sh runs these when they are there.
+# Carry .gpu_deps with the working tree.
+#   scripts/gpu_deps.sh [--build]   # here, before sending a GPU check
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dst=.gpu_deps/include
@@ -11,4 +16,13 @@ rm -rf .gpu_deps
 mkdir -p "$dst"
 cp -r /usr/include/eigen3/Eigen "$dst/"           # Eigen's unsupported/ is not used
 cp -r /usr/include/xsimd /usr/include/doctest "$dst/"
+if [[ "${1:-}" == "--build" ]]; then
+  NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
+  mkdir -p .gpu_deps/bin
+  flags=(-std=c++20 -O2 -arch=sm_90 -Iinclude -Itests -isystem "$dst" -Xcompiler=-fopenmp
+         -Xcompiler=-static-libstdc++ -Xcompiler=-static-libgcc)
+  "$NVCC" "${flags[@]}" tests/cuda/cuda_backend.cu -lcublas -o .gpu_deps/bin/cuda_backend
+  "$NVCC" "${flags[@]}" bench/cuda/train_steps.cu -lcublas -o .gpu_deps/bin/train_steps
+  git rev-parse HEAD > .gpu_deps/bin/COMMIT
+fi
 du -sh .gpu_deps

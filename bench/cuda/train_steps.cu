@@ -7,18 +7,26 @@
 //   dcgan_train       one DCGAN iteration, batch 128: D on real, D on G(z) (separate batches),
 //                     Adam on D; then G through the frozen D, Adam on G; noise drawn on the
 //                     host and uploaded each step, as a training loop would
+//   ddpm_train        the DDPM ContextUnet (n_feat 64) training step, batch 100 of 28×28: forward
+//                     on (x_t, t, c), MSE against ε, backward, Adam (x_t, t, c, ε made once on
+//                     the device: the network's step, as bench/pytorch/cuda_steps.py times it)
 //   conv3x3_64        Conv2d(64, 64, 3, pad 1) forward + backward on (100, 64, 28, 28), the
 //                     DDPM ContextUnet's typical convolution, on the im2col + cuBLAS path
 //
 // Build: nvcc -std=c++20 -O2 -arch=sm_90 -Iinclude -isystem <eigen3> -Xcompiler=-fopenmp
 //        bench/cuda/train_steps.cu -lcublas        (scripts/gpu_check.sh does)
-// With no GPU it says so and exits 0.
+// With no GPU it says so and exits 0. -DZOO_TRAIN_STEPS_NFEAT=0 leaves the DDPM case out:
+// CI's compile check does, because nvcc's front end (cudafe++) spends many minutes on the
+// ContextUnet (over ten at n_feat 16, more at 64) where g++ needs 20 s (docs/compile_times.md);
+// scripts/gpu_deps.sh --build builds it whole.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <zoo/zoo.hpp>
 #include <zoo/models/autoencoder.hpp>
+#include <zoo/models/diffusion/context_unet.hpp>
 #include <zoo/models/gan.hpp>
 #include <zoo/cuda.hpp>
 
@@ -105,6 +113,36 @@ double dcgan(int iters) {
       3, iters);
 }
 
+#ifndef ZOO_TRAIN_STEPS_NFEAT
+#define ZOO_TRAIN_STEPS_NFEAT 64
+#endif
+#if ZOO_TRAIN_STEPS_NFEAT > 0
+double ddpm(int iters) {
+  constexpr std::size_t B = 100;
+  zoo::cuda::Model<zoo::models::diffusion::ContextUnet<ZOO_TRAIN_STEPS_NFEAT, 10>, Shape<1, 28, 28>,
+                   Shape<1>, Shape<10>>
+      m(1, "ddpm");
+  zoo::cuda::Adam<float> opt(m.parameters(), {});
+  zoo::Rng r(5);
+  const DT<float> xt(uniform({B, 1, 28, 28}, r, -1, 1)), eps(uniform({B, 1, 28, 28}, r, -1, 1));
+  const DT<float> t(uniform({B, 1}, r, 0, 1));
+  zoo::Tensor<float> ch({B, 10});
+  ch.fill(0);
+  for (std::size_t i = 0; i < B; ++i) ch[i * 10 + i % 10] = 1;
+  const DT<float> c(ch);
+  DT<float> g;
+  return ms_per_step(
+      [&] {
+        zoo::cuda::mse_loss(m.forward(xt, t, c), eps, &g);
+        m.zero_grad();
+        m.backward(g);
+        opt.step();
+      },
+      2, iters);
+}
+
+#endif
+
 double conv3x3(int iters) {
   constexpr std::size_t B = 100;
   zoo::cuda::Model<zoo::Conv2d<64, 3, 1, 1>, Shape<64, 28, 28>> m(1, "conv3x3_64");
@@ -123,16 +161,24 @@ double conv3x3(int iters) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--help") {
+    std::printf("usage: train_steps [steps per case, default 50]\n");
+    return 0;
+  }
   std::string why;
   if (!zoo::cuda::device_available(&why)) {
     std::printf("train_steps: not run: %s\n", why.c_str());
     return 0;
   }
-  const int iters = argc > 1 ? std::atoi(argv[1]) : 50;
-  std::printf("zoo CUDA backend on %s, %d steps each\n", zoo::cuda::device_name().c_str(), iters);
+  const int iters = argc > 1 ? std::max(1, std::atoi(argv[1])) : 50;
+  std::printf("zoo CUDA backend on %s, %d steps each (DDPM n_feat %d)\n",
+              zoo::cuda::device_name().c_str(), iters, ZOO_TRAIN_STEPS_NFEAT);
   try {
     std::printf("%-14s %10.3f ms/step\n", "mlp_ae_train", mlp_ae(iters));
     std::printf("%-14s %10.3f ms/step\n", "dcgan_train", dcgan(iters));
+#if ZOO_TRAIN_STEPS_NFEAT > 0
+    std::printf("%-14s %10.3f ms/step\n", "ddpm_train", ddpm(iters));
+#endif
     std::printf("%-14s %10.3f ms/step\n", "conv3x3_64", conv3x3(iters));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "train_steps: %s\n", e.what());

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "scripts", "pytorch"))
+import train_diffusion as diffusion  # noqa: E402
 import train_gans as tg  # noqa: E402
 
 dev = torch.device("cuda")
@@ -75,6 +76,21 @@ def dcgan(iters):
     return ms_per_step(step, 3, iters)
 
 
+def ddpm(iters):
+    m = diffusion.ContextUnet(1, 64, 10, 28).to(dev)
+    opt = torch.optim.Adam(m.parameters(), lr=1e-3)
+    xt = torch.rand(100, 1, 28, 28, device=dev) * 2 - 1
+    eps = torch.rand(100, 1, 28, 28, device=dev) * 2 - 1
+    t = torch.rand(100, 1, device=dev)
+    c = F.one_hot(torch.arange(100, device=dev) % 10, 10).float()
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        F.mse_loss(m(xt, t, c), eps).backward()
+        opt.step()
+    return ms_per_step(step, 2, iters)
+
+
 def conv3x3(iters):
     conv = nn.Conv2d(64, 64, 3, padding=1).to(dev)
     x = torch.rand(100, 64, 28, 28, device=dev, requires_grad=True)
@@ -93,7 +109,8 @@ def main():
         return
     iters = int(sys.argv[1]) if len(sys.argv) > 1 else 50
     print(f"PyTorch {torch.__version__} eager on {torch.cuda.get_device_name()}, {iters} steps each")
-    for name, f in (("mlp_ae_train", mlp_ae), ("dcgan_train", dcgan), ("conv3x3_64", conv3x3)):
+    for name, f in (("mlp_ae_train", mlp_ae), ("dcgan_train", dcgan), ("ddpm_train", ddpm),
+                    ("conv3x3_64", conv3x3)):
         print(f"{name:14s} {f(iters):10.3f} ms/step")
 
 

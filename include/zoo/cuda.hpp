@@ -5,14 +5,16 @@
 // the same code runs on the CPU (tests/thrust/).
 #pragma once
 #include "cuda/akconv_thrust.hpp"
-#include "cuda/batch_norm.hpp"
 #include "cuda/blas.hpp"
 #include "cuda/conv.hpp"
+#include "cuda/diffusion.hpp"
 #include "cuda/elementwise.hpp"
 #include "cuda/layers.hpp"
 #include "cuda/losses.hpp"
+#include "cuda/norm.hpp"
 #include "cuda/model.hpp"
 #include "cuda/optim.hpp"
 #include "cuda/pool.hpp"
 #include "cuda/runtime.hpp"
 #include "cuda/tensor.hpp"
+#include "cuda/yolo.hpp"

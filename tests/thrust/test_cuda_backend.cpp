@@ -16,8 +16,10 @@
 #include <zoo/cuda.hpp>
 #include <zoo/losses/losses.hpp>
 #include <zoo/models/autoencoder.hpp>
+#include <zoo/models/diffusion/context_unet.hpp>
 #include <zoo/models/gan.hpp>
 #include <zoo/models/vae.hpp>
+#include <zoo/models/yolo/yolov5.hpp>
 #if !ZOO_CUDA_DEVICE
 #include <zoo/io/safetensors.hpp>
 #endif
@@ -137,6 +139,10 @@ void compare_step(const char* what, std::size_t n, bool eval = false, double fto
 template <class Spec>
 using Two = zoo::Graph<zoo::Inputs<"a", "b">, zoo::Node<"op", Spec, zoo::from<"a", "b">>>;
 
+// YOLOv5's Detect over three levels, as a model.
+using Detect3 = zoo::Graph<zoo::Inputs<"a", "b", "c">,
+                           zoo::Node<"d", zoo::yolo::Detect<2>, zoo::from<"a", "b", "c">>>;
+
 template <class T>
 void layers_case() {
   compare_step<T, zoo::Linear<32>, Shape<20>>("Linear", 9);
@@ -175,6 +181,14 @@ void layers_case() {
   compare_step<T, zoo::Upsample<2>, Shape<3, 4, 5>>("Upsample 2", 3);
   compare_step<T, zoo::Upsample<3>, Shape<2, 3, 2>>("Upsample 3", 2);
   compare_step<T, Two<zoo::Reparameterize>, Shape<6>, Shape<6>>("Reparameterize", 5);
+  compare_step<T, zoo::GroupNorm<2>, Shape<6, 4, 5>>("GroupNorm2d", 3);
+  compare_step<T, zoo::AKConv<8, 3>, Shape<4, 9, 9>>("AKConv N 3", 3);
+  compare_step<T, zoo::AKConv<6, 5, 2, zoo::AKConvSampling::reference>, Shape<3, 10, 11>>(
+      "AKConv N 5 stride 2, reference sampling", 2);
+  compare_step<T, zoo::GroupNorm<4>, Shape<8>>("GroupNorm1d", 5);
+  compare_step<T, zoo::models::diffusion::Scale<1000, 1414>, Shape<3, 4>>("Scale", 3);
+  compare_step<T, Detect3, Shape<3, 4, 4>, Shape<5, 2, 2>, Shape<4, 1, 1>>("Detect", 2);
+  compare_step<T, zoo::yolo::YoloAKConv<6, 3, 2>, Shape<4, 6, 6>>("YoloAKConv", 2);
   compare_step<T, zoo::Sequential<zoo::Reshape<4, 6>, zoo::Flatten, zoo::Linear<5>>, Shape<24>>(
       "Reshape chain", 3);
 }
@@ -204,6 +218,12 @@ TEST_CASE("cuda backend: containers and the zoo's models equal the CPU's, step f
   // The VAEs: Reparameterize's ε comes from the same noise stream on both sides.
   compare_step<float, zoo::models::VaeMse, Shape<784>>("VaeMse", 16, false, model_tol);
   compare_step<double, zoo::models::VaeBce, Shape<784>>("VaeBce", 4);
+#ifndef ZOO_CUDA_TEST_QUICK
+  // The diffusion UNet (small): residual blocks, GroupNorm, FiLM's Mul and Add, AvgPool.
+  using Unet = zoo::models::diffusion::ContextUnet<16, 10>;
+  compare_step<float, Unet, Shape<1, 16, 16>, Shape<1>, Shape<10>>("ContextUnet", 4, false, model_tol);
+  compare_step<double, Unet, Shape<1, 16, 16>, Shape<1>, Shape<10>>("ContextUnet", 3);
+#endif
   compare_step<float, zoo::models::CondDcGenerator, Shape<zoo::models::gan_noise_dim>, Shape<10>>(
       "CondDcGenerator", 8, false, model_tol);
   compare_step<float, zoo::models::CondDcDiscriminator, Shape<1, 28, 28>, Shape<10>>(
@@ -344,6 +364,73 @@ TEST_CASE("cuda backend: checkpoints go through the host mirror") {
   CHECK(rel_err(yb.data(), ya.data(), ya.size()) == 0.0);
   std::remove(path.c_str());
 }
+#endif
+
+}  // namespace
+
+namespace {
+
+// AKConv's input scatter with atomic adds (one index per sample, channel, point and
+// position) against the CPU: the same gradients up to the order of the additions.
+template <class T>
+void akconv_atomic_case() {
+  using Spec = zoo::AKConv<6, 5, 2>;
+  using In = Shape<4, 11, 10>;
+  constexpr std::size_t n = 3;
+  zoo::BasicModel<T, Spec, In> cpu(4);
+  zoo::cuda::BasicModel<T, Spec, In> dev(4);
+  dev.net().atomic_scatter = true;
+  cpu.requires_input_grad(true);
+  dev.requires_input_grad(true);
+  zoo::Tensor<T> x{std::span<const std::size_t>(batch_shape<In>(n))};
+  zoo::Tensor<T> dy{std::span<const std::size_t>(batch_shape<typename decltype(cpu)::output_shape>(n))};
+  zoo::Rng r(8);
+  r.fill_uniform(x.data(), x.size(), -1, 1);
+  r.fill_uniform(dy.data(), dy.size(), -1, 1);
+  cpu.forward(x);
+  dev.forward(zoo::cuda::Tensor<T>(x));
+  cpu.backward(dy);
+  dev.backward(zoo::cuda::Tensor<T>(dy));
+  const auto dx = dev.input_grad().to_host();
+  CHECK(rel_err(dx.data(), cpu.input_grad().data(), dx.size()) <= tol<T>());
+  const auto g = download(dev.parameters().grad, dev.num_params);
+  CHECK(rel_err(g.data(), cpu.parameters().grad, g.size()) <= tol<T>());
+}
+
+TEST_CASE("cuda backend: AKConv's atomic input scatter equals the CPU's gradients") {
+  akconv_atomic_case<float>();
+  akconv_atomic_case<double>();
+}
+
+}  // namespace
+
+namespace {
+
+// ZOO_CUDA_TEST_QUICK (CI's nvcc compile check) leaves out the two whole networks whose nvcc
+// front-end passes take most of half an hour (docs/compile_times.md); their layers are tested
+// above, and the host build and scripts/gpu_check.sh run them.
+#ifndef ZOO_CUDA_TEST_QUICK
+TEST_CASE("cuda backend: YOLOv5n with AKConv equals the CPU's, train step and eval decode") {
+  using Net = zoo::yolo::YOLOv5nAKConv<2, 3>;
+  using In = Shape<3, 64, 64>;
+  // Detect's P5 level is 2×2 here: its BatchNorms normalise over 4·2·2 = 16 values, which
+  // amplifies last-bit differences about a hundredfold (at 32×32 and batch 2, over 2 values:
+  // a millionfold). Double shows the arithmetic is the same; float is held to 1e-4.
+  compare_step<double, Net, In>("YOLOv5n-AKConv", 4);
+  compare_step<float, Net, In>("YOLOv5n-AKConv", 4, false, 1e-4);
+  // Eval: Detect decodes boxes; BatchNorm uses running statistics.
+  zoo::Model<Net, In> cpu(3);
+  zoo::cuda::Model<Net, In> dev(3);
+  cpu.eval();
+  dev.eval();
+  const auto x = random_tensor<float>({2, 3, 64, 64}, 31, 0, 1);
+  const auto& y = cpu.forward(x);
+  const auto yd = dev.forward(zoo::cuda::Tensor<float>(x)).to_host();
+  CHECK(rel_err(yd.data(), y.data(), y.size()) <= model_tol);
+  zoo::cuda::Tensor<float> dy(std::span<const std::size_t>(yd.shape()));
+  CHECK_THROWS_WITH_AS(dev.backward(dy), doctest::Contains("training-mode output"), std::logic_error);
+}
+
 #endif
 
 }  // namespace

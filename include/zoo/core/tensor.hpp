@@ -47,11 +47,52 @@ struct AlignedAllocator {
 template <class T>
 using Buffer = std::vector<T, AlignedAllocator<T>>;
 
-template <class T>
-class Tensor {
+namespace detail {
+// A tensor's shape (rank 1..4) and what is asked of it; the values are the tensor's own
+// (zoo::Tensor: host memory; zoo::cuda::Tensor: device memory).
+class TensorShape {
  public:
   static constexpr std::size_t max_rank = 4;
+  std::size_t rank() const noexcept { return rank_; }
+  std::size_t dim(std::size_t i) const noexcept { return i < rank_ ? shape_[i] : 1; }
+  std::span<const std::size_t> shape() const noexcept { return {shape_.data(), rank_}; }
+  std::size_t batch() const noexcept { return rank_ ? shape_[0] : 0; }
+  std::string shape_str() const {
+    std::string s = "(";
+    for (std::size_t i = 0; i < rank_; ++i) s += (i ? ", " : "") + std::to_string(shape_[i]);
+    return s + ")";
+  }
 
+ protected:
+  // Takes `shape` and returns how many values it holds; `who` names the tensor in errors.
+  std::size_t set_shape(std::span<const std::size_t> shape, const char* who) {
+    if (shape.empty() || shape.size() > max_rank)
+      throw std::invalid_argument(std::string(who) + ": rank must be 1..4, got " +
+                                  std::to_string(shape.size()));
+    rank_ = shape.size();
+    std::size_t n = 1;
+    for (std::size_t i = 0; i < rank_; ++i) n *= (shape_[i] = shape[i]);
+    for (std::size_t i = rank_; i < max_rank; ++i) shape_[i] = 1;
+    return n;
+  }
+  // (n, dims...) of a per-sample Shape.
+  template <class S>
+  static std::array<std::size_t, S::rank + 1> batch_shape(std::size_t n) {
+    std::array<std::size_t, S::rank + 1> s{};
+    s[0] = n;
+    for (std::size_t i = 0; i < S::rank; ++i) s[i + 1] = S::dims[i];
+    return s;
+  }
+
+ private:
+  std::array<std::size_t, max_rank> shape_{1, 1, 1, 1};
+  std::size_t rank_ = 0;
+};
+}  // namespace detail
+
+template <class T>
+class Tensor : public detail::TensorShape {
+ public:
   Tensor() = default;
   explicit Tensor(std::initializer_list<std::size_t> shape) { resize(shape); }
   explicit Tensor(std::span<const std::size_t> shape) { resize(shape); }
@@ -59,35 +100,17 @@ class Tensor {
   void resize(std::initializer_list<std::size_t> shape) {
     resize(std::span<const std::size_t>(shape.begin(), shape.size()));
   }
-  void resize(std::span<const std::size_t> shape) {
-    if (shape.empty() || shape.size() > max_rank)
-      throw std::invalid_argument("zoo::Tensor: rank must be 1..4, got " +
-                                  std::to_string(shape.size()));
-    rank_ = shape.size();
-    std::size_t n = 1;
-    for (std::size_t i = 0; i < rank_; ++i) {
-      shape_[i] = shape[i];
-      n *= shape[i];
-    }
-    for (std::size_t i = rank_; i < max_rank; ++i) shape_[i] = 1;
-    data_.resize(n);
-  }
+  void resize(std::span<const std::size_t> shape) { data_.resize(set_shape(shape, "zoo::Tensor")); }
   // Resize to (n, dims...) of a per-sample Shape.
   template <class S>
   void resize_batch(std::size_t n) {
-    std::array<std::size_t, S::rank + 1> s{};
-    s[0] = n;
-    for (std::size_t i = 0; i < S::rank; ++i) s[i + 1] = S::dims[i];
+    const auto s = batch_shape<S>(n);
     resize(std::span<const std::size_t>(s));
   }
 
   T* data() noexcept { return data_.data(); }
   const T* data() const noexcept { return data_.data(); }
   std::size_t size() const noexcept { return data_.size(); }
-  std::size_t rank() const noexcept { return rank_; }
-  std::size_t dim(std::size_t i) const noexcept { return i < rank_ ? shape_[i] : 1; }
-  std::span<const std::size_t> shape() const noexcept { return {shape_.data(), rank_}; }
-  std::size_t batch() const noexcept { return rank_ ? shape_[0] : 0; }
   std::size_t sample_size() const noexcept { return batch() ? size() / batch() : 0; }
 
   T& operator[](std::size_t i) noexcept { return data_[i]; }
@@ -102,16 +125,8 @@ class Tensor {
   T* sample(std::size_t i) noexcept { return data() + i * sample_size(); }
   const T* sample(std::size_t i) const noexcept { return data() + i * sample_size(); }
 
-  std::string shape_str() const {
-    std::string s = "(";
-    for (std::size_t i = 0; i < rank_; ++i) s += (i ? ", " : "") + std::to_string(shape_[i]);
-    return s + ")";
-  }
-
  private:
   Buffer<T> data_;
-  std::array<std::size_t, max_rank> shape_{1, 1, 1, 1};
-  std::size_t rank_ = 0;
 };
 
 }  // namespace zoo

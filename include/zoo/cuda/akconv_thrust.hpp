@@ -6,7 +6,9 @@
 // which is how tests/thrust/ compares it with the CPU backend on machines with no GPU.
 //
 //   gather_forward:  offsets (B, 2N, P) → taps (B, N, P), col (B, C·N, P)
-//   gather_backward: dcol (B, C·N, P) → doffset (B, 2N, P) (assigned), dx (B, C, H, W) (added)
+//   gather_backward: dcol (B, C·N, P) → doffset (B, 2N, P) (assigned), dx (B, C, H, W) (added):
+//                    one index per (b, c) plane (deterministic), or with `atomic` one per
+//                    (b, c, k, pos) with atomic adds (more parallel; order varies run to run)
 // Non-finite offsets throw std::invalid_argument (counted on the device first).
 // Needs Thrust (CCCL) headers; include only from units built with them.
 #pragma once
@@ -55,8 +57,9 @@ void akconv_gather_forward(const Policy& policy, const kernels::AKConvGeom& g, i
 template <class T, class Policy>
 void akconv_gather_backward(const Policy& policy, const kernels::AKConvGeom& g, index_t B,
                             const T* x, const kernels::AKConvTap<T>* taps, const T* dcol,
-                            T* doffset, T* dx) {
-  kernels::akconv_gather_backward<T>(ThrustRun<Policy>{policy}, g, B, x, taps, dcol, doffset, dx);
+                            T* doffset, T* dx, bool atomic = false) {
+  kernels::akconv_gather_backward<T>(ThrustRun<Policy>{policy}, g, B, x, taps, dcol, doffset, dx,
+                                     atomic);
 }
 
 }  // namespace zoo::cuda

@@ -13,9 +13,12 @@
 #pragma once
 #include <algorithm>
 
+#include "../layers/akconv.hpp"
 #include "../layers/conv2d.hpp"
 #include "../layers/conv_transpose2d.hpp"
+#include "akconv_thrust.hpp"
 #include "layers.hpp"
+#include "norm.hpp"
 
 namespace zoo::cuda {
 
@@ -145,28 +148,17 @@ template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, st
           std::size_t SW, std::size_t PH, std::size_t PW, std::size_t DH, std::size_t DW,
           std::size_t G, bool Bias>
 struct layer<Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>>
-    : leaf<Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>> {
+    : leaf<Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>>,
+      weight_bias<T, Out * (In::C / G) * KH * KW, Bias ? Out : 0> {
   using L = Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>;
+  using wb = weight_bias<T, Out * (In::C / G) * KH * KW, Bias ? Out : 0>;
+  using wb::weight, wb::bias, wb::dweight, wb::dbias, wb::frozen;
   static constexpr ConvGeom geom = conv_geom(In::C, In::H, In::W, KH, KW, SH, SW, PH, PW, DH, DW,
                                              L::OH, L::OW);
   static constexpr index_t O = Out, Og = L::Og, K = L::K, P = L::P, R = geom.rows();
-  T* weight = nullptr;
-  T* bias = nullptr;
-  T* dweight = nullptr;
-  T* dbias = nullptr;
-  bool frozen = false;
   index_t nb = 1;
   DeviceBuffer<T> col, yc, part;
 
-  void bind_params(T*& p, T*& g) {
-    weight = p, dweight = g;
-    p += L::weight_size, g += L::weight_size;
-    if constexpr (Bias) {
-      bias = p, dbias = g;
-      p += Out, g += Out;
-    }
-  }
-  void set_frozen(bool f) { frozen = f; }
   void resize(std::size_t n) {
     nb = conv_chunk(static_cast<index_t>(n), (R + O) * P);
     col.resize(static_cast<std::size_t>(R * nb * P));
@@ -212,30 +204,19 @@ template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, st
           std::size_t SW, std::size_t PH, std::size_t PW, std::size_t OPH, std::size_t OPW,
           std::size_t DH, std::size_t DW, bool Bias>
 struct layer<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>>
-    : leaf<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>> {
+    : leaf<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>>,
+      weight_bias<T, In::C * Out * KH * KW, Bias ? Out : 0> {
   using L = ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, DH, DW, Bias>;
+  using wb = weight_bias<T, In::C * Out * KH * KW, Bias ? Out : 0>;
+  using wb::weight, wb::bias, wb::dweight, wb::dbias, wb::frozen;  // weight (C, Out·KH·KW)
   // The image is this layer's output; the kernel's positions are its input pixels.
   static constexpr ConvGeom geom =
       conv_geom(Out, L::OH, L::OW, KH, KW, SH, SW, PH, PW, DH, DW, In::H, In::W);
   static constexpr index_t C = In::C, O = Out, P = In::H * In::W, R = geom.rows();
   static constexpr index_t OP = L::OH * L::OW;
-  T* weight = nullptr;  // (C, Out·KH·KW)
-  T* bias = nullptr;
-  T* dweight = nullptr;
-  T* dbias = nullptr;
-  bool frozen = false;
   index_t nb = 1;
   DeviceBuffer<T> col, xc, part;
 
-  void bind_params(T*& p, T*& g) {
-    weight = p, dweight = g;
-    p += L::weight_size, g += L::weight_size;
-    if constexpr (Bias) {
-      bias = p, dbias = g;
-      p += Out, g += Out;
-    }
-  }
-  void set_frozen(bool f) { frozen = f; }
   void resize(std::size_t n) {
     nb = conv_chunk(static_cast<index_t>(n), (R + C) * P);
     col.resize(static_cast<std::size_t>(R * nb * P));
@@ -270,6 +251,76 @@ struct layer<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, 
         launch(C * cols, fn::FromChannelMajor<T, true>{xc.data(), nullptr, dx + s0 * C * P, C, P, b});
       }
     }
+  }
+};
+
+
+// ------------------------------------------------------------------ AKConv
+// p_conv (a device Conv2d) → offsets; the gather (the CPU's ZOO_HD functors run by Thrust,
+// cuda/akconv_thrust.hpp: non-finite offsets throw) → col (B, C·N, P); the (N, 1) conv as one
+// GEMM per sample; BatchNorm and SiLU as device layers. Backward in reverse; the input
+// gradient's scatter runs one index per (sample, channel) plane — deterministic, no atomics —
+// or, with `atomic_scatter`, one per (sample, channel, point, position) with atomic adds: far
+// more parallel on a GPU, but the last bits of dx change from run to run.
+template <class T, class In, std::size_t Out, std::size_t NP, std::size_t S, AKConvSampling Mode>
+struct layer<AKConvLayer<T, In, Out, NP, S, Mode>> : leaf<AKConvLayer<T, In, Out, NP, S, Mode>> {
+  using L = AKConvLayer<T, In, Out, NP, S, Mode>;
+  static constexpr index_t K = L::K, P = L::P, O = Out;
+  static constexpr std::size_t outs = L::output_shape::size;
+  layer<typename L::PConv> p_conv;
+  layer<typename L::BN> bn;
+  layer<typename L::Act> act;
+  T* weight = nullptr;  // conv.0.weight (Out, C·N)
+  T* dweight = nullptr;
+  bool frozen = false;
+  bool atomic_scatter = false;
+  DeviceBuffer<T> offset, col, z, a, da, dz, dcol, doffset;
+  DeviceBuffer<kernels::AKConvTap<T>> taps;
+
+  void bind_params(T*& p, T*& g) {
+    weight = p, dweight = g;
+    p += L::weight_size, g += L::weight_size;
+    bn.bind_params(p, g);
+    p_conv.bind_params(p, g);
+  }
+  void bind_buffers(T*& b) { bn.bind_buffers(b); }
+  void set_training(bool t) { bn.set_training(t); }
+  void set_frozen(bool f) {
+    frozen = f;
+    bn.set_frozen(f);
+    p_conv.set_frozen(f);
+  }
+  void resize(std::size_t n) {
+    offset.resize(n * L::offset_shape::size), doffset.resize(n * L::offset_shape::size);
+    taps.resize(n * NP * P);
+    col.resize(n * K * P), dcol.resize(n * K * P);
+    z.resize(n * outs), a.resize(n * outs), da.resize(n * outs), dz.resize(n * outs);
+    p_conv.resize(n);
+    bn.resize(n);
+  }
+  void forward(const T* x, T* y, std::size_t n) {
+    if (col.size() < n * K * P) resize(n);
+    p_conv.forward(x, offset.data(), n);
+    cuda::akconv_gather_forward<T, Mode>(thrust::device, L::geom, index_t(n), x, offset.data(),
+                                         taps.data(), col.data());
+    for (std::size_t i = 0; i < n; ++i)
+      gemm<T>(false, false, O, P, K, T(1), weight, K, col.data() + i * K * P, P, T(0),
+              z.data() + i * O * P, P);
+    bn.forward(z.data(), a.data(), n);
+    act.forward(a.data(), y, n);
+  }
+  void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
+    act.backward_overwrite(a.data(), y, dy, da.data(), n);
+    bn.backward_overwrite(z.data(), a.data(), da.data(), dz.data(), n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const T* dzi = dz.data() + i * O * P;
+      if (!frozen)
+        gemm<T>(false, true, O, K, P, T(1), dzi, P, col.data() + i * K * P, P, T(1), dweight, K);
+      gemm<T>(true, false, K, P, O, T(1), weight, K, dzi, P, T(0), dcol.data() + i * K * P, P);
+    }
+    cuda::akconv_gather_backward<T>(thrust::device, L::geom, index_t(n), x, taps.data(), dcol.data(),
+                                    doffset.data(), dx, atomic_scatter);
+    p_conv.backward(x, offset.data(), doffset.data(), dx, n);
   }
 };
 

@@ -140,6 +140,26 @@ struct leaf : detail::io_of<L> {
   static constexpr bool backward_reads_y = backward_reads_y_of<L>();
 };
 
+// Views of a layer's weight and (BiasSize > 0) bias in the device's flat parameters, in the
+// CPU layer's order (Linear, Conv2d, ConvTranspose2d); frozen: no parameter gradients.
+template <class T, std::size_t WeightSize, std::size_t BiasSize>
+struct weight_bias {
+  T* weight = nullptr;
+  T* bias = nullptr;
+  T* dweight = nullptr;
+  T* dbias = nullptr;
+  bool frozen = false;
+  void bind_params(T*& p, T*& g) {
+    weight = p, dweight = g;
+    p += WeightSize, g += WeightSize;
+    if constexpr (BiasSize > 0) {
+      bias = p, dbias = g;
+      p += BiasSize, g += BiasSize;
+    }
+  }
+  void set_frozen(bool f) { frozen = f; }
+};
+
 // A layer the CUDA backend does not implement: one error, naming it, where it is bound.
 template <class L>
 struct layer : leaf<L> {
@@ -160,23 +180,11 @@ struct layer : leaf<L> {
 // y = x Wᵀ + b: the bias rows first, then one GEMM adding onto them (β = 1).
 // dW += dyᵀ x, db += Σₙ dy (column sums, each in row order: deterministic), dx (+)= dy W.
 template <class T, class In, std::size_t Out, bool Bias>
-struct layer<LinearLayer<T, In, Out, Bias>> : leaf<LinearLayer<T, In, Out, Bias>> {
+struct layer<LinearLayer<T, In, Out, Bias>> : leaf<LinearLayer<T, In, Out, Bias>>,
+                                              weight_bias<T, Out * In::size, Bias ? Out : 0> {
   static constexpr index_t I = static_cast<index_t>(In::size), O = static_cast<index_t>(Out);
-  T* weight = nullptr;  // (Out, In)
-  T* bias = nullptr;    // (Out)
-  T* dweight = nullptr;
-  T* dbias = nullptr;
-  bool frozen = false;
-
-  void bind_params(T*& p, T*& g) {
-    weight = p, dweight = g;
-    p += Out * In::size, g += Out * In::size;
-    if constexpr (Bias) {
-      bias = p, dbias = g;
-      p += Out, g += Out;
-    }
-  }
-  void set_frozen(bool f) { frozen = f; }
+  using wb = weight_bias<T, Out * In::size, Bias ? Out : 0>;
+  using wb::weight, wb::bias, wb::dweight, wb::dbias, wb::frozen;  // (Out, In), (Out)
   void forward(const T* x, T* y, std::size_t n) {
     const index_t N = static_cast<index_t>(n);
     if constexpr (Bias) launch(N * O, fn::RowBroadcast<T>{bias, y, O});

@@ -97,15 +97,7 @@ class BasicModel {
     [&]<std::size_t... K>(std::index_sequence<K...>) {
       (cuda::copy(x.data(), x.size(), inputs_[K].data()), ...);
     }(std::index_sequence_for<X...>{});
-    if constexpr (multi_io) {
-      std::array<const T*, num_inputs> xs{};
-      for (std::size_t k = 0; k < num_inputs; ++k) xs[k] = inputs_[k].data();
-      std::array<T*, num_outputs> ys{};
-      for (std::size_t o = 0; o < num_outputs; ++o) ys[o] = outputs_[o].data();
-      net_.forward_all_ws(xs, ys, n, ws_.data());
-    } else {
-      layer_ops::forward_ws(net_, inputs_[0].data(), outputs_[0].data(), n, ws_.data());
-    }
+    zoo::detail::run_forward<multi_io>(net_, inputs_, outputs_, n, ws_.data());
     forwarded_ = true;
     return outputs_[0];
   }
@@ -120,28 +112,14 @@ class BasicModel {
   }
   void backward_ptrs(const std::array<const Tensor<T>*, num_outputs>& dy) {
     if (!forwarded_) throw std::logic_error("zoo::cuda::Model::backward: call forward() first");
-    std::array<const T*, num_outputs> d{};
-    for (std::size_t o = 0; o < num_outputs; ++o) {
-      if (!dy[o]) continue;
-      if (dy[o]->size() != outputs_[o].size())
-        throw std::invalid_argument("zoo::cuda::Model::backward: gradient " + std::to_string(o) +
-                                    " has shape " + dy[o]->shape_str() + ", the output is " +
-                                    outputs_[o].shape_str());
-      d[o] = dy[o]->data();
-    }
+    const auto d = zoo::detail::output_grads<T>("zoo::cuda::Model::backward", dy, outputs_);
     std::array<T*, num_inputs> dx{};
     if (input_grad_)
       for (std::size_t k = 0; k < num_inputs; ++k) {
         cuda::fill(input_grads_[k].data(), input_grads_[k].size(), T(0));
         dx[k] = input_grads_[k].data();
       }
-    if constexpr (multi_io) {
-      net_.backward_all_ws(d, dx, n_, ws_.data());
-    } else {
-      if (!d[0]) return;
-      layer_ops::backward_ws(net_, inputs_[0].data(), outputs_[0].data(), d[0], dx[0], n_,
-                             ws_.data());
-    }
+    zoo::detail::run_backward<multi_io>(net_, d, dx, inputs_, outputs_, n_, ws_.data());
   }
   void requires_input_grad(bool on) { input_grad_ = on; }
   const Tensor<T>& input_grad(std::size_t k = 0) const {

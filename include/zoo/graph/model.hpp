@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "../core/layer.hpp"
@@ -39,6 +40,46 @@ struct model_output<N, O, true> {
 
 // What Model and InferenceModel (graph/inference.hpp) share. `who` names the caller in
 // errors ("zoo::Model::forward").
+
+// A model's pass over its own tensors (zoo::Tensor, or cuda::Tensor on the device): one input
+// and output through layer_ops, several through the graph's array entry points.
+template <bool Multi, class Net, class In, class Out, class T>
+void run_forward(Net& net, In& inputs, Out& outputs, std::size_t n, T* ws) {
+  if constexpr (Multi) {
+    std::array<const T*, std::tuple_size_v<In>> xs{};
+    for (std::size_t k = 0; k < xs.size(); ++k) xs[k] = inputs[k].data();
+    std::array<T*, std::tuple_size_v<Out>> ys{};
+    for (std::size_t o = 0; o < ys.size(); ++o) ys[o] = outputs[o].data();
+    net.forward_all_ws(xs, ys, n, ws);
+  } else {
+    layer_ops::forward_ws(net, inputs[0].data(), outputs[0].data(), n, ws);
+  }
+}
+// Each given gradient checked against its output's size; null where an output has none.
+template <class T, class TensorT, std::size_t O, class Out>
+std::array<const T*, O> output_grads(const char* who, const std::array<const TensorT*, O>& dy,
+                                     const Out& outputs) {
+  std::array<const T*, O> d{};
+  for (std::size_t o = 0; o < O; ++o) {
+    if (!dy[o]) continue;
+    if (dy[o]->size() != outputs[o].size())
+      throw std::invalid_argument(std::string(who) + ": gradient " + std::to_string(o) +
+                                  " has shape " + dy[o]->shape_str() + ", the output is " +
+                                  outputs[o].shape_str());
+    d[o] = dy[o]->data();
+  }
+  return d;
+}
+template <bool Multi, class Net, class In, class Out, class T, std::size_t O, std::size_t K>
+void run_backward(Net& net, const std::array<const T*, O>& dy, const std::array<T*, K>& dx,
+                  In& inputs, Out& outputs, std::size_t n, T* ws) {
+  if constexpr (Multi) {
+    net.backward_all_ws(dy, dx, n, ws);
+  } else {
+    if (!dy[0]) return;
+    layer_ops::backward_ws(net, inputs[0].data(), outputs[0].data(), dy[0], dx[0], n, ws);
+  }
+}
 
 // The batch size of one tensor per input, each checked against its per-sample shape.
 // TensorT: zoo::Tensor<T>, or cuda::Tensor<T> for a device model.
@@ -212,15 +253,7 @@ class BasicModel : public detail::NamedState<BasicModel<T, Spec, Ins...>, T> {
     const std::size_t n = check_inputs(x...);
     prepare(n);
     copy_inputs(std::index_sequence_for<X...>{}, x...);
-    if constexpr (multi_io) {
-      std::array<const T*, num_inputs> xs{};
-      for (std::size_t k = 0; k < num_inputs; ++k) xs[k] = inputs_[k].data();
-      std::array<T*, num_outputs> ys{};
-      for (std::size_t o = 0; o < num_outputs; ++o) ys[o] = outputs_[o].data();
-      net_.forward_all_ws(xs, ys, n, ws_.data());
-    } else {
-      layer_ops::forward_ws(net_, inputs_[0].data(), outputs_[0].data(), n, ws_.data());
-    }
+    detail::run_forward<multi_io>(net_, inputs_, outputs_, n, ws_.data());
     forwarded_ = true;
     return outputs_[0];
   }
@@ -238,15 +271,7 @@ class BasicModel : public detail::NamedState<BasicModel<T, Spec, Ins...>, T> {
   void backward_ptrs(const std::array<const Tensor<T>*, num_outputs>& dy) {
     if (!forwarded_)
       throw std::logic_error("zoo::Model::backward: call forward() first");
-    std::array<const T*, num_outputs> d{};
-    for (std::size_t o = 0; o < num_outputs; ++o) {
-      if (!dy[o]) continue;
-      if (dy[o]->size() != outputs_[o].size())
-        throw std::invalid_argument("zoo::Model::backward: gradient " + std::to_string(o) +
-                                    " has shape " + dy[o]->shape_str() + ", the output is " +
-                                    outputs_[o].shape_str());
-      d[o] = dy[o]->data();
-    }
+    const auto d = detail::output_grads<T>("zoo::Model::backward", dy, outputs_);
     std::array<T*, num_inputs> dx{};
     if (input_grad_) {
       for (std::size_t k = 0; k < num_inputs; ++k) {
@@ -254,13 +279,7 @@ class BasicModel : public detail::NamedState<BasicModel<T, Spec, Ins...>, T> {
         dx[k] = input_grads_[k].data();
       }
     }
-    if constexpr (multi_io) {
-      net_.backward_all_ws(d, dx, n_, ws_.data());
-    } else {
-      if (!d[0]) return;
-      layer_ops::backward_ws(net_, inputs_[0].data(), outputs_[0].data(), d[0], dx[0], n_,
-                             ws_.data());
-    }
+    detail::run_backward<multi_io>(net_, d, dx, inputs_, outputs_, n_, ws_.data());
   }
   // Whether backward() also computes the gradient of the inputs (a GAN's
   // discriminator passes it to the generator). Off by default: it costs a GEMM.

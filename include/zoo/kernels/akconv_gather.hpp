@@ -23,6 +23,7 @@
 // planes (B·C) and a fused offset-grad + scatter by samples (B). Run them with
 // cpu::for_each_index (OpenMP) or thrust::for_each (zoo/cuda/akconv_thrust.hpp).
 #pragma once
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -204,6 +205,40 @@ struct AKConvInputGradFn {
   }
 };
 
+// dx += v at p from many indices at once: CUDA's atomicAdd on the device, std::atomic_ref on
+// the host (Thrust's OpenMP system runs the same functor on threads).
+template <class T>
+ZOO_HD inline void atomic_add(T* p, T v) {
+#if defined(__CUDA_ARCH__)
+  atomicAdd(p, v);
+#else
+  std::atomic_ref<T>(*p).fetch_add(v, std::memory_order_relaxed);
+#endif
+}
+
+// The input scatter with one index per (b, c, k, pos) and atomic adds: B·C·N·P indices, as
+// many as a GPU can keep busy (the plane version has B·C), at the price of a summation order
+// that changes from run to run (the results differ in the last bits).
+template <class T>
+struct AKConvInputGradAtomicFn {
+  AKConvGeom g;
+  const AKConvTap<T>* taps;    // (B, N, P)
+  const T* dcol;               // (B, C·N, P)
+  T* dx;                       // (B, C, H, W)
+  ZOO_HD void operator()(index_t idx) const {
+    const index_t NP = g.N * g.P(), HW = g.H * g.W;
+    const index_t kp = idx % NP, plane = idx / NP, b = plane / g.C;
+    const AKConvTap<T> t = taps[b * NP + kp];
+    const T v = dcol[idx];  // dcol is (B, C, N, P): idx = plane·N·P + kp
+    const T r0 = t.wr0 * v, r1 = t.wr1 * v;
+    T* o = dx + plane * HW;
+    atomic_add(o + t.i00, r0 * t.wc0);
+    atomic_add(o + t.i01, r0 * t.wc1);
+    atomic_add(o + t.i10, r1 * t.wc0);
+    atomic_add(o + t.i11, r1 * t.wc1);
+  }
+};
+
 // The same gather by planes: one index per (b, c), for backends with few wide threads
 // (the CPU): the plane of x (H·W values) stays in L1 while N·P samples are read from it.
 template <class T>
@@ -303,16 +338,19 @@ void akconv_gather_forward(Run&& run, const AKConvGeom& g, index_t B, const T* x
   else
     run(points, AKConvGatherFn<T>{g, x, taps, col}, 8 * g.C);
 }
-// doffset ← ∂/∂offset; dx += ∂/∂x (skipped when dx is null).
+// doffset ← ∂/∂offset; dx += ∂/∂x (skipped when dx is null). `atomic` (narrow runners only):
+// the input scatter by AKConvInputGradAtomicFn instead of one index per plane.
 template <class T, class Run>
 void akconv_gather_backward(Run&& run, const AKConvGeom& g, index_t B, const T* x,
-                            const AKConvTap<T>* taps, const T* dcol, T* doffset, T* dx) {
+                            const AKConvTap<T>* taps, const T* dcol, T* doffset, T* dx,
+                            bool atomic = false) {
   if constexpr (std::remove_reference_t<Run>::wide) {
     run(B, AKConvBackwardSampleFn<T>{g, x, taps, dcol, doffset, dx}, 20 * g.C * g.N * g.P());
   } else {
     const index_t points = B * g.N * g.P();
     run(points, AKConvOffsetGradFn<T>{g, x, taps, dcol, doffset}, 12 * g.C);
-    if (dx) run(B * g.C, AKConvInputGradFn<T>{g, taps, dcol, dx}, 8 * g.N * g.P());
+    if (dx && atomic) run(points * g.C, AKConvInputGradAtomicFn<T>{g, taps, dcol, dx}, 8);
+    else if (dx) run(B * g.C, AKConvInputGradFn<T>{g, taps, dcol, dx}, 8 * g.N * g.P());
   }
 }
 

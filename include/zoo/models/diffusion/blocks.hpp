@@ -111,6 +111,7 @@ struct residual_graph<Out, true, false> {
 // ResidualConvBlock(in, Out, is_res); in-channels come from the input.
 template <std::size_t Out, bool IsRes = false>
 struct ResidualConvBlock {
+  static constexpr bool backend_aware = true;  // a Graph: bound for the model's backend
   template <class T, class In>
   using bind = bind_t<typename detail::residual_graph<Out, IsRes, In::C == Out>::type, T, In>;
 };

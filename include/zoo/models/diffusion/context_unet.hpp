@@ -80,6 +80,7 @@ template <std::size_t NFeat = 64, std::size_t NCFeat = 10>
 struct ContextUnet {
   static constexpr std::size_t arity = 3;
   static constexpr std::size_t n_feat = NFeat, n_cfeat = NCFeat;
+  static constexpr bool backend_aware = true;  // a Graph: bound for the model's backend
   template <class T, class X, class Tt, class Cc>
   using bind = typename zoo::detail::bind_if<
       detail::context_unet_check<NFeat, NCFeat, X, Tt, Cc>::ok,

@@ -52,6 +52,7 @@ using BN = BatchNormWith<std::ratio<1, 1000>, std::ratio<3, 100>>;
 // Conv(c1, c2, k, s, p): Conv2d without bias, BatchNorm, SiLU; autopad = k // 2.
 template <std::size_t C2, std::size_t K = 1, std::size_t S = 1, std::size_t P = K / 2>
 struct Conv {
+  static constexpr bool backend_aware = true;  // a Graph: bound for the model's backend
   using graph = Graph<Node<"conv", Conv2d<C2, K, S, P, 1, 1, false>>, Node<"bn", BN>,
                       Node<"act", SiLU>>;
   template <class T, class In>
@@ -79,6 +80,7 @@ using Repeat = typename detail::repeat_seq<N, Spec>::type;
 // Bottleneck(c1, c2, shortcut, e): the residual needs c1 == c2, which only binding knows.
 template <std::size_t C2, bool Shortcut = true, class E = std::ratio<1, 2>>
 struct Bottleneck {
+  static constexpr bool backend_aware = true;  // a Graph: bound for the model's backend
   static constexpr std::size_t hidden = detail::scaled_channels<C2, E>;
   using plain = Graph<Node<"cv1", Conv<hidden, 1>>, Node<"cv2", Conv<C2, 3>>>;
   using residual = Graph<Inputs<"x">, Node<"cv1", Conv<hidden, 1>>, Node<"cv2", Conv<C2, 3>>,
@@ -92,6 +94,7 @@ struct Bottleneck {
 // C3(c1, c2, n, shortcut, e = 0.5): CSP bottleneck with three convolutions.
 template <std::size_t C2, std::size_t N = 1, bool Shortcut = true, class E = std::ratio<1, 2>>
 struct C3 {
+  static constexpr bool backend_aware = true;  // a Graph: bound for the model's backend
   static_assert(N >= 1, "zoo::yolo::C3<C2, N>: N (the number of Bottlenecks) must be at least 1");
   static constexpr std::size_t hidden = detail::scaled_channels<C2, E>;
   using graph = Graph<Inputs<"x">,                                                 //
@@ -108,6 +111,7 @@ struct C3 {
 // The pools have no parameters, so their node names (y1…y3) appear nowhere.
 template <std::size_t C2, std::size_t K = 5>
 struct SPPF {
+  static constexpr bool backend_aware = true;  // a Graph: bound for the model's backend
   template <std::size_t Hidden>
   using graph = Graph<Node<"cv1", Conv<Hidden, 1>>,                 //
                       Node<"m", MaxPool2d<K, 1, K / 2>>,            //

@@ -117,6 +117,7 @@ struct yolo_graph<D, W, std::index_sequence<I...>, Rows...> {
 template <class Depth, class Width, class... Rows>
 struct Yolo {
   static constexpr std::size_t num_rows = sizeof...(Rows);
+  static constexpr bool backend_aware = true;  // a Graph: bound for the model's backend
   using graph =
       typename detail::yolo_graph<Depth, Width, std::index_sequence_for<Rows...>, Rows...>::type;
   template <class T, class In>

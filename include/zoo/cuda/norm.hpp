@@ -1,5 +1,6 @@
-// zoo/cuda/batch_norm.hpp — BatchNorm (1d and 2d) on the device, with the CPU layer's
-// formulas (layers/batch_norm.hpp): two-pass statistics in double — Σx, then Σ(x − μ)²,
+// zoo/cuda/norm.hpp — BatchNorm (1d and 2d) and GroupNorm on the device.
+//
+// BatchNorm, with the CPU layer's formulas (layers/batch_norm.hpp): two-pass statistics in double — Σx, then Σ(x − μ)²,
 // which does not cancel as Σx² − Mμ² does — the running statistics with the unbiased
 // variance, and backward's dx = γ/σ·(dy − mean(dy) − x̂·mean(dy·x̂)).
 //
@@ -14,6 +15,7 @@
 #include <string>
 
 #include "../layers/batch_norm.hpp"
+#include "../layers/group_norm.hpp"
 #include "layers.hpp"
 
 namespace zoo::cuda {
@@ -228,5 +230,142 @@ struct layer<BatchNormLayer<T, In>> : batch_norm_layer<BatchNormLayer<T, In>, T,
 template <class T, class In, class Eps, class Momentum>
 struct layer<zoo::detail::BatchNormWithLayer<T, In, Eps, Momentum>>
     : batch_norm_layer<zoo::detail::BatchNormWithLayer<T, In, Eps, Momentum>, T, In> {};
+
+
+// ------------------------------------------------------------------ GroupNorm
+// Per (sample, group) block of M = C/G·H·W contiguous values: μ and Σ(x − μ)² in double by
+// one index each, x̂ kept for backward, as the CPU layer (layers/group_norm.hpp) keeps it.
+namespace fn {
+template <class T>
+struct GroupStats {
+  const T* x;
+  T* mean;
+  T* invstd;
+  index_t M;
+  double eps;
+  ZOO_HD void operator()(index_t b) const {
+    const T* p = x + b * M;
+    double s = 0;
+    for (index_t k = 0; k < M; ++k) s += p[k];
+    const double mu = s / double(M);
+    double ss = 0;
+    for (index_t k = 0; k < M; ++k) ss += (p[k] - mu) * (p[k] - mu);
+    mean[b] = static_cast<T>(mu);
+    invstd[b] = static_cast<T>(1.0 / sqrt(ss / double(M) + eps));
+  }
+};
+template <class T>
+struct GroupNormalize {  // x̂ = (x − μ)·istd;  y = γ·x̂ + β
+  const T* x;
+  T* xhat;
+  T* y;
+  const T *mean, *invstd, *weight, *bias;
+  index_t M, HW, C;
+  ZOO_HD void operator()(index_t i) const {
+    const index_t b = i / M, c = (i / HW) % C;
+    const T h = (x[i] - mean[b]) * invstd[b];
+    xhat[i] = h;
+    y[i] = weight[c] * h + bias[c];
+  }
+};
+template <class T>
+struct PlaneDots {  // part[i] = Σ dy, part[NC + i] = Σ dy·x̂ over plane i
+  const T* dy;
+  const T* h;
+  double* part;
+  index_t HW, NC;
+  ZOO_HD void operator()(index_t i) const {
+    double a = 0, b = 0;
+    for (index_t k = 0; k < HW; ++k) {
+      a += dy[i * HW + k];
+      b += double(dy[i * HW + k]) * h[i * HW + k];
+    }
+    part[i] = a;
+    part[NC + i] = b;
+  }
+};
+template <class T>
+struct GroupMeans {  // m1 = Σ_c γ_c Σ dy / M,  m2 = Σ_c γ_c Σ dy·x̂ / M of block b
+  const T* dy;
+  const T* h;
+  const T* weight;
+  T* m;  // (2, N·G)
+  index_t M, HW, Cg, G, NG;
+  ZOO_HD void operator()(index_t b) const {
+    const index_t c0 = (b % G) * Cg;
+    double s1 = 0, s2 = 0;
+    for (index_t c = 0; c < Cg; ++c) {
+      const double gm = weight[c0 + c];
+      double a = 0, d = 0;
+      for (index_t k = 0; k < HW; ++k) {
+        const index_t i = b * M + c * HW + k;
+        a += dy[i];
+        d += double(dy[i]) * h[i];
+      }
+      s1 += gm * a;
+      s2 += gm * d;
+    }
+    m[b] = static_cast<T>(s1 / double(M));
+    m[NG + b] = static_cast<T>(s2 / double(M));
+  }
+};
+template <class T>
+struct GroupInputGrad {  // dx += istd·(γ·dy − m1 − x̂·m2)
+  const T* dy;
+  const T* h;
+  const T* weight;
+  const T* invstd;
+  const T* m;
+  T* dx;
+  index_t M, HW, C, NG;
+  ZOO_HD void operator()(index_t i) const {
+    const index_t b = i / M, c = (i / HW) % C;
+    dx[i] += invstd[b] * (weight[c] * dy[i] - m[b] - h[i] * m[NG + b]);
+  }
+};
+}  // namespace fn
+
+template <class T, class In, std::size_t G>
+struct layer<GroupNormLayer<T, In, G>> : leaf<GroupNormLayer<T, In, G>> {
+  using L = GroupNormLayer<T, In, G>;
+  static constexpr index_t C = In::C, HW = In::size / In::C, Cg = C / G, M = Cg * HW;
+  static constexpr std::size_t train_values() { return L::train_values(); }
+  GroupNormOptions options = L{}.options;
+  T *weight = nullptr, *bias = nullptr, *dweight = nullptr, *dbias = nullptr;
+  bool frozen = false;
+  DeviceBuffer<T> xhat, mean, invstd, m;
+  DeviceBuffer<double> part, sums;
+
+  void bind_params(T*& p, T*& g) {
+    weight = p, dweight = g, bias = p + C, dbias = g + C;
+    p += 2 * C, g += 2 * C;
+  }
+  void set_frozen(bool f) { frozen = f; }
+  void resize(std::size_t n) {
+    xhat.resize(n * In::size);
+    mean.resize(n * G), invstd.resize(n * G), m.resize(2 * n * G);
+    part.resize(2 * n * C), sums.resize(2 * C);
+  }
+  void forward(const T* x, T* y, std::size_t n) {
+    if (xhat.size() < n * In::size) resize(n);
+    const index_t N = static_cast<index_t>(n);
+    launch(N * static_cast<index_t>(G), fn::GroupStats<T>{x, mean.data(), invstd.data(), M, options.eps});
+    launch(N * C * HW, fn::GroupNormalize<T>{x, xhat.data(), y, mean.data(), invstd.data(), weight,
+                                             bias, M, HW, C});
+  }
+  void backward(const T*, const T*, const T* dy, T* dx, std::size_t n) {
+    const index_t N = static_cast<index_t>(n), NG = N * static_cast<index_t>(G);
+    if (!frozen) {
+      launch(N * C, fn::PlaneDots<T>{dy, xhat.data(), part.data(), HW, N * C});
+      launch(C, fn::ChannelReduce<T>{part.data(), sums.data(), N, C});
+      launch(C, fn::ChannelReduce<T>{part.data() + N * C, sums.data() + C, N, C});
+      launch(C, fn::ParamGrads<T>{sums.data(), dweight, dbias, C});
+    }
+    if (!dx) return;
+    launch(NG, fn::GroupMeans<T>{dy, xhat.data(), weight, m.data(), M, HW, Cg, static_cast<index_t>(G), NG});
+    launch(N * C * HW, fn::GroupInputGrad<T>{dy, xhat.data(), weight, invstd.data(), m.data(), dx, M,
+                                             HW, C, NG});
+  }
+};
 
 }  // namespace zoo::cuda
