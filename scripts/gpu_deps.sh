@@ -5,8 +5,9 @@
 #             doctest), copied from the Debian packages;
 #   bin/      with --build: the backend's test and benchmark programs built here by nvcc for
 #             sm_90 (libstdc++ linked statically; cuBLAS and the driver from the GPU machine).
-#             nvcc's front end needs most of half an hour for them on this 2-core machine —
-#             GPU time is scarcer: gpu_check.sh runs these when they are there.
+#             nvcc's front end needs well over half an hour for the two on this 2-core
+#             machine (each ran over 13 minutes without finishing on 2026-12-05: start it
+#             early) — GPU time is scarcer: gpu_check.sh runs these when they are there.
 # Carry .gpu_deps with the working tree.
 #   scripts/gpu_deps.sh [--build]   # here, before sending a GPU check
 set -euo pipefail

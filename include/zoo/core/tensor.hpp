@@ -47,7 +47,6 @@ struct AlignedAllocator {
 template <class T>
 using Buffer = std::vector<T, AlignedAllocator<T>>;
 
-namespace detail {
 // A tensor's shape (rank 1..4) and what is asked of it; the values are the tensor's own
 // (zoo::Tensor: host memory; zoo::cuda::Tensor: device memory).
 class TensorShape {
@@ -88,10 +87,9 @@ class TensorShape {
   std::array<std::size_t, max_rank> shape_{1, 1, 1, 1};
   std::size_t rank_ = 0;
 };
-}  // namespace detail
 
 template <class T>
-class Tensor : public detail::TensorShape {
+class Tensor : public TensorShape {
  public:
   Tensor() = default;
   explicit Tensor(std::initializer_list<std::size_t> shape) { resize(shape); }

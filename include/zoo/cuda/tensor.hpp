@@ -13,7 +13,7 @@
 namespace zoo::cuda {
 
 template <class T>
-class Tensor : public zoo::detail::TensorShape {
+class Tensor : public zoo::TensorShape {
  public:
   Tensor() = default;
   explicit Tensor(std::initializer_list<std::size_t> shape) { resize(shape); }
