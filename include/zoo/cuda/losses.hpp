@@ -83,6 +83,16 @@ struct BceLogits {  // max(x, 0) − x·y + log(1 + e^{−|x|});  g = (σ(x) −
     return static_cast<double>((v > T(0) ? v : T(0)) - v * t + log1p(act::vm::exp(-a)));
   }
 };
+
+// The targets are t[i], or `t0` everywhere when t is null.
+template <class T>
+T bce_with_logits(const Tensor<T>& logits, const T* t, T t0, Tensor<T>* grad, Reduction r) {
+  T* g = prep_grad(logits, grad);
+  const std::size_t n = logits.size();
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  return static_cast<T>(
+      sum(static_cast<index_t>(n), BceLogits<T>{logits.data(), t, t0, g, scale}) * scale);
+}
 }  // namespace detail
 
 template <class T>
@@ -90,23 +100,14 @@ T bce_with_logits_loss(const Tensor<T>& logits, const Tensor<T>& target,
                        zoo::detail::no_deduce<Tensor<T>>* grad = nullptr,
                        Reduction r = Reduction::mean) {
   detail::check_same(logits, target, "bce_with_logits_loss");
-  T* g = detail::prep_grad(logits, grad);
-  const std::size_t n = logits.size();
-  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
-  return static_cast<T>(detail::sum(static_cast<index_t>(n), detail::BceLogits<T>{logits.data(),
-                                    target.data(), T(0), g, scale}) * scale);
+  return detail::bce_with_logits(logits, target.data(), T(0), grad, r);
 }
 // Every target equal to `target` (1 for "real", 0 for "fake" in a GAN).
 template <class T>
 T bce_with_logits_loss(const Tensor<T>& logits, zoo::detail::no_deduce<T> target,
                        zoo::detail::no_deduce<Tensor<T>>* grad = nullptr,
                        Reduction r = Reduction::mean) {
-  T* g = detail::prep_grad(logits, grad);
-  const std::size_t n = logits.size();
-  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
-  return static_cast<T>(
-      detail::sum(static_cast<index_t>(n), detail::BceLogits<T>{logits.data(), nullptr, target, g, scale}) *
-      scale);
+  return detail::bce_with_logits(logits, static_cast<const T*>(nullptr), target, grad, r);
 }
 
 template <class T>

@@ -71,16 +71,11 @@ class Adam {
   }
   void step() {
     ++steps_;
-    const double b1 = opt.betas.b1, b2 = opt.betas.b2;
-    const double bc1 = 1 - std::pow(b1, static_cast<double>(steps_));
-    const double bc2 = 1 - std::pow(b2, static_cast<double>(steps_));
+    const AdamCoefficients<T> c(opt, lr, steps_);
     for (std::size_t k = 0; k < spans_.size(); ++k)
       launch(static_cast<index_t>(spans_[k].size),
-             detail::AdamStep<T>{spans_[k].data, spans_[k].grad, m_[k].data(), v_[k].data(),
-                                 static_cast<T>(opt.weight_decay), static_cast<T>(b1),
-                                 static_cast<T>(1 - b1), static_cast<T>(b2), static_cast<T>(1 - b2),
-                                 static_cast<T>(lr / bc1), static_cast<T>(1 / std::sqrt(bc2)),
-                                 static_cast<T>(opt.eps)});
+             detail::AdamStep<T>{spans_[k].data, spans_[k].grad, m_[k].data(), v_[k].data(), c.wd,
+                                 c.b1, c.c1, c.b2, c.c2, c.step_size, c.inv_sqrt_bc2, c.eps});
   }
   AdamOptions opt;
   double lr;

@@ -33,13 +33,7 @@ struct DetectRows {
   ZOO_HD void operator()(index_t i) const {
     const index_t o = i % no, p = (i / no) % P, a = (i / (no * P)) % na, b = i / (no * P * na);
     T v = z[(b * na + a) * no * P + o * P + p];
-    if (decode) {
-      v = T(1) / (T(1) + act::vm::exp(-v));
-      if (o == 0) v = (v * 2 - T(0.5) + T(p % NX)) * s;
-      else if (o == 1) v = (v * 2 - T(0.5) + T(p / NX)) * s;
-      else if (o == 2) v = (v * 2) * (v * 2) * (anchors[a * 2] * s);
-      else if (o == 3) v = (v * 2) * (v * 2) * (anchors[a * 2 + 1] * s);
-    }
+    if (decode) v = yolo::detect_decode(v, o, p % NX, p / NX, s, anchors[a * 2] * s, anchors[a * 2 + 1] * s);
     y[b * stride + (row_start + a * P + p) * no + o] = v;
   }
 };

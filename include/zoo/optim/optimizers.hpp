@@ -80,6 +80,22 @@ struct AdamOptions {
   double weight_decay = 0;
 };
 
+// One Adam step's scalars in T, as PyTorch's Adam computes them (bias corrections in double):
+// p -= step_size · m / (√v · inv_sqrt_bc2 + eps). Shared by the CPU and CUDA optimizers.
+template <class T>
+struct AdamCoefficients {
+  T wd, b1, c1, b2, c2, step_size, inv_sqrt_bc2, eps;
+  AdamCoefficients(const AdamOptions& o, double lr, std::int64_t step) {
+    const double B1 = o.betas.b1, B2 = o.betas.b2;
+    const double bc1 = 1 - std::pow(B1, static_cast<double>(step));
+    const double bc2 = 1 - std::pow(B2, static_cast<double>(step));
+    wd = static_cast<T>(o.weight_decay), eps = static_cast<T>(o.eps);
+    b1 = static_cast<T>(B1), c1 = static_cast<T>(1 - B1);
+    b2 = static_cast<T>(B2), c2 = static_cast<T>(1 - B2);
+    step_size = static_cast<T>(lr / bc1), inv_sqrt_bc2 = static_cast<T>(1 / std::sqrt(bc2));
+  }
+};
+
 template <class T>
 class Adam {
  public:
@@ -94,14 +110,9 @@ class Adam {
 
   void step() {
     ++steps_;
-    const double b1 = opt.betas.b1, b2 = opt.betas.b2;
-    const double bc1 = 1 - std::pow(b1, static_cast<double>(steps_));
-    const double bc2 = 1 - std::pow(b2, static_cast<double>(steps_));
-    const T step_size = static_cast<T>(lr / bc1);
-    const T inv_sqrt_bc2 = static_cast<T>(1 / std::sqrt(bc2));
-    const T wd = static_cast<T>(opt.weight_decay), eps = static_cast<T>(opt.eps);
-    const T B1 = static_cast<T>(b1), B2 = static_cast<T>(b2), C1 = static_cast<T>(1 - b1),
-            C2 = static_cast<T>(1 - b2);
+    const AdamCoefficients<T> c(opt, lr, steps_);
+    const T step_size = c.step_size, inv_sqrt_bc2 = c.inv_sqrt_bc2, wd = c.wd, eps = c.eps;
+    const T B1 = c.b1, B2 = c.b2, C1 = c.c1, C2 = c.c2;
     for (std::size_t k = 0; k < spans_.size(); ++k) {
       T* ZOO_RESTRICT p = spans_[k].data;
       const T* ZOO_RESTRICT dp = spans_[k].grad;

@@ -164,6 +164,19 @@ struct Strides {
 //   obj, classes = σ(t).
 // Parameters m.<l>.weight/bias; buffer `anchors` (nl, na, 2) in grid units (pixels /
 // stride), as YOLOv5's Model divides them. Backward is that of the training output.
+// Value o of one eval-mode row of cell (col, row), from its raw output v: the formula
+// above, shared by the CPU layer and the CUDA backend's (cuda/yolo.hpp). s is the level's
+// stride, aw/ah the anchor in pixels.
+template <class T, class I>
+ZOO_HD inline T detect_decode(T v, I o, I col, I row, T s, T aw, T ah) {
+  v = T(1) / (T(1) + act::vm::exp(-v));
+  if (o == 0) return (v * 2 - T(0.5) + T(col)) * s;
+  if (o == 1) return (v * 2 - T(0.5) + T(row)) * s;
+  if (o == 2) return (v * 2) * (v * 2) * aw;
+  if (o == 3) return (v * 2) * (v * 2) * ah;
+  return v;
+}
+
 template <class T, class AnchorsT, class StridesT, std::size_t NC, class... Ins>
 struct DetectLayer {
   static constexpr std::size_t nl = sizeof...(Ins);
@@ -292,7 +305,6 @@ struct DetectLayer {
   }
 
  private:
-  static T sigmoid(T v) { return T(1) / (T(1) + std::exp(-v)); }
   template <std::size_t L>
   void permute_out(T* y, std::size_t n) {
     constexpr std::size_t P = cells[L], NX = nx[L];
@@ -307,13 +319,9 @@ struct DetectLayer {
           for (std::size_t p = 0; p < P; ++p) {
             T* row = dst + (a * P + p) * no;
             for (std::size_t o = 0; o < no; ++o) row[o] = src[(a * no + o) * P + p];
-            if (!training) {
-              for (std::size_t o = 0; o < no; ++o) row[o] = sigmoid(row[o]);
-              row[0] = (row[0] * 2 - T(0.5) + T(p % NX)) * s;
-              row[1] = (row[1] * 2 - T(0.5) + T(p / NX)) * s;
-              row[2] = (row[2] * 2) * (row[2] * 2) * aw;
-              row[3] = (row[3] * 2) * (row[3] * 2) * ah;
-            }
+            if (!training)
+              for (std::size_t o = 0; o < no; ++o)
+                row[o] = detect_decode(row[o], o, p % NX, p / NX, s, aw, ah);
           }
         }
       }
