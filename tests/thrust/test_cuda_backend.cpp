@@ -26,30 +26,20 @@
 #include <zoo/optim/optimizers.hpp>
 #include <zoo/zoo.hpp>
 
-// The error test asks for 2^62 bytes on purpose. Under AddressSanitizer such a request
-// aborts the program unless the allocator may return null, which is what the host
-// system's device_alloc (and cudaMalloc on a GPU) must then turn into zoo::cuda::Error.
-#if defined(__SANITIZE_ADDRESS__)
-#define ZOO_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ZOO_TEST_ASAN 1
-#endif
-#endif
-#ifdef ZOO_TEST_ASAN
-extern "C" const char* __asan_default_options() { return "allocator_may_return_null=1"; }
-#endif
-
-// The sanitizer build (ZOO_TEST_SANITIZED) runs every device kernel once, in double: the
-// layers, losses, optimizers, checkpoints and errors. It leaves out the float layer pass and
-// the whole networks, which only compose those kernels and would make this one file most of
-// the sanitizer build's time (clang with ASan/UBSan needs over half an hour for all of it);
-// the release build runs everything.
-#if defined(ZOO_TEST_SANITIZED) && !defined(ZOO_CUDA_TEST_QUICK)
+// The sanitizer build (ZOO_TEST_SANITIZED: ASan + UBSan) runs every device kernel once, in
+// double: the layers, losses, optimizers, checkpoints and errors. It leaves out the float layer
+// pass and the whole networks, which only compose those kernels and would make this one file
+// most of the sanitizer build's time (clang with ASan/UBSan needs over half an hour for all of
+// it); the release build runs everything.
+// The error test asks for 2^62 bytes on purpose; ASan aborts on such a request unless its
+// allocator may return null, which the host system's device_alloc (and cudaMalloc on a GPU)
+// must then turn into zoo::cuda::Error.
+#ifdef ZOO_TEST_SANITIZED
+#define ZOO_CUDA_TEST_KERNELS_ONLY 1
+#ifndef ZOO_CUDA_TEST_QUICK
 #define ZOO_CUDA_TEST_QUICK 1
 #endif
-#if defined(ZOO_TEST_SANITIZED)
-#define ZOO_CUDA_TEST_KERNELS_ONLY 1
+extern "C" const char* __asan_default_options() { return "allocator_may_return_null=1"; }
 #endif
 
 namespace {

@@ -156,16 +156,7 @@ struct Strides {
   static constexpr std::array<std::size_t, sizeof...(S)> value{S...};
 };
 
-// Detect: per level l, z_l = Conv2d 1×1 (C_l → na·no, bias)(x_l), no = NC + 5, viewed as
-// (na, no, ny, nx) and permuted to (na, ny, nx, no) — YOLOv5's training output. One
-// sample's output is the levels one after another, Σ na·ny·nx rows of no values: the
-// layout of Detect's inference output torch.cat(z, 1). In eval mode each row is decoded:
-//   xy = (2σ(t_xy) − 0.5 + (col, row))·stride,  wh = (2σ(t_wh))²·anchor (pixels),
-//   obj, classes = σ(t).
-// Parameters m.<l>.weight/bias; buffer `anchors` (nl, na, 2) in grid units (pixels /
-// stride), as YOLOv5's Model divides them. Backward is that of the training output.
-// Value o of one eval-mode row of cell (col, row), from its raw output v: the formula
-// above, shared by the CPU layer and the CUDA backend's (cuda/yolo.hpp). s is the level's
+// Value o of one eval-mode row of cell (col, row), from its raw output v: YOLOv5's eval decode (Detect, below), shared by the CPU layer and the CUDA backend's (cuda/yolo.hpp). s is the level's
 // stride, aw/ah the anchor in pixels.
 template <class T, class I>
 ZOO_HD inline T detect_decode(T v, I o, I col, I row, T s, T aw, T ah) {
@@ -177,6 +168,14 @@ ZOO_HD inline T detect_decode(T v, I o, I col, I row, T s, T aw, T ah) {
   return v;
 }
 
+// Detect: per level l, z_l = Conv2d 1×1 (C_l → na·no, bias)(x_l), no = NC + 5, viewed as
+// (na, no, ny, nx) and permuted to (na, ny, nx, no) — YOLOv5's training output. One
+// sample's output is the levels one after another, Σ na·ny·nx rows of no values: the
+// layout of Detect's inference output torch.cat(z, 1). In eval mode each row is decoded:
+//   xy = (2σ(t_xy) − 0.5 + (col, row))·stride,  wh = (2σ(t_wh))²·anchor (pixels),
+//   obj, classes = σ(t).
+// Parameters m.<l>.weight/bias; buffer `anchors` (nl, na, 2) in grid units (pixels /
+// stride), as YOLOv5's Model divides them. Backward is that of the training output.
 template <class T, class AnchorsT, class StridesT, std::size_t NC, class... Ins>
 struct DetectLayer {
   static constexpr std::size_t nl = sizeof...(Ins);
