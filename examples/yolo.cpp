@@ -140,7 +140,7 @@ struct Detector {
     return g;
   }
   static std::vector<float> anchors(M& m) {
-    auto& d = m.net().template node<M::net_type::J - 1>();
+    auto& d = yolo::detect_layer(m.net());
     return std::vector<float>(d.anchors, d.anchors + Det::num_buffers);
   }
 };

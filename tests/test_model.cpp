@@ -75,6 +75,32 @@ TEST_CASE("nested specs name their parameters by path") {
   CHECK(enc.get<2>().out_features == 2);
 }
 
+TEST_CASE("a node named \"_...\" lends its children's names to its parent; clashes throw") {
+  using Inner = Graph<Node<"a", Linear<4>>, Node<"b", Linear<3>>>;
+  using Net = Graph<Node<"first", Linear<5>>, Node<"_mid", Inner>, Node<"last", Linear<2>>>;
+  Model<Net, Shape<6>> m(4);
+  std::vector<std::string> names;
+  for (auto& t : m.named_parameters()) names.push_back(t.name);
+  CHECK(names == std::vector<std::string>{"first.weight", "first.bias", "a.weight", "a.bias",
+                                          "b.weight", "b.bias", "last.weight", "last.bias"});
+  CHECK(m.get<"_mid">().get<"b">().out_features == 3);
+  // The same values as the flat graph with the same seed: init order is unchanged.
+  using Flat = Graph<Node<"first", Linear<5>>, Node<"a", Linear<4>>, Node<"b", Linear<3>>,
+                     Node<"last", Linear<2>>>;
+  Model<Flat, Shape<6>> f(4);
+  auto pm = m.parameters(), pf = f.parameters();
+  REQUIRE(pm.size == pf.size);
+  CHECK(std::equal(pm.data, pm.data + pm.size, pf.data));
+
+  using Clash = Graph<Node<"_x", Inner>, Node<"_y", Inner>>;
+  try {
+    Model<Clash, Shape<6>> bad;
+    FAIL("two \"_\" nodes with the same child names must not build");
+  } catch (const std::invalid_argument& e) {
+    CHECK(std::string(e.what()).find("'a.bias'") != std::string::npos);
+  }
+}
+
 TEST_CASE("a Graph chain computes the same as the equivalent Sequential") {
   using S = Sequential<Linear<6>, Tanh, Linear<3>>;
   using G = Graph<Node<"0", Linear<6>>, Node<"1", Tanh>, Node<"2", Linear<3>>>;

@@ -39,7 +39,7 @@ TEST_CASE("yolov5n learns to find digits (64x64, 400 steps)") {
   y::GroupSGD<float> opt(m, hyp);
   std::vector<y::LevelGeom> lv;
   for (std::size_t l = 0; l < Det::nl; ++l) lv.push_back({Det::ny[l], Det::nx[l]});
-  auto& det = m.net().node<24>();
+  auto& det = y::detect_layer(m.net());
   y::ComputeLoss<float> loss(10, Det::na, lv, std::vector<float>(det.anchors, det.anchors + 18),
                              y::LossHyp::scaled(3, 10, 64));
   data::DetectionLoader loader(set, {.batch_size = 16, .shuffle = true, .drop_last = true, .seed = 1});

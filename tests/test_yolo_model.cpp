@@ -81,11 +81,11 @@ TEST_CASE("names are YOLOv5's state_dict keys, both variants") {
 TEST_CASE("YOLOv5's BatchNorm settings and Detect's initial biases") {
   Model<y::YOLOv5n<10>, Shape<3, 64, 64>> m(3);
   auto& net = m.net();
-  CHECK(net.node<0>().get<"bn">().options.eps == doctest::Approx(1e-3));
-  CHECK(net.node<0>().get<"bn">().options.momentum == doctest::Approx(0.03));
+  CHECK(y::row<0>(net).get<"bn">().options.eps == doctest::Approx(1e-3));
+  CHECK(y::row<0>(net).get<"bn">().options.momentum == doctest::Approx(0.03));
   Model<y::YOLOv5nAKConv<10, 3>, Shape<3, 64, 64>> a(3);
-  CHECK(a.net().node<1>().bn.options.eps == doctest::Approx(1e-3));
-  auto& det = net.node<24>();
+  CHECK(y::row<1>(a.net()).bn.options.eps == doctest::Approx(1e-3));
+  auto& det = y::detect_layer(net);
   // The bias of the 1×1 head starts in U(±1/√C); YOLOv5 then adds log(8/(640/s)²) to the
   // objectness and log(0.6/(nc − 0.99999)) to each class.
   for (std::size_t l = 0; l < 3; ++l) {

@@ -15,10 +15,7 @@
 //
 // Build: nvcc -std=c++20 -O2 -arch=sm_90 -Iinclude -isystem <eigen3> -Xcompiler=-fopenmp
 //        bench/cuda/train_steps.cu -lcublas        (scripts/gpu_check.sh does)
-// With no GPU it says so and exits 0. -DZOO_TRAIN_STEPS_NFEAT=0 leaves the DDPM case out:
-// CI's compile check does, because nvcc's front end (cudafe++) spends many minutes on the
-// ContextUnet (over ten at n_feat 16, more at 64) where g++ needs 20 s (docs/compile_times.md);
-// scripts/gpu_deps.sh --build builds it whole.
+// With no GPU it says so and exits 0. -DZOO_TRAIN_STEPS_NFEAT=0 leaves the DDPM case out.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>

@@ -426,9 +426,8 @@ TEST_CASE("cuda backend: AKConv's atomic input scatter equals the CPU's gradient
 
 namespace {
 
-// ZOO_CUDA_TEST_QUICK (CI's nvcc compile check) leaves out the two whole networks whose nvcc
-// front-end passes take most of half an hour (docs/compile_times.md); their layers are tested
-// above, and the host build and scripts/gpu_check.sh run them.
+// ZOO_CUDA_TEST_QUICK (the sanitizer build's subset) leaves out the two whole networks; their
+// layers are tested above.
 #ifndef ZOO_CUDA_TEST_QUICK
 TEST_CASE("cuda backend: YOLOv5n with AKConv equals the CPU's, train step and eval decode") {
   using Net = zoo::yolo::YOLOv5nAKConv<2, 3>;

@@ -301,6 +301,13 @@ constexpr bool backward_reads_y_of() {
   else if constexpr (requires { L::backward_reads_y; }) return static_cast<bool>(L::backward_reads_y);
   else return true;
 }
+// The same for input k of a multi-input layer that can tell (a Graph reads only the inputs
+// some node's backward reads); any other layer answers for all its inputs at once.
+template <class L>
+constexpr bool backward_reads_x_of(std::size_t k) {
+  if constexpr (requires { L::backward_reads_input_at(k); }) return L::backward_reads_input_at(k);
+  else return backward_reads_x_of<L>();
+}
 // Working memory, in values of T per sample, a layer needs while its training forward or
 // backward runs: a container's values that no backward reads, and its gradients.
 // The forward's plan and the backward's never run at once, so one working memory of the

@@ -335,6 +335,10 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
   std::array<T*, J> gout{};
   std::array<const T*, J> gin{};
 
+  // A node named "_..." adds no name of its own: its parameters keep the names they have in it.
+  static std::string node_prefix(const std::string& prefix, std::string_view name) {
+    return !name.empty() && name[0] == '_' ? prefix : layer_ops::join(prefix, std::string(name));
+  }
   template <std::size_t J0>
   auto& node() {
     return slot_get<J0>(slots);
@@ -343,15 +347,51 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
   const auto& node() const {
     return slot_get<J0>(slots);
   }
+  // Whether a node named Name is here or in a "_…" node (whose names are lent to this graph).
+  template <fixed_string Name>
+  static constexpr bool holds() {
+    return names::find(Name.view()) >= static_cast<std::ptrdiff_t>(K) || lender<Name>() < J;
+  }
+  // The "_…" node that holds Name (J: none).
+  template <fixed_string Name>
+  static constexpr std::size_t lender() {
+    std::size_t r = J;
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      ((r == J && names::names[K + I].starts_with('_') && holds_in<layer_t<I>, Name>()
+            ? void(r = I)
+            : void()),
+       ...);
+    }(std::make_index_sequence<J>{});
+    return r;
+  }
+  template <class L, fixed_string Name>
+  static constexpr bool holds_in() {
+    if constexpr (requires { L::template holds<Name>(); }) return L::template holds<Name>();
+    else return false;
+  }
   template <fixed_string Name>
   static constexpr std::size_t index_of() {
     constexpr std::ptrdiff_t i = names::find(Name.view());
     static_assert(i >= static_cast<std::ptrdiff_t>(K), "zoo::Graph::get<\"name\">: no node has this name");
     return static_cast<std::size_t>(i) - K;
   }
+  // The node named Name, here or in a "_…" node.
   template <fixed_string Name>
   auto& get() {
-    return node<index_of<Name>()>();
+    constexpr std::ptrdiff_t i = names::find(Name.view());
+    if constexpr (i >= static_cast<std::ptrdiff_t>(K)) {
+      return node<static_cast<std::size_t>(i) - K>();
+    } else if constexpr (lender<Name>() < J) {
+      return node<lender<Name>()>().template get<Name>();
+    } else {
+      static_assert(i >= static_cast<std::ptrdiff_t>(K),
+                    "zoo::Graph::get<\"name\">: no node has this name (here or in a \"_...\" node)");
+      return node<0>();
+    }
+  }
+  template <fixed_string Name>
+  const auto& get() const {
+    return const_cast<GraphLayer&>(*this).template get<Name>();
   }
 
   template <class F>
@@ -420,6 +460,9 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
     constexpr const auto& B = detail::train_bwd_plan_v<GraphLayer>;
     // Whatever forward left in ws is dead: a backward that read it would read NaN.
     if constexpr (plan::kPoison) mem::poison(ws, train_scratch() * n);
+    // One output, no gradient: every gradient is zero, as a Sequential's backward with none.
+    if constexpr (O == 1 && dy_in_place<outputs[0]>())
+      if (!dy[0]) return;
     for (std::size_t j = 0; j < J; ++j) gin[j] = gout[j] = ws + B.out[J - 1 - j] * n;
     [&]<std::size_t... I>(std::index_sequence<I...>) { (add_output_grad<I>(dy, n), ...); }(
         std::make_index_sequence<O>{});
@@ -480,7 +523,9 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
   static constexpr plan::Nodes<J> train_bwd_nodes() {  // indexed by position r = J − 1 − j
     plan::Nodes<J> nd{};
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((nd.out[J - 1 - I] = fuses_norm<I>() ? 0 : plan::round_up(layer_t<I>::output_shape::size),
+      ((nd.out[J - 1 - I] = fuses_norm<I>() || dy_in_place<I>()
+                                ? 0
+                                : plan::round_up(layer_t<I>::output_shape::size),
         nd.ws[J - 1 - I] =
             norm_fused_away<I>() ? 0 : plan::round_up(train_scratch_of<layer_t<I>>()),
         nd.made[J - 1 - I] = grad_first<I>(), nd.last[J - 1 - I] = grad_last<I>(),
@@ -496,6 +541,11 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
   static constexpr bool backward_reads_input() {
     return []<std::size_t... k>(std::index_sequence<k...>) {
       return (read_in_backward<k>() || ...);
+    }(std::make_index_sequence<K>{});
+  }
+  static constexpr bool backward_reads_input_at(std::size_t k) {
+    return [k]<std::size_t... k2>(std::index_sequence<k2...>) {
+      return ((k2 == k && read_in_backward<k2>()) || ...);
     }(std::make_index_sequence<K>{});
   }
   static constexpr bool backward_reads_output() {
@@ -577,7 +627,7 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
   template <class F>
   void visit_params(const std::string& prefix, F&& f) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (layer_ops::visit_params(node<I>(), layer_ops::join(prefix, std::string(names::names[K + I])),
+      (layer_ops::visit_params(node<I>(), node_prefix(prefix, names::names[K + I]),
                                f),
        ...);
     }(std::make_index_sequence<J>{});
@@ -586,13 +636,13 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
   void visit_buffers(const std::string& prefix, F&& f) {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
       (layer_ops::visit_buffers(node<I>(),
-                                layer_ops::join(prefix, std::string(names::names[K + I])), f),
+                                node_prefix(prefix, names::names[K + I]), f),
        ...);
     }(std::make_index_sequence<J>{});
   }
   void summary(const std::string& prefix, std::vector<SummaryRow>& rows) const {
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      (layer_ops::summary(node<I>(), layer_ops::join(prefix, std::string(names::names[K + I])),
+      (layer_ops::summary(node<I>(), node_prefix(prefix, names::names[K + I]),
                           rows),
        ...);
     }(std::make_index_sequence<J>{});
@@ -652,6 +702,13 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
       for (std::size_t o = 0; o < O; ++o) c += outputs[o] == J0;
       return c == 1;
     }
+  }
+  // Node J0's gradient is always the caller's dy, read in place, so the plan gives it no
+  // memory: the only output, read by no node (a nested graph's, above all; its parent keeps
+  // that gradient already).
+  template <std::size_t J0>
+  static constexpr bool dy_in_place() {
+    return O == 1 && sole_output<J0>();
   }
   // Node J0 + 1 reads node J0 alone, and nothing else reads node J0 or returns it: the two
   // may run as one (J0 + 1 < J; J0 a one-input layer).
@@ -788,12 +845,18 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
   static constexpr bool read_in_backward() {
     bool r = false;
     [&]<std::size_t... I>(std::index_sequence<I...>) {
-      ((count_in(sources_t<I>{}, S0) > 0 && !norm_fused_away<I>() &&
-                backward_reads_x_of<layer_t<I>>()
-            ? void(r = true)
-            : void()),
+      ((!norm_fused_away<I>() && reads_source<layer_t<I>>(sources_t<I>{}, S0) ? void(r = true)
+                                                                             : void()),
        ...);
     }(std::make_index_sequence<J>{});
+    return r;
+  }
+  // Whether layer L's backward reads source s, given at the positions where it is in S...
+  template <class L, std::size_t... S>
+  static constexpr bool reads_source(std::index_sequence<S...>, std::size_t s) {
+    bool r = false;
+    std::size_t p = 0;
+    ((r = r || (S == s && backward_reads_x_of<L>(p)), ++p), ...);
     return r;
   }
   // Node J0's value is kept from forward to backward: its own backward reads it (y), or a

@@ -10,6 +10,7 @@
 // and reused after that, so a steady-state training step allocates nothing.
 // Inputs are copied into the model, so callers may reuse their tensors at once.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <memory>
@@ -212,11 +213,20 @@ class BasicModel : public detail::NamedState<BasicModel<T, Spec, Ins...>, T> {
     T* b = buffers_.data();
     layer_ops::bind_params(net_, p, g);
     layer_ops::bind_buffers(net_, b);
-    visit_parameters([&](const std::string&, const std::vector<std::size_t>& shape, T* d, T*,
+    std::vector<std::string> names;
+    visit_parameters([&](const std::string& name, const std::vector<std::size_t>& shape, T* d, T*,
                          std::size_t count) {
+      names.push_back(name);
       const std::size_t rows = shape.empty() || shape[0] == 0 ? 1 : shape[0];
       blocks_->push_back({static_cast<std::size_t>(d - params_.data()), rows, count / rows});
     });
+    visit_buffers([&](const std::string& name, auto&&...) { names.push_back(name); });
+    // Node names are unique within each Graph, but a "_…" node lends its children's names to
+    // its parent, so two such children could clash; a clash would make checkpoints ambiguous.
+    std::sort(names.begin(), names.end());
+    if (auto it = std::adjacent_find(names.begin(), names.end()); it != names.end())
+      throw std::invalid_argument("zoo::Model: two tensors share the name '" + *it +
+                                  "' (two nodes named \"_...\" hold children of the same name)");
     // The row split is used only if the tensors tile the span exactly, in order;
     // otherwise optimizers keep parallel_for's contiguous halves.
     std::size_t end = 0;

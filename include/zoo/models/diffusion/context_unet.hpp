@@ -31,6 +31,20 @@
 namespace zoo::models::diffusion {
 
 namespace detail {
+// The middle of the up path as one nested graph: FiLM (cemb1·up0 + temb1), up1 = UnetUp on
+// (film1, down2), FiLM again (cemb2·up1 + temb2). nvcc's cudafe++ takes time exponential in
+// the node count of one Graph (docs/compile_times.md); a node named "_…" adds no name of its
+// own, so the state_dict keys and the parameter order stay the course's. The stage ends with
+// film2 rather than up1 so that up0 and up1 die inside it, as they do in a flat graph: the
+// inference arena's peak (up2's, on top) is the same.
+template <std::size_t NF>
+using unet_film_stage =
+    Graph<Inputs<"contextembed1", "up0", "timeembed1", "down2", "contextembed2", "timeembed2">,
+          Node<"film1_scale", Mul, from<"contextembed1", "up0">>,   // cemb1 · up0
+          Node<"film1", Add, from<"film1_scale", "timeembed1">>,    // … + temb1
+          Node<"up1", UnetUp<NF>, from<"film1", "down2">>,          // (N, nf, H/2, H/2)
+          Node<"film2_scale", Mul, from<"contextembed2", "up1">>,   // cemb2 · up1
+          Node<"film2", Add, from<"film2_scale", "timeembed2">>>;   // … + temb2
 template <std::size_t C, std::size_t H, std::size_t NF>
 using context_unet_graph = Graph<
     Inputs<"x", "t", "c">,
@@ -44,12 +58,9 @@ using context_unet_graph = Graph<
     Node<"contextembed2", EmbedFC<NF>, from<"c">>,                        // (N, nf)
     Node<"up0", Sequential<ConvTranspose2d<2 * NF, H / 4, H / 4>, GroupNorm<8>, ReLU>,
          from<"to_vec">>,                                                 // (N, 2nf, H/4, H/4)
-    Node<"film1_scale", Mul, from<"contextembed1", "up0">>,               // cemb1 · up1
-    Node<"film1", Add, from<"film1_scale", "timeembed1">>,                // … + temb1
-    Node<"up1", UnetUp<NF>, from<"film1", "down2">>,                      // (N, nf, H/2, H/2)
-    Node<"film2_scale", Mul, from<"contextembed2", "up1">>,
-    Node<"film2", Add, from<"film2_scale", "timeembed2">>,
-    Node<"up2", UnetUp<NF>, from<"film2", "down1">>,                      // (N, nf, H, H)
+    Node<"_film2", unet_film_stage<NF>,
+         from<"contextembed1", "up0", "timeembed1", "down2", "contextembed2", "timeembed2">>,
+    Node<"up2", UnetUp<NF>, from<"_film2", "down1">>,                     // (N, nf, H, H)
     Node<"cat_out", Concat, from<"up2", "init_conv">>,                    // (N, 2nf, H, H)
     Node<"out", Sequential<Conv2d<NF, 3, 1, 1>, GroupNorm<8>, ReLU, Conv2d<C, 3, 1, 1>>>>;
 

@@ -12,11 +12,14 @@
 // channels c → make_divisible(c·Width, 8) for Conv, C3, SPPF and AKConv rows;
 // repeats n → max(round(n·Depth), 1), C3's Bottlenecks or n copies of any other module.
 #pragma once
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
 #include <ratio>
 #include <string>
+#include <type_traits>
 #include <utility>
 
 #include "../../core/fixed_string.hpp"
@@ -104,11 +107,135 @@ struct row_node<I, Row<From<F...>, Number, M>, D, W> {
                     zoo::from<source_name<I, F>...>>;
 };
 
+// Rows as nested graphs. nvcc's cudafe++ takes time exponential in the node count of one
+// Graph (docs/compile_times.md), so the rows are grouped into chunks of consecutive rows, each
+// a Graph node named "_model.<its last row>": a "_…" node lends its children's names to its
+// parent, so parameters keep their names (model.4.cv1.conv.weight) and their order. A chunk
+// ends at a row that a later row other than the next one reads (only its last row's value
+// leaves it), at the last row, or after kChunkRows rows.
+inline constexpr std::size_t kChunkRows = 6;
+
+// Row I's From entries as row indices (−1: the image).
+template <std::size_t I, class R>
+struct row_sources;
+template <std::size_t I, int... F, std::size_t Number, class M>
+struct row_sources<I, Row<From<F...>, Number, M>> {
+  static constexpr std::array<long, sizeof...(F)> value{(F < 0 ? long(I) + F : long(F))...};
+};
+
+template <std::size_t R>
+struct chunk_layout {
+  std::size_t count = 0;
+  std::array<std::size_t, R> first{}, last{};  // chunk c is rows first[c] … last[c]
+  std::array<std::size_t, R> chunk_of{};       // per row
+};
+template <class... Rows, std::size_t... I>
+constexpr chunk_layout<sizeof...(Rows)> make_layout(std::index_sequence<I...>) {
+  constexpr std::size_t R = sizeof...(Rows);
+  std::array<bool, R> ends{};
+  const auto far_reads = [&](std::size_t i, const auto& sources) {
+    for (long r : sources)
+      if (r >= 0 && long(i) >= r + 2) ends[std::size_t(r)] = true;
+  };
+  (far_reads(I, row_sources<I, Rows>::value), ...);
+  ends[R - 1] = true;
+  // The rows up to the first far-read one (the stem, at the highest resolution) stay one per
+  // chunk: a chunk's output cannot reuse the working memory it was made in, which at the
+  // stem would raise the inference arena's peak.
+  for (std::size_t r = 0; r < R && !ends[r]; ++r) ends[r] = true;
+  chunk_layout<R> l{};
+  std::size_t start = 0;
+  for (std::size_t r = 0; r < R; ++r) {
+    if (r + 1 - start == kChunkRows) ends[r] = true;
+    l.chunk_of[r] = l.count;
+    if (ends[r]) {
+      l.first[l.count] = start, l.last[l.count] = r, ++l.count;
+      start = r + 1;
+    }
+  }
+  return l;
+}
+
+// "_model.<i>": the node of a chunk of several rows, named after its last row.
+template <std::size_t I>
+inline constexpr auto chunk_name = [] {
+  char s[7 + digits(I) + 1] = {'_', 'm', 'o', 'd', 'e', 'l', '.'};
+  std::size_t v = I;
+  for (std::size_t k = 7 + digits(I); k-- > 7; v /= 10) s[k] = char('0' + v % 10);
+  return fixed_string<7 + digits(I) + 1>(s);
+}();
+template <long R>
+inline constexpr auto inner_name = [] {
+  if constexpr (R < 0) return image_name;
+  else return row_name<std::size_t(R)>;
+}();
+
 template <class D, class W, class Is, class... Rows>
 struct yolo_graph;
 template <class D, class W, std::size_t... I, class... Rows>
 struct yolo_graph<D, W, std::index_sequence<I...>, Rows...> {
-  using type = Graph<Inputs<image_name>, typename row_node<I, Rows, D, W>::type...>;
+  static constexpr std::size_t R = sizeof...(Rows);
+  static constexpr auto layout = make_layout<Rows...>(std::index_sequence<I...>{});
+  static constexpr std::array<std::size_t, R + 1> source_at = [] {
+    std::array<std::size_t, R + 1> a{};
+    std::size_t n = 0, i = 0;
+    ((a[i++] = n, n += row_sources<I, Rows>::value.size()), ...);
+    a[R] = n;
+    return a;
+  }();
+  static constexpr auto all_sources = [] {
+    std::array<long, source_at[R]> a{};
+    std::size_t n = 0;
+    ((std::copy_n(row_sources<I, Rows>::value.begin(), row_sources<I, Rows>::value.size(),
+                  a.begin() + n),
+      n += row_sources<I, Rows>::value.size()),
+     ...);
+    return a;
+  }();
+  template <std::size_t C>
+  static constexpr auto outside = [] {
+    std::array<long, source_at[R]> s{};
+    std::size_t n = 0;
+    for (std::size_t k = source_at[layout.first[C]]; k < source_at[layout.last[C] + 1]; ++k) {
+      const long r = all_sources[k];
+      if (r >= long(layout.first[C])) continue;
+      bool seen = false;
+      for (std::size_t j = 0; j < n; ++j) seen = seen || s[j] == r;
+      if (!seen) s[n++] = r;
+    }
+    return std::pair{s, n};
+  }();
+  // The name row r's value has in the top graph: its chunk's, or its own in a one-row chunk.
+  template <long Rr>
+  static constexpr auto top_name = [] {
+    if constexpr (Rr < 0) return image_name;
+    else if constexpr (layout.first[layout.chunk_of[std::size_t(Rr)]] == std::size_t(Rr))
+      return row_name<std::size_t(Rr)>;
+    else return chunk_name<std::size_t(Rr)>;
+  }();
+
+  template <std::size_t C, class Srcs = std::make_index_sequence<outside<C>.second>,
+            class Members = std::make_index_sequence<layout.last[C] - layout.first[C] + 1>>
+  struct chunk;
+  template <std::size_t C, std::size_t... S, std::size_t... M>
+  struct chunk<C, std::index_sequence<S...>, std::index_sequence<M...>> {
+    static constexpr std::size_t a = layout.first[C], b = layout.last[C];
+    template <std::size_t Row>
+    using row_t = typename row_node<Row, type_at_t<Row, type_list<Rows...>>, D, W>::type;
+    using from_top = zoo::from<top_name<outside<C>.first[S]>...>;
+    using type = std::conditional_t<
+        a == b,
+        Node<row_name<b>, typename row_t<b>::spec, from_top>,
+        Node<chunk_name<b>, Graph<Inputs<inner_name<outside<C>.first[S]>...>, row_t<a + M>...>,
+             from_top>>;
+  };
+  template <class Cs>
+  struct top;
+  template <std::size_t... C>
+  struct top<std::index_sequence<C...>> {
+    using type = Graph<Inputs<image_name>, typename chunk<C>::type...>;
+  };
+  using type = typename top<std::make_index_sequence<layout.count>>::type;
 };
 }  // namespace detail
 
@@ -194,28 +321,46 @@ constexpr const char* row_type_name() {
 }
 }  // namespace detail
 
-// The bound network's Detect layer and its facts.
+// Row I of a bound network, wherever its chunk put it, and its type.
+template <std::size_t I, class Net>
+auto& row(Net& net) {
+  return net.template get<detail::row_name<I>>();
+}
+template <class Net, std::size_t I>
+using row_t = std::remove_cvref_t<decltype(row<I>(std::declval<Net&>()))>;
+// The number of rows of a bound network.
+template <class Net, std::size_t I = 0>
+constexpr std::size_t num_rows_of() {
+  if constexpr (Net::template holds<detail::row_name<I>>()) return num_rows_of<Net, I + 1>();
+  else return I;
+}
+
+// The bound network's Detect layer (its last row) and its facts.
 template <class Net>
-using detect_of = typename Net::template layer_t<Net::J - 1>;
+using detect_of = row_t<Net, num_rows_of<Net>() - 1>;
+template <class Net>
+auto& detect_layer(Net& net) {
+  return row<num_rows_of<Net>() - 1>(net);
+}
 
 // A YOLOv5-style summary: one line per row (from, n, params, module), then the totals and
 // GFLOPs at the bound image size (2 FLOPs per multiply-add, as YOLOv5 reports thop's MACs·2).
 template <class Net>
 std::string summary_table(const char* title) {
+  constexpr std::size_t rows = num_rows_of<Net>();
   std::string out;
   char line[256];
   std::snprintf(line, sizeof line, "%4s %10s %-28s %s\n", "", "params", "module", "output");
   out += line;
   [&]<std::size_t... I>(std::index_sequence<I...>) {
-    ((std::snprintf(line, sizeof line, "%4zu %10zu %-28s %s\n", I,
-                    num_params_of<typename Net::template layer_t<I>>(),
-                    detail::row_type_name<typename Net::template layer_t<I>>(),
-                    Net::template layer_t<I>::output_shape::str().c_str()),
+    ((std::snprintf(line, sizeof line, "%4zu %10zu %-28s %s\n", I, num_params_of<row_t<Net, I>>(),
+                    detail::row_type_name<row_t<Net, I>>(),
+                    row_t<Net, I>::output_shape::str().c_str()),
       out += line),
      ...);
-  }(std::make_index_sequence<Net::J>{});
+  }(std::make_index_sequence<rows>{});
   std::snprintf(line, sizeof line, "%s summary: %zu layers, %zu parameters, %.1f GFLOPs at %zux%zu\n",
-                title, std::size_t(Net::J), std::size_t(Net::num_params), Net::flops / 1e9,
+                title, rows, std::size_t(Net::num_params), Net::flops / 1e9,
                 Net::input_shape::H, Net::input_shape::W);
   out += line;
   return out;
