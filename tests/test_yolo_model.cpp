@@ -4,8 +4,10 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <ratio>
 #include <set>
 #include <string>
+#include <vector>
 #include <zoo/models/yolo/train.hpp>
 #include <zoo/models/yolo/yolov5.hpp>
 #include <zoo/zoo.hpp>
@@ -76,6 +78,46 @@ TEST_CASE("names are YOLOv5's state_dict keys, both variants") {
   CHECK(cn.count("model.6.m.3.cv2.conv.weight") == 0);
   CHECK(cn.count("model.8.m.0.cv1.conv.weight") == 1);
   CHECK(cn.count("model.8.m.1.cv1.conv.weight") == 0);
+}
+
+TEST_CASE("rows grouped into nested graphs keep their names, order and wiring") {
+  // yolov5n: 25 rows on 11 top-level nodes; parameters still come row by row.
+  using Net = Model<y::YOLOv5n<10>, Shape<3, 64, 64>>::net_type;
+  static_assert(y::num_rows_of<Net>() == 25 && Net::J < 25);
+  Model<y::YOLOv5n<10>, Shape<3, 64, 64>> m(1);
+  int last_row = -1;
+  bool ordered = true;
+  for (auto& t : m.named_parameters()) {
+    const int row = std::stoi(t.name.substr(6));  // "model.<row>.…"
+    ordered = ordered && row >= last_row;
+    last_row = row;
+  }
+  CHECK(ordered);
+  CHECK(last_row == 24);
+  // A row that reads one source twice keeps both reads, alone in its group or not:
+  // row 2 (its own group: row 1 is read only by it) concatenates row 1 with itself.
+  using Dup = y::Yolo<std::ratio<1>, std::ratio<1>,                   //
+                      y::Row<y::From<-1>, 1, y::Conv<8, 3, 2>>,       // 0
+                      y::Row<y::From<-1>, 1, y::Conv<8, 3, 1>>,       // 1
+                      y::Row<y::From<-1, -1>, 1, Concat>,             // 2: (16, 8, 8)
+                      y::Row<y::From<-1>, 1, y::Conv<8, 1, 1>>,       // 3
+                      y::Row<y::From<-1, 2>, 1, Concat>>;             // 4: rows 3 and 2
+  using DupNet = Model<Dup, Shape<3, 16, 16>>::net_type;
+  static_assert(y::row_t<DupNet, 2>::output_shape::C == 16);
+  static_assert(y::row_t<DupNet, 4>::output_shape::C == 24);
+  static_assert(DupNet::J < 5);  // rows 3 and 4 are one nested graph
+  Model<Dup, Shape<3, 16, 16>> d(2);
+  std::vector<std::string> names;
+  for (auto& t : d.named_parameters()) names.push_back(t.name);
+  CHECK(names == std::vector<std::string>{"model.0.conv.weight", "model.0.bn.weight",
+                                          "model.0.bn.bias", "model.1.conv.weight",
+                                          "model.1.bn.weight", "model.1.bn.bias",
+                                          "model.3.conv.weight", "model.3.bn.weight",
+                                          "model.3.bn.bias"});
+  Tensor<float> x({2, 3, 16, 16});
+  x.fill(0.5f);
+  const auto& out = d.forward(x);
+  CHECK(out.shape_str() == "(2, 24, 8, 8)");
 }
 
 TEST_CASE("YOLOv5's BatchNorm settings and Detect's initial biases") {

@@ -369,12 +369,6 @@ struct GraphLayer<Tag, type_list<InShapes...>, Items...> {
     if constexpr (requires { L::template holds<Name>(); }) return L::template holds<Name>();
     else return false;
   }
-  template <fixed_string Name>
-  static constexpr std::size_t index_of() {
-    constexpr std::ptrdiff_t i = names::find(Name.view());
-    static_assert(i >= static_cast<std::ptrdiff_t>(K), "zoo::Graph::get<\"name\">: no node has this name");
-    return static_cast<std::size_t>(i) - K;
-  }
   // The node named Name, here or in a "_…" node.
   template <fixed_string Name>
   auto& get() {

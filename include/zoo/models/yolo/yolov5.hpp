@@ -139,10 +139,10 @@ constexpr chunk_layout<sizeof...(Rows)> make_layout(std::index_sequence<I...>) {
   };
   (far_reads(I, row_sources<I, Rows>::value), ...);
   ends[R - 1] = true;
-  // The rows up to the first far-read one (the stem, at the highest resolution) stay one per
-  // chunk: a chunk's output cannot reuse the working memory it was made in, which at the
-  // stem would raise the inference arena's peak.
-  for (std::size_t r = 0; r < R && !ends[r]; ++r) ends[r] = true;
+  // The rows up to the first far-read one (the stem, at the highest resolution; at most
+  // kChunkRows − 1) stay one per chunk: a chunk's output cannot reuse the working memory it
+  // was made in, which at the stem would raise the inference arena's peak.
+  for (std::size_t r = 0; r < R && r + 1 < kChunkRows && !ends[r]; ++r) ends[r] = true;
   chunk_layout<R> l{};
   std::size_t start = 0;
   for (std::size_t r = 0; r < R; ++r) {
@@ -223,9 +223,18 @@ struct yolo_graph<D, W, std::index_sequence<I...>, Rows...> {
     template <std::size_t Row>
     using row_t = typename row_node<Row, type_at_t<Row, type_list<Rows...>>, D, W>::type;
     using from_top = zoo::from<top_name<outside<C>.first[S]>...>;
+    // A one-row chunk reads as its row does, repeated entries included (From<-1, 11> at row 12).
+    using sources_b = row_sources<b, type_at_t<b, type_list<Rows...>>>;
+    template <class Ks>
+    struct own;
+    template <std::size_t... k>
+    struct own<std::index_sequence<k...>> {
+      using type = zoo::from<top_name<sources_b::value[k]>...>;
+    };
+    using from_own = typename own<std::make_index_sequence<sources_b::value.size()>>::type;
     using type = std::conditional_t<
         a == b,
-        Node<row_name<b>, typename row_t<b>::spec, from_top>,
+        Node<row_name<b>, typename row_t<b>::spec, from_own>,
         Node<chunk_name<b>, Graph<Inputs<inner_name<outside<C>.first[S]>...>, row_t<a + M>...>,
              from_top>>;
   };
