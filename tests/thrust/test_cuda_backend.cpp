@@ -36,9 +36,6 @@
 // must then turn into zoo::cuda::Error.
 #ifdef ZOO_TEST_SANITIZED
 #define ZOO_CUDA_TEST_KERNELS_ONLY 1
-#ifndef ZOO_CUDA_TEST_QUICK
-#define ZOO_CUDA_TEST_QUICK 1
-#endif
 extern "C" const char* __asan_default_options() { return "allocator_may_return_null=1"; }
 #endif
 
@@ -237,12 +234,10 @@ TEST_CASE("cuda backend: containers and the zoo's models equal the CPU's, step f
   // The VAEs: Reparameterize's ε comes from the same noise stream on both sides.
   compare_step<float, zoo::models::VaeMse, Shape<784>>("VaeMse", 16, false, model_tol);
   compare_step<double, zoo::models::VaeBce, Shape<784>>("VaeBce", 4);
-#ifndef ZOO_CUDA_TEST_QUICK
   // The diffusion UNet (small): residual blocks, GroupNorm, FiLM's Mul and Add, AvgPool.
   using Unet = zoo::models::diffusion::ContextUnet<16, 10>;
   compare_step<float, Unet, Shape<1, 16, 16>, Shape<1>, Shape<10>>("ContextUnet", 4, false, model_tol);
   compare_step<double, Unet, Shape<1, 16, 16>, Shape<1>, Shape<10>>("ContextUnet", 3);
-#endif
   compare_step<float, zoo::models::CondDcGenerator, Shape<zoo::models::gan_noise_dim>, Shape<10>>(
       "CondDcGenerator", 8, false, model_tol);
   compare_step<float, zoo::models::CondDcDiscriminator, Shape<1, 28, 28>, Shape<10>>(
@@ -426,9 +421,8 @@ TEST_CASE("cuda backend: AKConv's atomic input scatter equals the CPU's gradient
 
 namespace {
 
-// ZOO_CUDA_TEST_QUICK (the sanitizer build's subset) leaves out the two whole networks; their
-// layers are tested above.
-#ifndef ZOO_CUDA_TEST_QUICK
+// The sanitizer build's subset leaves out the whole networks; their layers are tested above.
+#ifndef ZOO_CUDA_TEST_KERNELS_ONLY
 TEST_CASE("cuda backend: YOLOv5n with AKConv equals the CPU's, train step and eval decode") {
   using Net = zoo::yolo::YOLOv5nAKConv<2, 3>;
   using In = Shape<3, 64, 64>;

@@ -88,6 +88,12 @@ inline constexpr auto row_name = [] {
 }();
 inline constexpr fixed_string image_name = "images";
 
+// The name of row R's value (R = −1: the image), in the graph that holds that row.
+template <long R>
+inline constexpr auto inner_name = [] {
+  if constexpr (R < 0) return image_name;
+  else return row_name<std::size_t(R)>;
+}();
 // The node a row reads for one entry f of its From: −k → row I − k, k ≥ 0 → row k.
 template <std::size_t I, int F>
 inline constexpr auto source_name = [] {
@@ -95,8 +101,7 @@ inline constexpr auto source_name = [] {
   static_assert(F < 0 ? r >= -1 : r < long(I),
                 "zoo::yolo::Row: a From entry names a row at or after the row that reads it (or "
                 "before the image); rows read earlier rows only");
-  if constexpr (r < 0) return image_name;
-  else return row_name<std::size_t(r)>;
+  return inner_name<r>;
 }();
 
 template <std::size_t I, class R, class D, class W>
@@ -163,11 +168,6 @@ inline constexpr auto chunk_name = [] {
   std::size_t v = I;
   for (std::size_t k = 7 + digits(I); k-- > 7; v /= 10) s[k] = char('0' + v % 10);
   return fixed_string<7 + digits(I) + 1>(s);
-}();
-template <long R>
-inline constexpr auto inner_name = [] {
-  if constexpr (R < 0) return image_name;
-  else return row_name<std::size_t(R)>;
 }();
 
 template <class D, class W, class Is, class... Rows>
