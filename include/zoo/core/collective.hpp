@@ -86,6 +86,13 @@ void average_buffers(Collective* c, T* b, std::size_t n) {
 // optimizer steps. A null or one-rank group does nothing.
 template <class M>
 void reduce_model(Collective* c, M& m) {
+  // A device model's gradients live in device memory: the host loops here cannot touch
+  // them (cuda/nccl.hpp reduces device buffers).
+  if constexpr (requires { typename M::host_model; })
+    if (c && c->size() > 1)
+      throw std::logic_error(
+          "zoo::reduce_model: data-parallel training of a zoo::cuda model is not wired into the "
+          "trainers; reduce its gradients with zoo::cuda::Nccl (zoo/cuda/nccl.hpp)");
   reduce_gradients(c, m.parameters());
   average_buffers(c, m.buffer_data(), m.buffer_size());
 }

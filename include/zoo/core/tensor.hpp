@@ -127,4 +127,12 @@ class Tensor : public TensorShape {
   Buffer<T> data_;
 };
 
+// dst[d0, d0 + n) ← src[s0, s0 + n): the one copy the trainers make between batches'
+// rows (models/gan_training.hpp); cuda/tensor.hpp has the device tensors' twin, found
+// by the same unqualified call.
+template <class T>
+void copy_values(const Tensor<T>& src, std::size_t s0, std::size_t n, Tensor<T>& dst, std::size_t d0) {
+  std::copy(src.data() + s0, src.data() + s0 + n, dst.data() + d0);
+}
+
 }  // namespace zoo

@@ -84,6 +84,33 @@ struct BceLogits {  // max(x, 0) − x·y + log(1 + e^{−|x|});  g = (σ(x) −
   }
 };
 
+template <class T>
+struct Kl {  // −½(1 + lv − μ² − e^{lv}); gμ = s·μ, glv = s·½(e^{lv} − 1)
+  const T* mu;
+  const T* lv;
+  T* gm;
+  T* gl;
+  T s;
+  ZOO_HD double operator()(index_t i) const {
+    const T m = mu[i], l = lv[i], e = act::vm::exp(l);
+    if (gm) gm[i] = m * s;
+    if (gl) gl[i] = T(0.5) * (e - T(1)) * s;
+    return -0.5 * (1.0 + static_cast<double>(l) - static_cast<double>(m) * m - static_cast<double>(e));
+  }
+};
+template <class T>
+struct LeastSquares {  // (s − t)²;  g = (s − t)/n
+  const T* x;
+  T t;
+  T* g;
+  T inv_n;
+  ZOO_HD double operator()(index_t i) const {
+    const T d = x[i] - t;
+    if (g) g[i] = d * inv_n;
+    return static_cast<double>(d) * d;
+  }
+};
+
 // The targets are t[i], or `t0` everywhere when t is null.
 template <class T>
 T bce_with_logits(const Tensor<T>& logits, const T* t, T t0, Tensor<T>* grad, Reduction r) {
@@ -138,6 +165,42 @@ T bce_loss(const Tensor<T>& pred, const Tensor<T>& target,
         "zoo::cuda::bce_loss: a prediction lies outside [0, 1] or is NaN (put a Sigmoid before "
         "the loss, or use bce_with_logits_loss)");
   return static_cast<T>(total * s);
+}
+
+// KL(N(μ, e^{lv}) ‖ N(0, 1)): sum reduction sums over everything, mean divides by N·dims.
+template <class T>
+T kl_normal_loss(const Tensor<T>& mu, const Tensor<T>& logvar,
+                 zoo::detail::no_deduce<Tensor<T>>* dmu = nullptr,
+                 zoo::detail::no_deduce<Tensor<T>>* dlogvar = nullptr, Reduction r = Reduction::sum,
+                 zoo::detail::no_deduce<T> extra_scale = T(1)) {
+  detail::check_same(mu, logvar, "kl_normal_loss");
+  T* gm = detail::prep_grad(mu, dmu);
+  T* gl = detail::prep_grad(logvar, dlogvar);
+  const std::size_t n = mu.size();
+  const T s = (r == Reduction::mean ? T(1) / T(n) : T(1)) * extra_scale;
+  return static_cast<T>(
+      detail::sum(static_cast<index_t>(n), detail::Kl<T>{mu.data(), logvar.data(), gm, gl, s}) * s);
+}
+
+// ½·mean((s − target)²): the least-squares GAN's terms, as zoo::least_squares_loss.
+template <class T>
+T least_squares_loss(const Tensor<T>& scores, zoo::detail::no_deduce<T> target,
+                     zoo::detail::no_deduce<Tensor<T>>* grad = nullptr) {
+  T* g = detail::prep_grad(scores, grad);
+  const std::size_t n = scores.size();
+  const double s = detail::sum(static_cast<index_t>(n),
+                               detail::LeastSquares<T>{scores.data(), target, g, T(1) / T(n)});
+  return static_cast<T>(0.5 * s / static_cast<double>(n));
+}
+template <class T>
+T ls_discriminator_loss(const Tensor<T>& real, const Tensor<T>& fake,
+                        zoo::detail::no_deduce<Tensor<T>>* dreal = nullptr,
+                        zoo::detail::no_deduce<Tensor<T>>* dfake = nullptr) {
+  return least_squares_loss(real, T(1), dreal) + least_squares_loss(fake, T(0), dfake);
+}
+template <class T>
+T ls_generator_loss(const Tensor<T>& fake, zoo::detail::no_deduce<Tensor<T>>* dfake = nullptr) {
+  return least_squares_loss(fake, T(1), dfake);
 }
 
 }  // namespace zoo::cuda

@@ -32,7 +32,9 @@ template <class T, class Spec, class... Ins>
 class BasicModel {
  public:
   using scalar = T;
+  using tensor_type = Tensor<T>;  // device tensors in and out
   using host_model = zoo::BasicModel<T, Spec, Ins...>;
+  using input_shapes = typename host_model::input_shapes;
   using net_type = bind_t<Spec, device<T>, std::conditional_t<is_shape_v<Ins>, Ins, Shape<1>>...>;
   static constexpr std::size_t num_inputs = sizeof...(Ins);
   static constexpr bool multi_io = requires(const net_type& n) { n.output_ptr(0); };
@@ -147,6 +149,7 @@ class BasicModel {
   // Device views: what cuda::Adam / cuda::SGD step over.
   ParamSpan<T> parameters() { return {params_.data(), grads_.data(), num_params, nullptr}; }
   T* buffer_data() { return buffers_.data(); }
+  std::size_t buffer_size() const { return num_buffers; }
 
   net_type& net() { return net_; }
   std::size_t batch_size() const { return n_; }

@@ -129,4 +129,14 @@ Adam(ParamSpan<T>, AdamOptions) -> Adam<T>;
 template <class T>
 SGD(ParamSpan<T>, SGDOptions) -> SGD<T>;
 
+template <class T, class Spec, class... Ins>
+class BasicModel;
+
 }  // namespace zoo::cuda
+
+namespace zoo {
+template <class T, class Spec, class... Ins>
+struct adam_for<cuda::BasicModel<T, Spec, Ins...>> {
+  using type = cuda::Adam<T>;
+};
+}  // namespace zoo

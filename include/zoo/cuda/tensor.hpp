@@ -58,4 +58,11 @@ class Tensor : public zoo::TensorShape {
   DeviceBuffer<T> data_;
 };
 
+// dst[d0, d0 + n) ← src[s0, s0 + n) on the device (zoo::copy_values' twin).
+template <class T>
+void copy_values(const Tensor<T>& src, std::size_t s0, std::size_t n, Tensor<T>& dst, std::size_t d0) {
+  if (n == 0) return;
+  thrust::copy(thrust::device, src.data() + s0, src.data() + s0 + n, dst.data() + d0);
+}
+
 }  // namespace zoo::cuda

@@ -36,6 +36,7 @@ class BasicInferenceModel : public detail::NamedState<BasicInferenceModel<T, Spe
 
  public:
   using scalar = T;
+  using tensor_type = Tensor<T>;  // as zoo::Model's
   using net_type = typename trained_type::net_type;
   static constexpr std::size_t num_inputs = trained_type::num_inputs;
   static constexpr bool multi_io = trained_type::multi_io;

@@ -175,6 +175,9 @@ class BasicModel : public detail::NamedState<BasicModel<T, Spec, Ins...>, T> {
 
  public:
   using scalar = T;
+  // What forward takes and returns: trainers written once over the model type
+  // (models/*_training.hpp) keep their batches and gradients in it.
+  using tensor_type = Tensor<T>;
   // Non-shape arguments were reported above; Shape<1> stands in so nothing cascades.
   using net_type = bind_t<Spec, T, std::conditional_t<is_shape_v<Ins>, Ins, Shape<1>>...>;
   static constexpr std::size_t num_inputs = sizeof...(Ins);

@@ -5,6 +5,8 @@
 // VAE loss per image: [recon(sum) + KL(sum)] / N, recon = MSE or BCE.
 // Each step: zero_grad, forward, loss + gradient, backward, optimizer step.
 // The scratch tensors live in the step object, so steps allocate nothing.
+// Written once over the model type: M is a zoo::Model (host tensors) or a zoo::cuda::Model
+// (device tensors; the losses are found by argument-dependent lookup).
 // Data-parallel (`comm` set, zoo/distributed.hpp): x is this rank's share of the batch;
 // the gradients are reduced over ranks (weighted by share) before the optimizer steps.
 #pragma once
@@ -23,11 +25,12 @@ struct AeLoss {
 // Autoencoders with outputs (reconstruction[, code]).
 template <class M>
 struct AutoencoderStep {
+  using tensor = typename M::tensor_type;
   Reduction reduction = Reduction::sum;  // sum/N (MLP seed) or mean (conv seed)
   Collective* comm = nullptr;            // data-parallel: the process group
-  Tensor<float> dy;
+  tensor dy;
 
-  float loss(M& m, const Tensor<float>& x, bool with_grad) {
+  float loss(M& m, const tensor& x, bool with_grad) {
     const auto& y = m.forward(x);
     // sum/N: the 1/N rides in the loss's own pass (no second pass over dy).
     const float per_image =
@@ -35,11 +38,11 @@ struct AutoencoderStep {
     return mse_loss(y, x, with_grad ? &dy : nullptr, reduction, per_image);
   }
   template <class Opt>
-  float step(M& m, Opt& opt, const Tensor<float>& x) {
+  float step(M& m, Opt& opt, const tensor& x) {
     if (comm) comm->begin_step(x.batch());
     m.zero_grad();
     const float l = loss(m, x, true);
-    std::array<const Tensor<float>*, M::num_outputs> d{};
+    std::array<const tensor*, M::num_outputs> d{};
     d[0] = &dy;
     m.backward_ptrs(d);
     reduce_model(comm, m);  // null comm: nothing
@@ -51,11 +54,12 @@ struct AutoencoderStep {
 // VAEs with outputs (reconstruction, μ, log σ²).
 template <class M>
 struct VaeStep {
+  using tensor = typename M::tensor_type;
   Recon recon = Recon::bce;
   Collective* comm = nullptr;  // data-parallel: the process group
-  Tensor<float> drecon, dmu, dlogvar;
+  tensor drecon, dmu, dlogvar;
 
-  AeLoss loss(M& m, const Tensor<float>& x, bool with_grad) {
+  AeLoss loss(M& m, const tensor& x, bool with_grad) {
     const auto& y = m.forward(x);
     const float inv_n = 1.0f / static_cast<float>(x.batch());
     AeLoss l;
@@ -68,7 +72,7 @@ struct VaeStep {
     return l;
   }
   template <class Opt>
-  AeLoss step(M& m, Opt& opt, const Tensor<float>& x) {
+  AeLoss step(M& m, Opt& opt, const tensor& x) {
     if (comm) comm->begin_step(x.batch());
     m.zero_grad();
     const AeLoss l = loss(m, x, true);

@@ -22,10 +22,16 @@
 // same stream and keeps its own rows, so K processes draw what one process draws; D's
 // and G's gradients are reduced over ranks before their optimizers step, and their
 // running statistics averaged — D and G stay in step on every rank.
+//
+// G and D are zoo::Models or zoo::cuda::Models (the trainer is written once over the
+// model type). On the device the noise and fake labels are drawn on the host from the
+// same stream, in the same order, and copied over: a device run and a CPU run with one
+// seed see the same z.
 #pragma once
 #include <algorithm>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -76,6 +82,11 @@ template <class GM, class DM>
 class GanTrainer {
  public:
   using T = typename GM::scalar;
+  using tensor = typename GM::tensor_type;  // what G and D take: host or device tensors
+  static constexpr bool on_host = std::is_same_v<tensor, Tensor<T>>;
+  static_assert(std::is_same_v<tensor, typename DM::tensor_type>,
+                "zoo::models::GanTrainer: G and D must live on one backend (both zoo::Model or both "
+                "zoo::cuda::Model)");
   static constexpr bool conditional = GM::num_inputs == 2;
   static_assert(GM::num_inputs == DM::num_inputs,
                 "zoo::models::GanTrainer: G and D must both be conditional (2 inputs) or both not");
@@ -94,7 +105,7 @@ class GanTrainer {
         d_(&d) {}
 
   // One update of D on a real batch (and, for conditional models, its one-hot labels).
-  T discriminator_step(const Tensor<T>& real, const Tensor<T>* y_real = nullptr) {
+  T discriminator_step(const tensor& real, const tensor* y_real = nullptr) {
     const std::size_t n = real.batch();
     check_real(real, y_real);
     if (comm) comm->begin_step(n);
@@ -115,10 +126,10 @@ class GanTrainer {
       else d.forward(both_);
       split_rows(d.output(), 0, n, logits_);
       loss += d_loss(logits_, true, dlogits_);
-      std::copy(dlogits_.begin(), dlogits_.end(), dboth_.begin());
+      copy_values(dlogits_, 0, dlogits_.size(), dboth_, 0);
       split_rows(d.output(), n, n, logits_);
       loss += d_loss(logits_, false, dlogits_);
-      std::copy(dlogits_.begin(), dlogits_.end(), dboth_.begin() + dlogits_.size());
+      copy_values(dlogits_, 0, dlogits_.size(), dboth_, dlogits_.size());
       d.backward(dboth_);
     } else {
       // With BatchNorm in D, real and fake keep separate batches, as the originals do.
@@ -150,7 +161,7 @@ class GanTrainer {
 
   // L_G on given noise (and labels), leaving ∂L_G/∂θ_G in G's gradients and
   // D's parameters and gradients untouched; no optimizer step.
-  T generator_loss(const Tensor<T>& z, const Tensor<T>* y = nullptr) {
+  T generator_loss(const tensor& z, const tensor* y = nullptr) {
     GM& g = *g_;
     DM& d = *d_;
     g.train();
@@ -172,7 +183,7 @@ class GanTrainer {
   }
 
   // One training iteration: D once, then G once, on the batch size of `real`.
-  GanLosses step(const Tensor<T>& real, const Tensor<T>* y_real = nullptr) {
+  GanLosses step(const tensor& real, const tensor* y_real = nullptr) {
     GanLosses l;
     l.d = static_cast<float>(discriminator_step(real, y_real));
     l.g = static_cast<float>(generator_step(real.batch()));
@@ -180,12 +191,12 @@ class GanTrainer {
   }
 
   GanOptions opt;
-  Adam<T> opt_g, opt_d;
+  adam_for_t<GM> opt_g, opt_d;  // zoo::Adam, or zoo::cuda::Adam for device models
   Rng rng;
   Collective* comm = nullptr;  // data-parallel: the process group (null: one process)
 
  private:
-  void check_real(const Tensor<T>& real, const Tensor<T>* y_real) const {
+  void check_real(const tensor& real, const tensor* y_real) const {
     if (real.batch() == 0 || real.sample_size() != image_shape::size)
       throw std::invalid_argument("zoo::models::GanTrainer: real batch has shape " +
                                   real.shape_str() + ", G makes (N, " +
@@ -202,12 +213,18 @@ class GanTrainer {
   void draw(std::size_t n) {
     const bool shared = comm && comm->size() > 1;
     const std::size_t all = shared ? comm->global_batch() : n, lo = shared ? comm->offset() : 0;
-    sample_noise(shared ? z_all_ : z_, all, rng, noise_dim);
+    // On the host, z_ itself; on the device, drawn on the host and copied over.
+    Tensor<T>& hz = [&]() -> Tensor<T>& {
+      if constexpr (on_host) return z_;
+      else return hz_;
+    }();
+    sample_noise(shared ? z_all_ : hz, all, rng, noise_dim);
     if (shared) {
-      z_.resize({n, noise_dim});
+      hz.resize({n, noise_dim});
       std::copy(z_all_.begin() + static_cast<std::ptrdiff_t>(lo * noise_dim),
-                z_all_.begin() + static_cast<std::ptrdiff_t>((lo + n) * noise_dim), z_.begin());
+                z_all_.begin() + static_cast<std::ptrdiff_t>((lo + n) * noise_dim), hz.begin());
     }
+    if constexpr (!on_host) z_.upload(hz);
     if constexpr (conditional) {
       labels_.resize(all);
       for (auto& c : labels_) c = static_cast<int>(rng.below(gan_num_classes));
@@ -215,42 +232,48 @@ class GanTrainer {
         labels_.erase(labels_.begin(), labels_.begin() + static_cast<std::ptrdiff_t>(lo));
         labels_.resize(n);
       }
-      one_hot(y_fake_, labels_);
+      if constexpr (on_host) {
+        one_hot(y_fake_, labels_);
+      } else {
+        one_hot(hy_, labels_);
+        y_fake_.upload(hy_);
+      }
     }
   }
   void forward_g() {
     if constexpr (conditional) g_->forward(z_, y_fake_);
     else g_->forward(z_);
   }
-  T d_loss(const Tensor<T>& logits, bool real, Tensor<T>& grad) {
+  T d_loss(const tensor& logits, bool real, tensor& grad) {
     if (opt.objective == GanObjective::vanilla)
       return bce_with_logits_loss(logits, real ? T(1) : T(0), &grad);
     return least_squares_loss(logits, real ? T(1) : T(0), &grad);
   }
 
   // both_ = [real; G(z)] (2n rows), and for conditional models their labels.
-  void joint(const Tensor<T>& real, const Tensor<T>* y_real, std::size_t n) {
+  void joint(const tensor& real, const tensor* y_real, std::size_t n) {
     using DOut = typename DM::output_shape;
     both_.template resize_batch<image_shape>(2 * n);
-    std::copy(real.begin(), real.end(), both_.begin());
-    std::copy(g_->output().begin(), g_->output().end(), both_.begin() + real.size());
+    copy_values(real, 0, real.size(), both_, 0);
+    copy_values(g_->output(), 0, g_->output().size(), both_, real.size());
     if constexpr (conditional) {
       y_both_.resize({2 * n, gan_num_classes});
-      std::copy(y_real->begin(), y_real->end(), y_both_.begin());
-      std::copy(y_fake_.begin(), y_fake_.end(), y_both_.begin() + y_real->size());
+      copy_values(*y_real, 0, y_real->size(), y_both_, 0);
+      copy_values(y_fake_, 0, y_fake_.size(), y_both_, y_real->size());
     }
     dboth_.template resize_batch<DOut>(2 * n);
   }
   // out ← rows [r0, r0 + n) of t.
-  static void split_rows(const Tensor<T>& t, std::size_t r0, std::size_t n, Tensor<T>& out) {
+  static void split_rows(const tensor& t, std::size_t r0, std::size_t n, tensor& out) {
     const std::size_t w = t.sample_size();
     out.resize({n, w});
-    std::copy(t.begin() + r0 * w, t.begin() + (r0 + n) * w, out.begin());
+    copy_values(t, r0 * w, n * w, out, 0);
   }
 
   GM* g_;
   DM* d_;
-  Tensor<T> z_, z_all_, y_fake_, dlogits_, both_, y_both_, dboth_, logits_;
+  tensor z_, y_fake_, dlogits_, both_, y_both_, dboth_, logits_;
+  Tensor<T> z_all_, hz_, hy_;  // host draws (hz_, hy_: the device's, before the copy)
   std::vector<int> labels_;
 };
 
@@ -280,20 +303,35 @@ void generate_each(GM& g, std::size_t n, Rng& rng, Sink&& sink,
         throw std::invalid_argument("zoo::models::generate: a conditional G needs one label per sample");
     }
     if (batch == 0) throw std::invalid_argument("zoo::models::generate: batch must be positive");
-    Tensor<typename GM::scalar> z, y;
+    using S = typename GM::scalar;
+    // A device G (zoo::cuda::Model): the noise is drawn on the host and copied over, each
+    // batch of images copied back for the sink.
+    constexpr bool host = std::is_same_v<typename GM::tensor_type, Tensor<S>>;
+    Tensor<S> z, y, images;
+    typename GM::tensor_type dz, dy;
     const bool was_training = g.training();
     g.eval();
     for (std::size_t b = 0; b < n; b += batch) {
       const std::size_t m = std::min(batch, n - b);
       sample_noise(z, m, rng, noise_dim);
-      if constexpr (GM::num_inputs == 2) {
+      if constexpr (GM::num_inputs == 2)
         one_hot(y, std::vector<int>(labels->begin() + static_cast<std::ptrdiff_t>(b),
                                     labels->begin() + static_cast<std::ptrdiff_t>(b + m)));
-        g.forward(z, y);
+      if constexpr (host) {
+        if constexpr (GM::num_inputs == 2) g.forward(z, y);
+        else g.forward(z);
+        sink(b, std::as_const(g).output());
       } else {
-        g.forward(z);
+        dz.upload(z);
+        if constexpr (GM::num_inputs == 2) {
+          dy.upload(y);
+          g.forward(dz, dy);
+        } else {
+          g.forward(dz);
+        }
+        g.output().download(images);
+        sink(b, std::as_const(images));
       }
-      sink(b, std::as_const(g).output());
     }
     g.train(was_training);
   }

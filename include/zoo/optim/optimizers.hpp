@@ -166,6 +166,16 @@ class Adam {
 
 template <class T>
 Adam(ParamSpan<T>, AdamOptions) -> Adam<T>;
+
+// The Adam that steps model M's parameters: zoo::Adam for CPU models; cuda/optim.hpp
+// names its own for device models, so a trainer written once over the model type
+// (models/gan_training.hpp) steps either.
+template <class M>
+struct adam_for {
+  using type = Adam<typename M::scalar>;
+};
+template <class M>
+using adam_for_t = typename adam_for<M>::type;
 template <class T>
 SGD(ParamSpan<T>, SGDOptions) -> SGD<T>;
 

@@ -1,0 +1,214 @@
+// The training helpers (models/ae_training.hpp, models/gan_training.hpp) driving device
+// models: the same trainer type, given zoo::cuda::Models, must take the steps its CPU twin
+// takes. Built by g++ with Thrust's OpenMP device system (as test_cuda_backend), each case
+// runs a CPU model and a device model from one seed on one batch for a few optimizer steps
+// and compares every loss and, at the end, every parameter: relative error ≤ 1e-5 in float
+// (the device GEMM may sum in another order; a few Adam steps carry that along).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+#include <zoo/cuda.hpp>
+#include <zoo/models/ae_training.hpp>
+#include <zoo/models/autoencoder.hpp>
+#include <zoo/models/gan.hpp>
+#include <zoo/models/gan_training.hpp>
+#include <zoo/models/vae.hpp>
+#include <zoo/zoo.hpp>
+
+namespace {
+
+using zoo::Shape;
+namespace models = zoo::models;
+
+double rel_err(const float* a, const float* b, std::size_t n) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = double(a[i]) - double(b[i]);
+    num += d * d, den += double(b[i]) * double(b[i]);
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-30); }
+
+zoo::Tensor<float> uniform(std::initializer_list<std::size_t> shape, std::uint64_t seed, double lo,
+                           double hi) {
+  zoo::Tensor<float> t(shape);
+  zoo::Rng r(seed);
+  r.fill_uniform(t.data(), t.size(), lo, hi);
+  return t;
+}
+// The device model's parameters, brought back through its host mirror.
+template <class DM>
+std::vector<float> device_params(DM& m) {
+  m.to_host();
+  const auto p = m.host().parameters();
+  return {p.data, p.data + p.size};
+}
+template <class CM, class DM>
+double param_err(CM& cpu, DM& dev) {
+  const auto pd = device_params(dev);
+  REQUIRE(pd.size() == cpu.parameters().size);
+  return rel_err(pd.data(), cpu.parameters().data, pd.size());
+}
+
+constexpr double kTol = 1e-5;
+
+}  // namespace
+
+TEST_CASE("device trainers: AutoencoderStep and VaeStep take the CPU's steps") {
+  const auto x = uniform({16, 784}, 5, 0, 1);
+  const zoo::cuda::Tensor<float> xd(x);
+  SUBCASE("MLP autoencoder, MSE(sum)/N") {
+    zoo::Model<models::MlpAutoencoder, Shape<784>> cpu(1);
+    zoo::cuda::Model<models::MlpAutoencoder, Shape<784>> dev(1);
+    models::AutoencoderStep<decltype(cpu)> sc;
+    models::AutoencoderStep<decltype(dev)> sd;
+    zoo::Adam<float> oc(cpu.parameters(), {.lr = 1e-3});
+    zoo::cuda::Adam<float> od(dev.parameters(), {.lr = 1e-3});
+    float first = 0, last = 0;
+    for (int s = 0; s < 4; ++s) {
+      const float lc = sc.step(cpu, oc, x), ld = sd.step(dev, od, xd);
+      CHECK(rel(ld, lc) <= kTol);
+      if (s == 0) first = ld;
+      last = ld;
+    }
+    CHECK(last < first);  // the steps do train
+    CHECK(param_err(cpu, dev) <= kTol);
+    CHECK(rel(sd.loss(dev, xd, false), sc.loss(cpu, x, false)) <= kTol);
+  }
+  SUBCASE("VAE with BCE reconstruction and KL (noise from the mirror's stream)") {
+    zoo::Model<models::VaeBce, Shape<784>> cpu(2);
+    zoo::cuda::Model<models::VaeBce, Shape<784>> dev(2);
+    models::VaeStep<decltype(cpu)> sc;
+    models::VaeStep<decltype(dev)> sd;
+    zoo::Adam<float> oc(cpu.parameters(), {.lr = 1e-3});
+    zoo::cuda::Adam<float> od(dev.parameters(), {.lr = 1e-3});
+    for (int s = 0; s < 3; ++s) {
+      const auto lc = sc.step(cpu, oc, x);
+      const auto ld = sd.step(dev, od, xd);
+      CHECK(rel(ld.recon, lc.recon) <= kTol);
+      CHECK(rel(ld.kl, lc.kl) <= kTol);
+      CHECK(lc.kl > 0);
+    }
+    CHECK(param_err(cpu, dev) <= kTol);
+  }
+  SUBCASE("VAE with MSE reconstruction") {
+    zoo::Model<models::VaeMse, Shape<784>> cpu(3);
+    zoo::cuda::Model<models::VaeMse, Shape<784>> dev(3);
+    models::VaeStep<decltype(cpu)> sc;
+    models::VaeStep<decltype(dev)> sd;
+    sc.recon = sd.recon = models::Recon::mse;
+    zoo::Adam<float> oc(cpu.parameters(), {.lr = 1e-3});
+    zoo::cuda::Adam<float> od(dev.parameters(), {.lr = 1e-3});
+    for (int s = 0; s < 3; ++s) CHECK(rel(sd.step(dev, od, xd).total, sc.step(cpu, oc, x).total) <= kTol);
+    CHECK(param_err(cpu, dev) <= kTol);
+  }
+}
+
+TEST_CASE("device losses: KL and the least-squares GAN terms equal the CPU's") {
+  const auto mu = uniform({6, 20}, 1, -2, 2), lv = uniform({6, 20}, 2, -3, 1);
+  const zoo::cuda::Tensor<float> mud(mu), lvd(lv);
+  zoo::Tensor<float> gm, gl;
+  zoo::cuda::Tensor<float> gmd, gld;
+  const float kc = zoo::kl_normal_loss(mu, lv, &gm, &gl, zoo::Reduction::mean, 0.5f);
+  const float kd = zoo::cuda::kl_normal_loss(mud, lvd, &gmd, &gld, zoo::Reduction::mean, 0.5f);
+  CHECK(rel(kd, kc) <= 1e-6);
+  CHECK(rel_err(gmd.to_host().data(), gm.data(), gm.size()) <= 1e-6);
+  CHECK(rel_err(gld.to_host().data(), gl.data(), gl.size()) <= 1e-6);
+  zoo::Tensor<float> dr, df;
+  zoo::cuda::Tensor<float> drd, dfd;
+  const float lc = zoo::ls_discriminator_loss(mu, lv, &dr, &df);
+  const float ld = zoo::cuda::ls_discriminator_loss(mud, lvd, &drd, &dfd);
+  CHECK(rel(ld, lc) <= 1e-6);
+  CHECK(rel_err(drd.to_host().data(), dr.data(), dr.size()) <= 1e-6);
+  CHECK(rel_err(dfd.to_host().data(), df.data(), df.size()) <= 1e-6);
+  CHECK(rel(zoo::cuda::ls_generator_loss(lvd, &dfd), zoo::ls_generator_loss(lv, &df)) <= 1e-6);
+  CHECK(rel_err(dfd.to_host().data(), df.data(), df.size()) <= 1e-6);
+  const zoo::cuda::Tensor<float> small(uniform({2, 3}, 1, 0, 1));
+  CHECK_THROWS_WITH_AS(zoo::cuda::kl_normal_loss(mud, small), doctest::Contains("kl_normal_loss"),
+                       std::invalid_argument);
+}
+
+namespace {
+// `iters` GanTrainer iterations on one real batch, CPU and device, losses and weights compared.
+template <class G, class D, class Image, bool Cond>
+void gan_case(models::GanObjective obj, std::size_t n, int iters) {
+  using Noise = Shape<models::gan_noise_dim>;
+  using Label = Shape<models::gan_num_classes>;
+  using CG = std::conditional_t<Cond, zoo::Model<G, Noise, Label>, zoo::Model<G, Noise>>;
+  using CD = std::conditional_t<Cond, zoo::Model<D, Image, Label>, zoo::Model<D, Image>>;
+  using DG = std::conditional_t<Cond, zoo::cuda::Model<G, Noise, Label>, zoo::cuda::Model<G, Noise>>;
+  using DD = std::conditional_t<Cond, zoo::cuda::Model<D, Image, Label>, zoo::cuda::Model<D, Image>>;
+  CG gc(1);
+  CD dc(2);
+  DG gd(1, "G");
+  DD dd(2, "D");
+  const models::GanOptions o{.objective = obj, .seed = 7};
+  models::GanTrainer tc(gc, dc, o);
+  models::GanTrainer td(gd, dd, o);
+  static_assert(std::is_same_v<decltype(td.opt_g), zoo::cuda::Adam<float>>);
+  zoo::Tensor<float> real({n, Image::size});
+  zoo::Rng r(11);
+  r.fill_uniform(real.data(), real.size(), -1, 1);
+  std::vector<int> labels(n);
+  for (std::size_t i = 0; i < n; ++i) labels[i] = static_cast<int>((3 * i) % 10);
+  zoo::Tensor<float> y;
+  models::one_hot(y, labels);
+  const zoo::cuda::Tensor<float> real_d(real), y_d(y);
+  for (int it = 0; it < iters; ++it) {
+    const auto lc = tc.step(real, Cond ? &y : nullptr);
+    const auto ld = td.step(real_d, Cond ? &y_d : nullptr);
+    INFO("iteration " << it);
+    CHECK(rel(ld.d, lc.d) <= kTol);
+    CHECK(rel(ld.g, lc.g) <= kTol);
+  }
+  CHECK(param_err(gc, gd) <= kTol);
+  CHECK(param_err(dc, dd) <= kTol);
+  // Samples: the device G's images come back to the host, equal to the CPU G's.
+  std::vector<int> asked{0, 1, 2, 3, 4};
+  zoo::Rng ra(5), rb(5);
+  const auto sc = models::generate(gc, 5, ra, Cond ? &asked : nullptr, 2);
+  const auto sd = models::generate(gd, 5, rb, Cond ? &asked : nullptr, 2);
+  REQUIRE(sd.size() == sc.size());
+  // The CPU's generate runs G as an InferenceModel (fused layers, BatchNorm applied in
+  // one pass), which rounds differently from the device's eval-mode training model.
+  CHECK(rel_err(sd.data(), sc.data(), sc.size()) <= 1e-4);
+  CHECK(gd.training());  // generate puts G back in train mode
+}
+}  // namespace
+
+TEST_CASE("device trainers: GanTrainer takes the CPU's iterations") {
+  SUBCASE("MLP GAN, vanilla (D sees real and fake as one batch)") {
+    gan_case<models::MlpGenerator, models::MlpDiscriminator, Shape<784>, false>(
+        models::GanObjective::vanilla, 8, 3);
+  }
+  SUBCASE("MLP GAN, least squares") {
+    gan_case<models::MlpGenerator, models::MlpDiscriminator, Shape<784>, false>(
+        models::GanObjective::least_squares, 8, 2);
+  }
+  SUBCASE("conditional DCGAN (labels on the device; G's BatchNorm)") {
+    gan_case<models::CondDcGenerator, models::CondDcDiscriminator, Shape<1, 28, 28>, true>(
+        models::GanObjective::vanilla, 4, 2);
+  }
+}
+
+TEST_CASE("device trainers: a data-parallel group is refused, not run on device pointers") {
+  struct TwoRanks : zoo::Collective {
+    int rank() const override { return 0; }
+    int size() const override { return 2; }
+    void allreduce_sum(float*, std::size_t) override { FAIL("no reduction may run"); }
+    void allreduce_sum(double*, std::size_t) override { FAIL("no reduction may run"); }
+    void broadcast(float*, std::size_t, int) override {}
+    void broadcast(double*, std::size_t, int) override {}
+    void allgather(std::uint64_t mine, std::uint64_t* all) override { all[0] = all[1] = mine; }
+  } two;
+  zoo::cuda::Model<models::MlpAutoencoder, Shape<784>> dev(1);
+  zoo::cuda::Adam<float> od(dev.parameters(), {});
+  models::AutoencoderStep<decltype(dev)> sd;
+  sd.comm = &two;
+  const zoo::cuda::Tensor<float> xd(uniform({4, 784}, 5, 0, 1));
+  CHECK_THROWS_WITH_AS(sd.step(dev, od, xd), doctest::Contains("zoo::cuda::Nccl"), std::logic_error);
+  zoo::reduce_model(nullptr, dev);  // one process: nothing to do, no error
+}
