@@ -15,6 +15,7 @@
 // as it was: nothing is written from non-finite weights (examples/guard.hpp).
 //
 //   mpirun -np 2 autoencoders --model vae_bce             # data-parallel: the same run on 2 processes
+//   autoencoders --model vae_bce --device cuda            # on a GPU (-DZOO_CUDA=ON; examples/device.hpp)
 //
 // Under mpirun each process takes its share of every batch (--batch stays the whole
 // batch) and the gradients are reduced over processes; rank 0 prints and writes
@@ -37,6 +38,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "device.hpp"
 #include "guard.hpp"
 #include "progress_loops.hpp"
 #include "ranks.hpp"
@@ -46,7 +48,7 @@ using namespace zoo;
 using data::Range;
 
 struct Args {
-  std::string model = "vae_bce", data = "mnist", out;
+  std::string model = "vae_bce", data = "mnist", out, device = "cpu";
   int epochs = 10, sample_every = 1, threads = 0;
   std::size_t batch = 0;  // 0: the model's own default
   double lr = 1e-3;
@@ -73,6 +75,7 @@ Args parse(int argc, char** argv) {
   app.add_option("--sample-every", a.sample_every, "epochs between reconstruction/sample pictures")
       ->check(cli::integer(1))->capture_default_str();
   cli::threads(app, a.threads);
+  device::option(app, a.device);
   cli::minutes(app, a.minutes);
   app.add_flag("--resume", a.resume, "continue OUT/checkpoint.safetensors (weights, Adam, counters, noise)");
   app.add_option("--load", a.load, "initial weights: .safetensors or a torch.save(state_dict) .pt")
@@ -83,6 +86,7 @@ Args parse(int argc, char** argv) {
              "  autoencoders --model vae_bce --resume --epochs 20\n"
              "  autoencoders --model vae_mse --load weights.pt --epochs 1");
   cli::parse_or_exit(app, argc, argv);
+  device::check(app, a.device, ranks::size());
   a.lr_given = app.count("--lr") > 0;
   if (a.out.empty()) a.out = "runs/" + a.model;
   if (a.resume && !fs::is_regular_file(a.out + "/checkpoint.safetensors"))
@@ -128,23 +132,25 @@ struct VaeBce {
   static constexpr double weight_decay = 0;
 };
 
-template <class Kind>
+// Cuda: the model is a zoo::cuda::Model (--device cuda); pictures, codes and weight files
+// are made on the CPU from its host mirror.
+template <class Kind, bool Cuda>
 int run(const Args& a) {
   const std::string dir = data::dataset_dir(a.data);
   const data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "t10k");
   fs::create_directories(a.out);
   const std::size_t batch = a.batch ? a.batch : Kind::batch;
-  std::printf("%s on %s: %zu train / %zu test images, batch %zu, lr %g, %d epochs, %d threads\n",
+  std::printf("%s on %s: %zu train / %zu test images, batch %zu, lr %g, %d epochs, %d threads, %s\n",
               Kind::name, dir.c_str(), train.size(), test.size(), batch, a.lr, a.epochs,
-              num_threads());
+              num_threads(), device::where(Cuda).c_str());
 
-  using M = Model<typename Kind::net, typename Kind::input>;
+  using M = device::model_t<Cuda, typename Kind::net, typename Kind::input>;
   M m(a.seed);
-  std::printf("%s", m.summary().c_str());
+  std::printf("%s", device::summary(m).c_str());
   if (ranks::size() > 1)
     std::printf("data-parallel on %d processes: %zu images of each batch per process\n", ranks::size(),
                 batch / static_cast<std::size_t>(ranks::size()));
-  Adam opt(m.parameters(), {.lr = a.lr, .weight_decay = Kind::weight_decay});
+  adam_for_t<M> opt(m.parameters(), {.lr = a.lr, .weight_decay = Kind::weight_decay});
   using Step = std::conditional_t<Kind::vae, models::VaeStep<M>, models::AutoencoderStep<M>>;
   Step step;
   step.comm = ranks::comm();
@@ -168,20 +174,22 @@ int run(const Args& a) {
   csv << "epoch,step,train_loss,test_loss\n";
   io::Series train_curve{"train", {}, {}}, test_curve{"test", {}, {}};
   data::Batch b;
+  device::Staged<M> staged;  // the batch where the model reads it
   std::int64_t global_step = 0;
   int first_epoch = 1;
   const std::string ckpt = a.out + "/checkpoint.safetensors";
   if (!a.load.empty()) {
     const bool pt = a.load.size() > 3 && a.load.substr(a.load.size() - 3) == ".pt";
-    if (pt) load_pt(a.load, m);
-    else load_safetensors(a.load, m);
+    if (pt) load_pt(a.load, device::host_of(m));
+    else load_safetensors(a.load, device::host_of(m));
+    device::host_changed(m);
     std::printf("loaded weights from %s\n", a.load.c_str());
   }
   if (a.resume) {
     // Model, Adam state, step counters and the noise stream: the run continues
     // exactly as if it had not stopped (the data order is a function of seed and epoch).
     const TrainState st = load_checkpoint(ckpt, m, opt);
-    if (st.rng) m.noise_rng().set_state(st.rng->data());
+    if (st.rng) device::host_of(m).noise_rng().set_state(st.rng->data());
     first_epoch = static_cast<int>(st.epoch) + 1;
     global_step = st.step;
     if (a.lr_given) opt.lr = a.lr;
@@ -192,7 +200,7 @@ int run(const Args& a) {
   }
   // Every rank holds rank 0's weights (and, resumed, the same Adam state); the ranks must
   // agree on what shapes the run.
-  distributed::replicate(ranks::world(), m);
+  if constexpr (!Cuda) distributed::replicate(ranks::world(), m);  // a device run is one process
   ranks::world().check_same("--seed", a.seed);
   ranks::world().check_same("--batch", batch);
   const auto t_start = std::chrono::steady_clock::now();
@@ -211,10 +219,10 @@ int run(const Args& a) {
     while (loader.next(b)) {
       auto parts = [&] {
         try {
-          return step.step(m, opt, b.x);
+          return step.step(m, opt, staged(b.x));
         } catch (const std::invalid_argument&) {
           // bce_loss refuses predictions outside [0, 1]: a NaN there is the run diverging.
-          const auto& y = m.output(0);
+          const auto y = device::host_copy(m.output(0));
           const auto bad = std::find_if(y.begin(), y.end(), [](float v) { return !std::isfinite(v); });
           if (bad != y.end())
             guard::stop("autoencoders", "the loss is not finite at " + guard::where(epoch, global_step + 1) +
@@ -254,7 +262,7 @@ int run(const Args& a) {
     double tsum = 0;
     loops::QuickBar test_bar(test_loader.num_batches(), {.desc = "test loss", .out = ranks::bars()});
     while (test_loader.next(b)) {
-      tsum += static_cast<double>(total(step.loss(m, b.x, false))) * b.size();
+      tsum += static_cast<double>(total(step.loss(m, staged(b.x), false))) * b.size();
       test_bar.update();
     }
     test_bar.close();
@@ -275,12 +283,14 @@ int run(const Args& a) {
       // Reconstructions: rows of 8 test images over their reconstructions.
       all_test.start_epoch(0);
       all_test.next(b);
-      m.forward(b.x);
+      auto& hm = device::on_host(m);
+      using HM = std::remove_reference_t<decltype(hm)>;
+      hm.forward(b.x);
       Tensor<float> pairs({64, 1, 28, 28});
       for (std::size_t r = 0; r < 4; ++r)
         for (std::size_t c = 0; c < 8; ++c) {
           std::copy_n(b.x.sample(r * 8 + c), 784, pairs.sample(2 * r * 8 + c));
-          std::copy_n(m.output(0).sample(r * 8 + c), 784, pairs.sample((2 * r + 1) * 8 + c));
+          std::copy_n(hm.output(0).sample(r * 8 + c), 784, pairs.sample((2 * r + 1) * 8 + c));
         }
       const io::GridOptions g{.nrow = 8, .padding = 2, .normalize = true,
                               .value_range = Kind::range == Range::zero_one ? std::pair{0.f, 1.f}
@@ -292,7 +302,7 @@ int run(const Args& a) {
         Rng r(a.seed + 1000);
         r.fill_normal(z.data(), z.size());
         // The decoder alone, in an inference model sharing m's weights (no gradients).
-        zoo::inference_model_t<M> dec(m);
+        zoo::inference_model_t<HM> dec(hm);
         if constexpr (std::is_same_v<Kind, VaeBce>) {
           dec.template forward_node<"decoder">(z, x);
         } else {
@@ -310,7 +320,7 @@ int run(const Args& a) {
     // Saved after everything that draws noise this epoch, so --resume continues exactly.
     TrainState st{.epoch = epoch, .step = global_step};
     std::array<std::uint64_t, 4> noise{};
-    std::copy_n(m.noise_rng().state(), 4, noise.begin());
+    std::copy_n(device::host_of(m).noise_rng().state(), 4, noise.begin());
     st.rng = noise;
     st.extra = {{"model", Kind::name}, {"data", dir}};
     if (ranks::root()) save_checkpoint(ckpt, m, opt, st);  // atomic: a crash keeps the previous epoch's file
@@ -326,10 +336,11 @@ int run(const Args& a) {
     std::ofstream cc(a.out + "/codes.csv");
     cc << "label,z0,z1,z2\n";
     std::size_t k = 0;
+    auto& hm = device::on_host(m);
     while (all_test.next(b)) {
-      m.forward(b.x);
+      hm.forward(b.x);
       for (std::size_t i = 0; i < b.size(); ++i, ++k) {
-        const float* z = m.output(1).sample(i);
+        const float* z = hm.output(1).sample(i);
         std::copy_n(z, 3, codes.sample(k));
         labels.push_back(test.labels[b.index[i]]);
         cc << labels.back() << "," << z[0] << "," << z[1] << "," << z[2] << "\n";
@@ -339,13 +350,13 @@ int run(const Args& a) {
     // Decoding a chosen code gives an image.
     Tensor<float> z({1, 3}), x;
     z[0] = 1.79f, z[1] = 3.36f, z[2] = 2.06f;
-    zoo::inference_model_t<M>(m).template forward_node<"decoder">(z, x);
+    zoo::inference_model_t<std::remove_reference_t<decltype(hm)>>(hm).template forward_node<"decoder">(z, x);
     x.resize({1, 1, 28, 28});
     io::save_image(x, a.out + "/decoded_1.79_3.36_2.06.png", {.nrow = 1, .normalize = true, .value_range = std::pair{-1.f, 1.f}});
   }
   io::save_line_plot(a.out + "/loss.png", {train_curve, test_curve},
                      {.title = std::string(Kind::name) + " loss per image", .xlabel = "step", .ylabel = "loss"});
-  save_safetensors(a.out + "/" + Kind::name + ".safetensors", m);  // weights only, PyTorch names
+  save_safetensors(a.out + "/" + Kind::name + ".safetensors", device::on_host(m));  // weights only, PyTorch names
   std::printf("wrote %s/{loss.csv,loss.png,reconstructions_epoch*.png,checkpoint.safetensors%s}\n", a.out.c_str(),
               Kind::vae ? ",samples_epoch*.png" : (std::is_same_v<Kind, MlpAe> ? ",codes.csv,codes.png" : ""));
   return 0;
@@ -356,10 +367,18 @@ int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);
   try {
-    if (a.model == "mlp_ae") return run<MlpAe>(a);
-    if (a.model == "conv_ae") return run<ConvAe>(a);
-    if (a.model == "vae_mse") return run<VaeMse>(a);
-    return run<VaeBce>(a);
+#if ZOO_EXAMPLE_CUDA  // else device::check has refused --device cuda
+    if (a.device == "cuda") {
+      if (a.model == "mlp_ae") return run<MlpAe, true>(a);
+      if (a.model == "conv_ae") return run<ConvAe, true>(a);
+      if (a.model == "vae_mse") return run<VaeMse, true>(a);
+      return run<VaeBce, true>(a);
+    }
+#endif
+    if (a.model == "mlp_ae") return run<MlpAe, false>(a);
+    if (a.model == "conv_ae") return run<ConvAe, false>(a);
+    if (a.model == "vae_mse") return run<VaeMse, false>(a);
+    return run<VaeBce, false>(a);
   } catch (const guard::Diverged& e) {
     return ranks::diverged(e);
   } catch (const std::exception& e) {

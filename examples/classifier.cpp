@@ -23,6 +23,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "device.hpp"
 #include "guard.hpp"
 #include "progress_loops.hpp"
 #include "ranks.hpp"
@@ -31,6 +32,7 @@ namespace fs = std::filesystem;
 using namespace zoo;
 
 struct Args {
+  std::string device = "cpu";  // --device cuda: refused until this trainer has a device path
   std::string data = "mnist", out = "runs/classifier", score;
   int epochs = 5, threads = 0;
   std::size_t batch = 64;
@@ -52,6 +54,7 @@ Args parse(int argc, char** argv) {
   cli::seed(app, a.seed);
   cli::out(app, a.out, "runs/classifier; the classifier is OUT/<data>.safetensors");
   cli::threads(app, a.threads);
+  device::option(app, a.device);
   app.add_flag("--retrain", a.retrain, "train even when OUT/<data>.safetensors exists");
   app.add_option("--score", a.score,
                  "score PREFIX-images-idx3-ubyte (+ PREFIX-labels-idx1-ubyte: the classes asked for): "
@@ -67,6 +70,7 @@ Args parse(int argc, char** argv) {
              "  classifier --data mnist                                # -> runs/classifier/mnist.safetensors\n"
              "  classifier --data mnist --score runs/torch_dcgan/samples");
   cli::parse_or_exit(app, argc, argv);
+  device::check(app, a.device, ranks::size(), /*has_path=*/false);
   return a;
 }
 

@@ -9,6 +9,7 @@
 //             --sampler ddim --steps 25 --guidance 0                      # pictures
 //   diffusion --help                                                      # every option; bad values exit 2
 //   mpirun -np 4 diffusion --data mnist --epochs 8 --sync-bn             # data-parallel; --batch stays global
+//   diffusion --n-feat 64 --epochs 20 --device cuda                      # on a GPU (-DZOO_CUDA=ON; examples/device.hpp)
 //
 // Training writes <out>/loss.csv, loss.png, checkpoint.safetensors (every epoch,
 // atomically, with the Adam state and the RNG, so --resume continues the same run),
@@ -43,6 +44,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "device.hpp"
 #include "guard.hpp"
 #include "progress_loops.hpp"
 #include "ranks.hpp"
@@ -52,6 +54,7 @@ using namespace zoo;
 using namespace zoo::models::diffusion;
 
 struct Args {
+  std::string device = "cpu";
   std::string data = "mnist", out = "runs/ddpm", checkpoint, sampler = "both", model = "ddpm";
   int n_feat = 16, epochs = 20, sample_every = 1, threads = 0, steps = 25, per_class = 8;
   std::size_t batch = 100;
@@ -83,6 +86,7 @@ Args parse(int argc, char** argv) {
   app.add_option("--sample-every", a.sample_every, "epochs between sample grids")
       ->check(cli::integer(1))->capture_default_str();
   cli::threads(app, a.threads);
+  device::option(app, a.device);
   app.add_option("--model", a.model, "the model family (scripts/demo.sh passes it)")
       ->check(CLI::IsMember({"ddpm", "diffusion"}))->capture_default_str();
   app.add_flag("--sync-bn", a.sync_bn,
@@ -117,6 +121,7 @@ Args parse(int argc, char** argv) {
              "  diffusion --sample --checkpoint runs/ddpm/checkpoint.safetensors --sampler ddim --steps 25\n"
              "  diffusion --time --n-feat 64 --batch 100 --threads 2");
   cli::parse_or_exit(app, argc, argv);
+  device::check(app, a.device, ranks::size());
   if (a.resume && !fs::is_regular_file(a.out + "/checkpoint.safetensors"))
     cli::fail(app, "--resume: no checkpoint " + a.out + "/checkpoint.safetensors");
   return a;
@@ -130,6 +135,11 @@ const io::GridOptions kGrid{.nrow = 8, .padding = 2, .normalize = true, .value_r
 // with one sampler, and a strip of frames for the first sample of each class.
 // `frames_too` is set when sampling is what the program does (--sample): then its
 // bar is a Progress; during training, a QuickBar (the epoch's grid, seconds).
+template <class Eps>
+void sample_grids_with(Eps& eps, const NoiseSchedule& s, const std::string& sampler, int steps, std::size_t k,
+                       const std::vector<int>& labels, bool conditional, std::uint64_t seed,
+                       const std::string& prefix, bool frames_too);
+
 template <class M>
 void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int steps, double w,
                   int per_class, bool conditional, std::uint64_t seed, const std::string& prefix,
@@ -137,11 +147,28 @@ void sample_grids(M& m, const NoiseSchedule& s, const std::string& sampler, int 
   const std::size_t k = static_cast<std::size_t>(per_class), n = kClasses * k;
   std::vector<int> labels(n);
   for (std::size_t i = 0; i < n; ++i) labels[i] = conditional ? static_cast<int>(i / k) : -1;
-  // An inference model sharing m's weights: no gradients, a planned arena, and at most
-  // kSampleChunk images per network call, so memory stays bounded for any --per-class.
-  zoo::inference_model_t<M> inf(m);
-  UnetDenoiser<zoo::inference_model_t<M>> eps{&inf, &s, one_hot(labels, kClasses),
-                                              conditional ? w : 0.0, kSampleChunk};
+  if constexpr (requires { m.host(); }) {
+    // A device model samples as itself in eval mode, kSampleChunk images per call.
+    const bool was_training = m.training();
+    m.eval();
+    UnetDenoiser<M> eps{&m, &s, one_hot(labels, kClasses), conditional ? w : 0.0, kSampleChunk};
+    sample_grids_with(eps, s, sampler, steps, k, labels, conditional, seed, prefix, frames_too);
+    m.train(was_training);
+  } else {
+    // An inference model sharing m's weights: no gradients, a planned arena, and at most
+    // kSampleChunk images per network call, so memory stays bounded for any --per-class.
+    zoo::inference_model_t<M> inf(m);
+    UnetDenoiser<zoo::inference_model_t<M>> eps{&inf, &s, one_hot(labels, kClasses),
+                                                conditional ? w : 0.0, kSampleChunk};
+    sample_grids_with(eps, s, sampler, steps, k, labels, conditional, seed, prefix, frames_too);
+  }
+}
+
+template <class Eps>
+void sample_grids_with(Eps& eps, const NoiseSchedule& s, const std::string& sampler, int steps, std::size_t k,
+                       const std::vector<int>& labels, bool conditional, std::uint64_t seed,
+                       const std::string& prefix, bool frames_too) {
+  const std::size_t n = labels.size();
   Tensor<float> x({n, 1, kHeight, kHeight});
   Rng rng(seed);
   rng.fill_normal(x.data(), x.size());
@@ -209,9 +236,14 @@ Rng rank_stream(std::uint64_t seed, int rank, int epoch) {
              0xbf58476d1ce4e5b9ULL * static_cast<std::uint64_t>(epoch));
 }
 
-template <std::size_t NF>
+// The model type of n_feat NF: a zoo::Model, or with Cuda (--device cuda) a zoo::cuda::Model.
+template <std::size_t NF, bool Cuda>
+using UnetModel = device::model_t<Cuda, ContextUnet<NF, kClasses>, Shape<1, kHeight, kHeight>, Shape<1>,
+                                  Shape<kClasses>>;
+
+template <std::size_t NF, bool Cuda>
 int train(const Args& a, bool conditional) {
-  using M = ContextUnetModel<1, kHeight, NF, kClasses>;
+  using M = UnetModel<NF, Cuda>;
   const std::string dir = data::dataset_dir(a.data);
   const data::Dataset ds = data::load_mnist(dir, "train");
   if (ds.rows != kHeight || ds.cols != kHeight)
@@ -220,7 +252,7 @@ int train(const Args& a, bool conditional) {
   if (ranks::root()) fs::create_directories(a.out);
   const std::string ckpt = a.out + "/checkpoint.safetensors";
   M m(a.seed);
-  Adam opt(m.parameters(), {.lr = a.lr});
+  adam_for_t<M> opt(m.parameters(), {.lr = a.lr});
   const auto s = NoiseSchedule::linear();
   DiffusionStep<M> step{&s, a.context_drop, ranks::comm()};
   Rng rng(a.seed + 12345);
@@ -235,7 +267,7 @@ int train(const Args& a, bool conditional) {
                 static_cast<long long>(global_step));
   }
   // After the checkpoint, so the per-rank reseed of the model's own noise is not overwritten.
-  distributed::replicate(ranks::world(), m, a.sync_bn);
+  if constexpr (!Cuda) distributed::replicate(ranks::world(), m, a.sync_bn);  // a device run is one process
   ranks::world().check_same("--seed", a.seed);
   ranks::world().check_same("--batch", a.batch);
   ranks::world().check_same("the step resumed from", static_cast<std::uint64_t>(global_step));
@@ -244,10 +276,10 @@ int train(const Args& a, bool conditional) {
                                .labels = data::Labels::one_hot, .rank = ranks::rank(), .world = ranks::size()});
   const LinearDecay lr{a.lr, static_cast<std::int64_t>(loader.num_batches()) * a.epochs};
   std::printf("DDPM ContextUnet n_feat %zu on %s: %zu images, batch %zu, lr %g -> 0 over %d epochs, %s, "
-              "%d threads, %zu parameters, %.0f MFLOPs/image forward\n",
+              "%d threads, %s, %zu parameters, %.0f MFLOPs/image forward\n",
               NF, dir.c_str(), ds.size(), a.batch, a.lr, a.epochs,
               conditional ? "class-conditional (10% context dropped)" : "unconditional", num_threads(),
-              M::num_params, M::net_type::flops * 1e-6);
+              device::where(Cuda).c_str(), M::num_params, ContextUnetModel<1, kHeight, NF, kClasses>::flops * 1e-6);
   if (ranks::size() > 1)
     std::printf("data-parallel on %d processes%s\n", ranks::size(), a.sync_bn ? ", synchronized BatchNorm" : "");
   std::ofstream csv;
@@ -317,11 +349,11 @@ int train(const Args& a, bool conditional) {
   return 0;
 }
 
-template <std::size_t NF>
+template <std::size_t NF, bool Cuda>
 int sample(const Args& a, bool conditional) {
-  using M = ContextUnetModel<1, kHeight, NF, kClasses>;
+  using M = UnetModel<NF, Cuda>;
   M m(0);
-  Adam opt(m.parameters());
+  adam_for_t<M> opt(m.parameters());
   const TrainState st = load_checkpoint(a.checkpoint, m, opt);
   fs::create_directories(a.out);
   std::printf("%s: n_feat %zu, epoch %lld, %s; guidance %g\n", a.checkpoint.c_str(), NF,
@@ -338,11 +370,11 @@ int sample(const Args& a, bool conditional) {
 // Wall time of one training step and one sampling step (a network call in eval
 // mode plus the DDPM update) on random data; median and min of --reps runs, after
 // a warm-up that sizes every buffer. scripts/pytorch/train_diffusion.py --time is the twin.
-template <std::size_t NF>
+template <std::size_t NF, bool Cuda>
 int time_steps(const Args& a) {
-  using M = ContextUnetModel<1, kHeight, NF, kClasses>;
+  using M = UnetModel<NF, Cuda>;
   M m(a.seed);
-  Adam opt(m.parameters(), {.lr = a.lr});
+  adam_for_t<M> opt(m.parameters(), {.lr = a.lr});
   const auto s = NoiseSchedule::linear();
   DiffusionStep<M> step{&s};
   Rng rng(a.seed);
@@ -373,8 +405,14 @@ int time_steps(const Args& a) {
     tr.push_back(std::chrono::duration<double>(clock::now() - t0).count());
     bar.update();
   }
-  zoo::inference_model_t<M> inf(m);
-  UnetDenoiser<zoo::inference_model_t<M>> eps_fn{&inf, &s, c, 0.0};
+  // The sampling step's network: an inference model on the CPU, the model itself in eval
+  // mode on the device (each call copies x over and ε̂ back, and so waits for the device).
+  auto inf = [&]() -> auto {
+    if constexpr (Cuda) return &m;
+    else return std::make_unique<zoo::inference_model_t<M>>(m);
+  }();
+  m.eval();
+  UnetDenoiser<std::remove_reference_t<decltype(*inf)>> eps_fn{&*inf, &s, c, 0.0};
   Tensor<float> x = x0, eps, z(x0.shape());
   eps_fn(x, 250, eps);
   bar.update();
@@ -391,9 +429,10 @@ int time_steps(const Args& a) {
   bar.close();
   const auto [tm, tmin] = stats(tr);
   const auto [sm, smin] = stats(sa);
-  std::printf("zoo threads %d n_feat %zu batch %zu: train step median %.0f ms (min %.0f, CPU %.0f), "
+  std::printf("zoo threads %d n_feat %zu batch %zu (%s): train step median %.0f ms (min %.0f, CPU %.0f), "
               "sampling step median %.0f ms (min %.0f, CPU %.0f)\n",
-              num_threads(), NF, a.batch, tm, tmin, tr_cpu * 1e3, sm, smin, sa_cpu * 1e3);
+              num_threads(), NF, a.batch, device::where(Cuda).c_str(), tm, tmin, tr_cpu * 1e3, sm, smin,
+              sa_cpu * 1e3);
   return 0;
 }
 
@@ -412,7 +451,13 @@ int main(int argc, char** argv) {
       if (const auto v = f.meta("conditional")) conditional = *v == "1";
     }
     auto go = [&]<std::size_t NF>() {
-      return a.time ? time_steps<NF>(a) : a.sample ? sample<NF>(a, conditional) : train<NF>(a, conditional);
+#if ZOO_EXAMPLE_CUDA  // else device::check has refused --device cuda
+      if (a.device == "cuda")
+        return a.time ? time_steps<NF, true>(a) : a.sample ? sample<NF, true>(a, conditional)
+                                                           : train<NF, true>(a, conditional);
+#endif
+      return a.time ? time_steps<NF, false>(a) : a.sample ? sample<NF, false>(a, conditional)
+                                                          : train<NF, false>(a, conditional);
     };
     switch (nf) {
       case 16: return go.template operator()<16>();

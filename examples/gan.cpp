@@ -10,6 +10,7 @@
 //   gan --variant vanilla --iters 3000          # MLP GAN; ls: least-squares MLP GAN
 //   gan --variant dc --resume --epochs 10       # continue OUT/{generator,discriminator}.safetensors
 //   mpirun -np 4 gan --variant dc --sync-bn     # data-parallel (examples/ranks.hpp); --batch stays global
+//   gan --variant dc --device cuda              # on a GPU (a build with -DZOO_CUDA=ON; examples/device.hpp)
 //   gan --help                                  # every option; bad values exit 2
 //
 // A non-finite D or G loss (an --lr far too large) stops the run with exit 3 and one
@@ -32,6 +33,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "device.hpp"
 #include "guard.hpp"
 #include "progress_loops.hpp"
 #include "ranks.hpp"
@@ -41,7 +43,7 @@ using namespace zoo;
 using models::GanObjective;
 
 struct Args {
-  std::string variant = "dc", data = "mnist", out, classifier;
+  std::string variant = "dc", data = "mnist", out, classifier, device = "cpu";
   int epochs = 5, threads = 0;
   long iters = 0;             // stop after this many iterations (0: run the epochs)
   long sample_every = 250;    // iterations between sample grids
@@ -102,6 +104,7 @@ Args parse(int argc, char** argv) {
                  "(default: runs/classifier/<data>.safetensors)")
       ->type_name("FILE");
   cli::threads(app, a.threads);
+  device::option(app, a.device);
   app.add_flag("--sync-bn", a.sync_bn,
                "under mpirun: BatchNorm (dc, cdc) normalizes by the whole batch's statistics, as one process "
                "does, not by each process's share");
@@ -110,6 +113,7 @@ Args parse(int argc, char** argv) {
              "  gan --variant cdc --epochs 20 --sample-every 100\n"
              "  gan --variant vanilla --iters 3000");
   cli::parse_or_exit(app, argc, argv);
+  device::check(app, a.device, ranks::size());
   if (a.out.empty()) a.out = "runs/gan_" + a.variant;
   a.lr_given = app.count("--lr") > 0;
   if (a.resume && !(fs::is_regular_file(a.out + "/generator.safetensors") &&
@@ -162,14 +166,15 @@ Tensor<typename GM::scalar> generate_with_bar(GM& g, std::size_t n, Rng& rng, co
   return out;
 }
 
-template <class Kind>
+// Cuda: G and D are zoo::cuda::Models (--device cuda); the loop is the same.
+template <class Kind, bool Cuda>
 int run(const Args& a) {
   using Noise = Shape<models::gan_noise_dim>;
   using Label = Shape<models::gan_num_classes>;
-  using GM = std::conditional_t<Kind::conditional, Model<typename Kind::G, Noise, Label>,
-                                Model<typename Kind::G, Noise>>;
-  using DM = std::conditional_t<Kind::conditional, Model<typename Kind::D, typename Kind::image, Label>,
-                                Model<typename Kind::D, typename Kind::image>>;
+  using GM = std::conditional_t<Kind::conditional, device::model_t<Cuda, typename Kind::G, Noise, Label>,
+                                device::model_t<Cuda, typename Kind::G, Noise>>;
+  using DM = std::conditional_t<Kind::conditional, device::model_t<Cuda, typename Kind::D, typename Kind::image, Label>,
+                                device::model_t<Cuda, typename Kind::D, typename Kind::image>>;
   const std::string dir = data::dataset_dir(a.data);
   const data::Dataset train = data::load_mnist(dir, "train"), test = data::load_mnist(dir, "t10k");
   if (ranks::root()) fs::create_directories(a.out);
@@ -196,17 +201,19 @@ int run(const Args& a) {
   }
   // After the checkpoint, so the per-rank reseed of the models' own noise is not overwritten.
   // The trainer's noise stream (tr.rng) stays the same on every rank: it draws the global batch.
-  distributed::replicate(ranks::world(), g, a.sync_bn);
-  distributed::replicate(ranks::world(), d, a.sync_bn);
+  if constexpr (!Cuda) {  // a device run is one process (device::check)
+    distributed::replicate(ranks::world(), g, a.sync_bn);
+    distributed::replicate(ranks::world(), d, a.sync_bn);
+  }
   ranks::world().check_same("--seed", a.seed);
   ranks::world().check_same("--batch", a.batch);
   ranks::world().check_same("the iteration resumed from", static_cast<std::uint64_t>(it));
   tr.comm = ranks::comm();
-  std::printf("%s GAN on %s: %zu train images, batch %zu, %d epochs%s, %d threads%s\nG:\n%sD:\n%s",
+  std::printf("%s GAN on %s: %zu train images, batch %zu, %d epochs%s, %d threads%s, %s\nG:\n%sD:\n%s",
               a.variant.c_str(), dir.c_str(), train.size(), a.batch, a.epochs,
               a.iters ? (" (at most " + std::to_string(a.iters) + " iterations)").c_str() : "", num_threads(),
               ranks::size() > 1 ? (" × " + std::to_string(ranks::size()) + " processes").c_str() : "",
-              g.summary().c_str(), d.summary().c_str());
+              device::where(Cuda).c_str(), device::summary(g).c_str(), device::summary(d).c_str());
 
   // As the originals: full batches only, images in [−1, 1].
   data::DataLoader loader(train, {.batch_size = a.batch, .shuffle = true, .drop_last = true, .seed = a.seed,
@@ -241,6 +248,7 @@ int run(const Args& a) {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   };
   data::Batch b;
+  device::Staged<DM> real, labels;  // the batch where D reads it
   const long it0 = it;
   bool stop = a.iters && it >= a.iters;
   int last_epoch = first_epoch - 1;  // the last epoch begun: the checkpoint's
@@ -255,7 +263,8 @@ int run(const Args& a) {
     if (a.iters) steps = std::min(steps, static_cast<std::size_t>(a.iters - it));
     io::Progress bar(steps, {.epoch = epoch, .epochs = a.epochs, .desc = a.variant + " GAN", .out = ranks::bars()});
     while (loader.next(b)) {
-      auto l = tr.step(b.x, Kind::conditional ? &b.y : nullptr);
+      const auto& x = real(b.x);
+      auto l = Kind::conditional ? tr.step(x, &labels(b.y)) : tr.step(x);
       // The whole batch's losses: every rank checks, and stops at, the same values.
       l.d = static_cast<float>(ranks::mean(l.d, double(b.size())));
       l.g = static_cast<float>(ranks::mean(l.g, double(b.size())));
@@ -337,10 +346,18 @@ int main(int argc, char** argv) {
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);
   try {
-    if (a.variant == "vanilla") return run<Vanilla>(a);
-    if (a.variant == "ls") return run<LeastSquares>(a);
-    if (a.variant == "dc") return run<Dc>(a);
-    return run<Cdc>(a);
+#if ZOO_EXAMPLE_CUDA  // else device::check has refused --device cuda
+    if (a.device == "cuda") {
+      if (a.variant == "vanilla") return run<Vanilla, true>(a);
+      if (a.variant == "ls") return run<LeastSquares, true>(a);
+      if (a.variant == "dc") return run<Dc, true>(a);
+      return run<Cdc, true>(a);
+    }
+#endif
+    if (a.variant == "vanilla") return run<Vanilla, false>(a);
+    if (a.variant == "ls") return run<LeastSquares, false>(a);
+    if (a.variant == "dc") return run<Dc, false>(a);
+    return run<Cdc, false>(a);
   } catch (const guard::Diverged& e) {
     return ranks::diverged(e);
   } catch (const std::exception& e) {

@@ -91,11 +91,17 @@ bool finite(const T* p, std::size_t n) {
   return true;
 }
 
-// Every parameter and buffer (batch-norm statistics) of a zoo::Model.
+// Every parameter and buffer (batch-norm statistics) of a zoo::Model; a zoo::cuda::Model's
+// through its host mirror (its values copied back first).
 template <class M>
 bool model_finite(M& m) {
-  const auto ps = m.parameters();
-  return finite(ps.data, ps.size) && finite(m.buffer_data(), m.buffer_size());
+  if constexpr (requires { m.host(); m.to_host(); }) {
+    m.to_host();
+    return model_finite(m.host());
+  } else {
+    const auto ps = m.parameters();
+    return finite(ps.data, ps.size) && finite(m.buffer_data(), m.buffer_size());
+  }
 }
 
 // Every moment of an optimizer that keeps them (Adam's m and v, SGD's momentum).
@@ -106,7 +112,8 @@ bool optimizer_finite(O& opt) {
       if (!finite(b.data(), b.size())) return false;
     return true;
   };
-  if constexpr (requires { opt.exp_avg(); opt.exp_avg_sq(); }) return all(opt.exp_avg()) && all(opt.exp_avg_sq());
+  if constexpr (requires { opt.finite(); }) return opt.finite();  // device state, checked there
+  else if constexpr (requires { opt.exp_avg(); opt.exp_avg_sq(); }) return all(opt.exp_avg()) && all(opt.exp_avg_sq());
   else if constexpr (requires { opt.state(); }) return all(opt.state());
   else return true;
 }

@@ -46,6 +46,7 @@
 #include <zoo/zoo.hpp>
 
 #include "cli.hpp"
+#include "device.hpp"
 #include "guard.hpp"
 #include "ranks.hpp"
 
@@ -56,6 +57,7 @@ constexpr std::size_t kSize = 128, kClasses = 10;
 using Input = Shape<3, kSize, kSize>;
 
 struct Args {
+  std::string device = "cpu";  // --device cuda: refused until this trainer has a device path
   std::string model = "yolo", set = "data/digits-det", data = "mnist", out, checkpoint;
   std::vector<std::string> detect;
   int akconv_n = 3, epochs = 30, threads = 0, val_images = 500;
@@ -99,6 +101,7 @@ Args parse(int argc, char** argv) {
   app.add_flag("--sync-bn,--sync_bn", a.sync_bn, "under mpirun: BatchNorm statistics over the global batch");
   cli::minutes(app, a.minutes);
   cli::threads(app, a.threads);
+  device::option(app, a.device);
   auto* det = app.add_option("--detect", a.detect, "annotate these PNG/JPEG files (needs --checkpoint)")
                   ->check(CLI::ExistingFile)->group("Inference");
   auto* ev = app.add_flag("--eval", a.eval, "score --checkpoint on the val split")->group("Inference");
@@ -108,6 +111,7 @@ Args parse(int argc, char** argv) {
       ->group("Inference")->capture_default_str();
   det->excludes(ev);
   cli::parse_or_exit(app, argc, argv);
+  device::check(app, a.device, ranks::size(), /*has_path=*/false);
   if ((!a.detect.empty() || a.eval) && a.checkpoint.empty()) cli::fail(app, "--detect and --eval need --checkpoint");
   if (a.resume && (!a.detect.empty() || a.eval)) cli::fail(app, "--resume trains; it does not go with --detect/--eval");
   (void)ck;

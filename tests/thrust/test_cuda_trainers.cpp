@@ -2,16 +2,22 @@
 // models: the same trainer type, given zoo::cuda::Models, must take the steps its CPU twin
 // takes. Built by g++ with Thrust's OpenMP device system (as test_cuda_backend), each case
 // runs a CPU model and a device model from one seed on one batch for a few optimizer steps
-// and compares every loss and, at the end, every parameter: relative error ≤ 1e-5 in float
-// (the device GEMM may sum in another order; a few Adam steps carry that along).
+// and compares every loss (relative error ≤ 1e-5 in float: the device GEMM may sum in
+// another order) and, at the end, every parameter (≤ 2e-3: Adam divides each gradient by
+// its own scale, so a parameter whose gradient is rounding noise — a bias ahead of a
+// BatchNorm has a true gradient of 0 — moves by ±lr whichever way the noise points).
+// Samples are compared after the device takes the CPU's weights, to 1e-5.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 #include <vector>
 #include <zoo/cuda.hpp>
 #include <zoo/models/ae_training.hpp>
 #include <zoo/models/autoencoder.hpp>
+#include <zoo/models/diffusion/context_unet.hpp>
+#include <zoo/models/diffusion/ddpm.hpp>
 #include <zoo/models/gan.hpp>
 #include <zoo/models/gan_training.hpp>
 #include <zoo/models/vae.hpp>
@@ -54,6 +60,15 @@ double param_err(CM& cpu, DM& dev) {
 }
 
 constexpr double kTol = 1e-5;
+constexpr double kParamTol = 2e-3;
+// The device model takes the CPU model's parameters and buffers (running statistics).
+template <class CM, class DM>
+void copy_weights(CM& cpu, DM& dev) {
+  const auto pc = cpu.parameters();
+  std::copy(pc.data, pc.data + pc.size, dev.host().parameters().data);
+  std::copy(cpu.buffer_data(), cpu.buffer_data() + cpu.buffer_size(), dev.host().buffer_data());
+  dev.to_device();
+}
 
 }  // namespace
 
@@ -75,7 +90,7 @@ TEST_CASE("device trainers: AutoencoderStep and VaeStep take the CPU's steps") {
       last = ld;
     }
     CHECK(last < first);  // the steps do train
-    CHECK(param_err(cpu, dev) <= kTol);
+    CHECK(param_err(cpu, dev) <= kParamTol);
     CHECK(rel(sd.loss(dev, xd, false), sc.loss(cpu, x, false)) <= kTol);
   }
   SUBCASE("VAE with BCE reconstruction and KL (noise from the mirror's stream)") {
@@ -92,7 +107,7 @@ TEST_CASE("device trainers: AutoencoderStep and VaeStep take the CPU's steps") {
       CHECK(rel(ld.kl, lc.kl) <= kTol);
       CHECK(lc.kl > 0);
     }
-    CHECK(param_err(cpu, dev) <= kTol);
+    CHECK(param_err(cpu, dev) <= kParamTol);
   }
   SUBCASE("VAE with MSE reconstruction") {
     zoo::Model<models::VaeMse, Shape<784>> cpu(3);
@@ -103,7 +118,7 @@ TEST_CASE("device trainers: AutoencoderStep and VaeStep take the CPU's steps") {
     zoo::Adam<float> oc(cpu.parameters(), {.lr = 1e-3});
     zoo::cuda::Adam<float> od(dev.parameters(), {.lr = 1e-3});
     for (int s = 0; s < 3; ++s) CHECK(rel(sd.step(dev, od, xd).total, sc.step(cpu, oc, x).total) <= kTol);
-    CHECK(param_err(cpu, dev) <= kTol);
+    CHECK(param_err(cpu, dev) <= kParamTol);
   }
 }
 
@@ -164,17 +179,16 @@ void gan_case(models::GanObjective obj, std::size_t n, int iters) {
     CHECK(rel(ld.d, lc.d) <= kTol);
     CHECK(rel(ld.g, lc.g) <= kTol);
   }
-  CHECK(param_err(gc, gd) <= kTol);
-  CHECK(param_err(dc, dd) <= kTol);
+  CHECK(param_err(gc, gd) <= kParamTol);
+  CHECK(param_err(dc, dd) <= kParamTol);
   // Samples: the device G's images come back to the host, equal to the CPU G's.
+  copy_weights(gc, gd);
   std::vector<int> asked{0, 1, 2, 3, 4};
   zoo::Rng ra(5), rb(5);
   const auto sc = models::generate(gc, 5, ra, Cond ? &asked : nullptr, 2);
   const auto sd = models::generate(gd, 5, rb, Cond ? &asked : nullptr, 2);
   REQUIRE(sd.size() == sc.size());
-  // The CPU's generate runs G as an InferenceModel (fused layers, BatchNorm applied in
-  // one pass), which rounds differently from the device's eval-mode training model.
-  CHECK(rel_err(sd.data(), sc.data(), sc.size()) <= 1e-4);
+  CHECK(rel_err(sd.data(), sc.data(), sc.size()) <= kTol);
   CHECK(gd.training());  // generate puts G back in train mode
 }
 }  // namespace
@@ -211,4 +225,38 @@ TEST_CASE("device trainers: a data-parallel group is refused, not run on device 
   const zoo::cuda::Tensor<float> xd(uniform({4, 784}, 5, 0, 1));
   CHECK_THROWS_WITH_AS(sd.step(dev, od, xd), doctest::Contains("zoo::cuda::Nccl"), std::logic_error);
   zoo::reduce_model(nullptr, dev);  // one process: nothing to do, no error
+}
+
+TEST_CASE("device trainers: DiffusionStep and the UNet denoiser take the CPU's steps") {
+  namespace dm = zoo::models::diffusion;
+  using Spec = dm::ContextUnet<16, 10>;
+  using X = Shape<1, 16, 16>;
+  zoo::Model<Spec, X, Shape<1>, Shape<10>> cpu(4);
+  zoo::cuda::Model<Spec, X, Shape<1>, Shape<10>> dev(4, "unet");
+  const auto s = dm::NoiseSchedule::linear();
+  dm::DiffusionStep<decltype(cpu)> sc{&s, 0.5};
+  dm::DiffusionStep<decltype(dev)> sd{&s, 0.5};
+  zoo::Adam<float> oc(cpu.parameters(), {.lr = 1e-3});
+  zoo::cuda::Adam<float> od(dev.parameters(), {.lr = 1e-3});
+  const auto x0 = uniform({6, 1, 16, 16}, 3, -1, 1);
+  const zoo::Tensor<float> c = dm::one_hot({0, 1, 2, 3, -1, 5}, 10);
+  zoo::Rng rc(9), rd(9);  // the step draws t, ε and the context drops on the host: same streams
+  for (int k = 0; k < 3; ++k) {
+    const float lc = sc.step(cpu, oc, x0, &c, rc), ld = sd.step(dev, od, x0, &c, rd);
+    INFO("step " << k);
+    CHECK(rel(ld, lc) <= kTol);
+  }
+  CHECK(param_err(cpu, dev) <= kParamTol);
+  // One DDIM sampling run with guidance: the device model in eval mode against the CPU's.
+  copy_weights(cpu, dev);
+  cpu.eval();
+  dev.eval();
+  dm::UnetDenoiser<decltype(cpu)> ec{&cpu, &s, c, 1.5, 4};
+  dm::UnetDenoiser<decltype(dev)> ed{&dev, &s, c, 1.5, 4};
+  zoo::Tensor<float> xc({6, 1, 16, 16});
+  zoo::Rng(5).fill_normal(xc.data(), xc.size());
+  zoo::Tensor<float> xd = xc;
+  CHECK(dm::sample_ddim(s, xc, 5, ec) == 5);
+  CHECK(dm::sample_ddim(s, xd, 5, ed) == 5);
+  CHECK(rel_err(xd.data(), xc.data(), xc.size()) <= kTol);
 }

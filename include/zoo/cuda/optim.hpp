@@ -2,6 +2,8 @@
 // kernel a step (each index reads its parameter, gradient and state once and writes them
 // once), with zoo/optim/optimizers.hpp's update rules, options and step counting.
 #pragma once
+#include <thrust/count.h>
+
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -55,6 +57,18 @@ struct SgdStep {
     p[i] -= lr * g;
   }
 };
+template <class T>
+struct NotFinite {  // inf or NaN: v − v is NaN exactly then
+  ZOO_HD bool operator()(T v) const { return !(v - v == T(0)); }
+};
+// Whether every value of each buffer is finite (one device count per buffer).
+template <class T>
+bool all_finite(const std::vector<DeviceBuffer<T>>& bufs) {
+  for (const auto& b : bufs)
+    if (b.size() && thrust::count_if(thrust::device, b.data(), b.data() + b.size(), NotFinite<T>{}) != 0)
+      return false;
+  return true;
+}
 }  // namespace detail
 
 template <class T>
@@ -83,6 +97,8 @@ class Adam {
   void set_steps(std::int64_t s) { steps_ = s; }
   std::vector<DeviceBuffer<T>>& exp_avg() { return m_; }
   std::vector<DeviceBuffer<T>>& exp_avg_sq() { return v_; }
+  // Whether m and v hold no inf or NaN (a run's guard before it writes a checkpoint).
+  bool finite() const { return detail::all_finite(m_) && detail::all_finite(v_); }
 
  private:
   std::vector<ParamSpan<T>> spans_;
@@ -117,6 +133,7 @@ class SGD {
   std::int64_t steps() const { return steps_; }
   void set_steps(std::int64_t s) { steps_ = s; }
   std::vector<DeviceBuffer<T>>& state() { return momentum_; }
+  bool finite() const { return detail::all_finite(momentum_); }
 
  private:
   std::vector<ParamSpan<T>> spans_;

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "../../core/collective.hpp"
@@ -182,6 +183,8 @@ int sample_ddim(const NoiseSchedule& s, Tensor<float>& x, int n, EpsFn&& eps_fn,
 // gradients, a planned arena). max_batch > 0 runs the network on at most that many samples
 // per call (2·max_batch rows with guidance), so memory stays bounded for any sample count;
 // the result is the same, sample for sample, as one call over all of them.
+// M may also be a zoo::cuda::Model (in eval mode): each call's rows are copied to the
+// device and the prediction back; the sampler's arithmetic stays on the host.
 template <class M>
 struct UnetDenoiser {
   M* model;
@@ -190,6 +193,8 @@ struct UnetDenoiser {
   double guidance = 0;
   std::size_t max_batch = 0;  // samples per network call; 0: all at once
   Tensor<float> xx, tt, cc;
+  typename M::tensor_type dxx, dtt, dcc;  // a device model's copies (unused on the host)
+  Tensor<float> yh;                       // a device model's prediction, copied back
 
   void operator()(const Tensor<float>& x, int t, Tensor<float>& eps) {
     const std::size_t n = x.batch();
@@ -219,7 +224,7 @@ struct UnetDenoiser {
       std::copy_n(x.sample(b), n * m, xx.begin() + n * m);
       std::fill(cc.begin() + n * k, cc.end(), 0.0f);
     }
-    const auto& y = model->forward(xx, tt, cc);
+    const Tensor<float>& y = predict();
     float* e = eps.sample(b);
     if (guidance == 0) {
       std::copy_n(y.begin(), n * m, e);
@@ -227,6 +232,17 @@ struct UnetDenoiser {
     }
     const float w = static_cast<float>(guidance);
     for (std::size_t j = 0; j < n * m; ++j) e[j] = (1 + w) * y[j] - w * y[n * m + j];
+  }
+  const Tensor<float>& predict() {
+    if constexpr (std::is_same_v<typename M::tensor_type, Tensor<float>>) {
+      return model->forward(xx, tt, cc);
+    } else {
+      dxx.upload(xx);
+      dtt.upload(tt);
+      dcc.upload(cc);
+      model->forward(dxx, dtt, dcc).download(yh);
+      return yh;
+    }
   }
 };
 
@@ -252,13 +268,20 @@ inline Tensor<float> one_hot(const std::vector<int>& labels, std::size_t classes
 // and `rng` this rank's own stream (ranks drawing the same t and ε would waste the
 // split); the gradients are reduced over ranks (weighted by share) before the optimizer
 // steps, and BatchNorm's running statistics averaged. Null: one process, as before.
+// M may be a zoo::cuda::Model: x₀ and the draws stay on the host (the same numbers as a
+// CPU run's), the network's inputs and the target noise are copied to the device, and
+// the forward, loss and backward run there.
 template <class M>
 struct DiffusionStep {
+  using tensor = typename M::tensor_type;
+  static constexpr bool on_host = std::is_same_v<tensor, Tensor<float>>;
   const NoiseSchedule* schedule;
   double context_drop = 0.1;  // fraction of samples trained without context
   Collective* comm = nullptr;  // data-parallel: the process group
   std::vector<int> t;
-  Tensor<float> noise, xt, tt, c, dy;
+  Tensor<float> noise, xt, tt, c;
+  tensor dy;
+  tensor d_noise, d_xt, d_tt, d_c;  // a device model's inputs (unused on the host)
 
   // c_in: (N, n_cfeat) one-hot rows, or nullptr for unconditional training (c = 0).
   float loss(M& m, const Tensor<float>& x0, const Tensor<float>* c_in, Rng& rng, bool with_grad) {
@@ -282,8 +305,17 @@ struct DiffusionStep {
       for (std::size_t i = 0; i < n; ++i)
         if (!(rng.uniform() < context_drop)) std::copy_n(c_in->sample(i), k, c.sample(i));
     }
-    const auto& y = m.forward(xt, tt, c);
-    return mse_loss(y, noise, with_grad ? &dy : nullptr, Reduction::mean);
+    if constexpr (on_host) {
+      const auto& y = m.forward(xt, tt, c);
+      return mse_loss(y, noise, with_grad ? &dy : nullptr, Reduction::mean);
+    } else {
+      d_xt.upload(xt);
+      d_tt.upload(tt);
+      d_c.upload(c);
+      d_noise.upload(noise);
+      const auto& y = m.forward(d_xt, d_tt, d_c);
+      return mse_loss(y, d_noise, with_grad ? &dy : nullptr, Reduction::mean);
+    }
   }
   template <class Opt>
   float step(M& m, Opt& opt, const Tensor<float>& x0, const Tensor<float>* c_in, Rng& rng) {

@@ -1,0 +1,141 @@
+// examples/device.hpp — `--device cpu|cuda` for the example programs.
+//
+// A program built with the CUDA backend (ZOO_EXAMPLE_CUDA=1: nvcc with -DZOO_CUDA=ON, or
+// g++ with Thrust's OpenMP device system, which is how CI runs the device path on a
+// machine without a GPU) runs its models as zoo::cuda::Models under `--device cuda`: the
+// same network types, the trainers of models/*_training.hpp, batches copied to the
+// device, checkpoints through the host (zoo/cuda/checkpoint.hpp, the CPU's file format).
+// Any other build, or a machine with no GPU or driver, says so in one line.
+//
+//   device::option(app, a.device);           // in parse()
+//   device::check(app, a.device, "gan");     // after parsing; exits 2 (or 1: no GPU)
+//   using GM = device::model_t<Cuda, G, Noise>;  // zoo::Model or zoo::cuda::Model
+#pragma once
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <zoo/zoo.hpp>
+
+#include "cli.hpp"
+
+#ifndef ZOO_EXAMPLE_CUDA
+#define ZOO_EXAMPLE_CUDA 0
+#endif
+#if ZOO_EXAMPLE_CUDA
+#include <zoo/cuda.hpp>
+#include <zoo/cuda/checkpoint.hpp>
+#endif
+
+namespace device {
+
+inline constexpr bool built_with_cuda = ZOO_EXAMPLE_CUDA != 0;
+
+inline CLI::Option* option(CLI::App& app, std::string& v) {
+  return app
+      .add_option("--device", v,
+                  "where the models train: cpu, or cuda (an NVIDIA GPU; needs a build with "
+                  "-DZOO_CUDA=ON, docs/gpu.md)")
+      ->check(CLI::IsMember({"cpu", "cuda"}))
+      ->capture_default_str();
+}
+
+// --device cuda where this program cannot use it: one line on stderr, then exit 2 (a
+// program whose trainer has no device path yet; a build without the backend; a device
+// run under mpirun) or 1 (no GPU or no driver).
+inline void check(const CLI::App& app, const std::string& dev, int processes, bool has_path = true) {
+  if (dev != "cuda") return;
+  if (!has_path)
+    cli::fail(app, "--device cuda: " + app.get_name() +
+                       " trains on the CPU only so far (its trainer has no device path yet; docs/gpu.md)");
+  if constexpr (!built_with_cuda) {
+    cli::fail(app, "--device cuda: this build of " + app.get_name() +
+                       " has no CUDA backend (configure with -DZOO_CUDA=ON where nvcc is; docs/gpu.md)");
+  } else {
+    if (processes > 1)
+      cli::fail(app, "--device cuda runs in one process: data-parallel device training (NCCL) is not "
+                     "wired into the examples yet");
+#if ZOO_EXAMPLE_CUDA
+    std::string why;
+    if (!zoo::cuda::device_available(&why)) {
+      std::fprintf(stderr, "%s: --device cuda, but %s\n", app.get_name().c_str(), why.c_str());
+      std::exit(1);
+    }
+#endif
+  }
+}
+
+// What the run's first line says about where it trains.
+inline std::string where(bool cuda) {
+#if ZOO_EXAMPLE_CUDA
+  if (cuda) return "device " + zoo::cuda::device_name();
+#endif
+  (void)cuda;
+  return "CPU";
+}
+
+template <bool Cuda, class Spec, class... Ins>
+struct model_of {
+  using type = zoo::Model<Spec, Ins...>;
+};
+#if ZOO_EXAMPLE_CUDA
+template <class Spec, class... Ins>
+struct model_of<true, Spec, Ins...> {
+  using type = zoo::cuda::Model<Spec, Ins...>;
+};
+#endif
+template <bool Cuda, class Spec, class... Ins>
+using model_t = typename model_of<Cuda, Spec, Ins...>::type;
+
+// The model's own summary table: a device model's is its host mirror's.
+template <class M>
+std::string summary(M& m) {
+  if constexpr (requires { m.host(); }) return m.host().summary();
+  else return m.summary();
+}
+// The CPU model behind m: m itself, or a device model's host mirror (its noise stream,
+// names; its values are the device's as of the last to_host()).
+template <class M>
+auto& host_of(M& m) {
+  if constexpr (requires { m.host(); }) return m.host();
+  else return m;
+}
+// The same, its values brought up to date from the device first: for pictures, codes
+// and weight files, which the CPU makes.
+template <class M>
+auto& on_host(M& m) {
+  if constexpr (requires { m.to_host(); }) m.to_host();
+  return host_of(m);
+}
+// After weights were loaded into host_of(m): the device takes them.
+template <class M>
+void host_changed(M& m) {
+  if constexpr (requires { m.to_device(); }) m.to_device();
+}
+// A host copy of a model's output (a device tensor is downloaded).
+template <class Tn>
+auto host_copy(const Tn& t) {
+  if constexpr (requires { t.to_host(); }) return t.to_host();
+  else return t;
+}
+
+// A host batch where the model reads it: itself for a CPU model, a device copy (kept
+// from step to step, so a steady state allocates nothing) for a device model.
+template <class M>
+class Staged {
+ public:
+  using tensor = typename M::tensor_type;
+  const tensor& operator()(const zoo::Tensor<typename M::scalar>& host) {
+    if constexpr (std::is_same_v<tensor, zoo::Tensor<typename M::scalar>>) {
+      return host;
+    } else {
+      dev_.upload(host);
+      return dev_;
+    }
+  }
+
+ private:
+  tensor dev_;
+};
+
+}  // namespace device

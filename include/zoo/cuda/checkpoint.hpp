@@ -1,0 +1,100 @@
+// zoo/cuda/checkpoint.hpp — resumable checkpoints of device training (weights, buffers,
+// the optimizer's state and step count, the run's TrainState), written and read through
+// the host: the model's mirror and a host optimizer of the same kind hold the values
+// while zoo::save_checkpoint / zoo::load_checkpoint do the file. The file is the CPU's
+// format, so a run checkpointed on a GPU resumes on a CPU and the other way round.
+//
+//   zoo::cuda::save_checkpoint(path, model, adam, state);   // or unqualified: ADL
+//   const zoo::TrainState st = zoo::cuda::load_checkpoint(path, model, adam);
+//
+// Separate from <zoo/cuda.hpp> because io/ needs zlib's headers, which a GPU machine
+// building only the backend's tests need not have.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+#include "../io/safetensors.hpp"
+#include "model.hpp"
+#include "optim.hpp"
+
+namespace zoo::cuda {
+
+namespace detail {
+// The device optimizer must step one span: the model's whole parameter buffer, which the
+// mirror's parameters() matches value for value.
+template <class T, class H>
+void check_one_span(const std::vector<DeviceBuffer<T>>& dev, const std::vector<H>& host,
+                    const char* what) {
+  if (dev.size() != 1 || host.size() != 1 || dev[0].size() != host[0].size())
+    throw std::invalid_argument(
+        std::string("zoo::cuda checkpoint: the ") + what +
+        " steps other parameters than the model's (one span over model.parameters() is what a "
+        "checkpoint saves)");
+}
+template <class T, class H>
+void state_to_host(const std::vector<DeviceBuffer<T>>& dev, std::vector<H>& host, const char* what) {
+  check_one_span(dev, host, what);
+  copy_to_host(dev[0].data(), dev[0].size(), host[0].data());
+}
+template <class T, class H>
+void state_to_device(const std::vector<H>& host, std::vector<DeviceBuffer<T>>& dev, const char* what) {
+  check_one_span(dev, host, what);
+  copy_to_device(host[0].data(), host[0].size(), dev[0].data());
+}
+}  // namespace detail
+
+// A host optimizer over `p` (the mirror's parameters) with d's options, lr, step count
+// and state: what the checkpoint writes.
+template <class T>
+zoo::Adam<T> host_optimizer(Adam<T>& d, ParamSpan<T> p) {
+  zoo::Adam<T> h(p, d.opt);
+  h.lr = d.lr;
+  h.set_steps(d.steps());
+  detail::state_to_host(d.exp_avg(), h.exp_avg(), "Adam");
+  detail::state_to_host(d.exp_avg_sq(), h.exp_avg_sq(), "Adam");
+  return h;
+}
+template <class T>
+zoo::SGD<T> host_optimizer(SGD<T>& d, ParamSpan<T> p) {
+  zoo::SGD<T> h(p, d.opt);
+  h.lr = d.lr;
+  h.set_steps(d.steps());
+  detail::state_to_host(d.state(), h.state(), "SGD");
+  return h;
+}
+// The other way: a loaded host optimizer's lr, step count and state into d.
+template <class T>
+void to_device_optimizer(zoo::Adam<T>& h, Adam<T>& d) {
+  detail::state_to_device(h.exp_avg(), d.exp_avg(), "Adam");
+  detail::state_to_device(h.exp_avg_sq(), d.exp_avg_sq(), "Adam");
+  d.lr = h.lr;
+  d.set_steps(h.steps());
+}
+template <class T>
+void to_device_optimizer(zoo::SGD<T>& h, SGD<T>& d) {
+  detail::state_to_device(h.state(), d.state(), "SGD");
+  d.lr = h.lr;
+  d.set_steps(h.steps());
+}
+
+template <class T, class Spec, class... Ins, class Opt>
+void save_checkpoint(const std::string& path, BasicModel<T, Spec, Ins...>& m, Opt& opt,
+                     const TrainState& st = {}) {
+  m.to_host();
+  auto h = host_optimizer(opt, m.host().parameters());
+  zoo::save_checkpoint(path, m.host(), h, st);
+}
+
+// Restores the model (device and mirror) and the optimizer; a file that does not fit
+// throws before anything changes, as zoo::load_checkpoint does.
+template <class T, class Spec, class... Ins, class Opt>
+TrainState load_checkpoint(const std::string& path, BasicModel<T, Spec, Ins...>& m, Opt& opt) {
+  m.to_host();  // the mirror holds the device's values, so a failed load leaves both alike
+  auto h = host_optimizer(opt, m.host().parameters());
+  const TrainState st = zoo::load_checkpoint(path, m.host(), h);
+  m.to_device();
+  to_device_optimizer(h, opt);
+  return st;
+}
+
+}  // namespace zoo::cuda

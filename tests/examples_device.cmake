@@ -1,0 +1,88 @@
+# The examples' --device cuda path against their CPU path (registered by
+# examples/CMakeLists.txt where CCCL's headers exist):
+#   cmake -DCPU_GAN=… -DDEV_GAN=… -DCPU_AE=… -DDEV_AE=… -DCPU_DDPM=… -DDEV_DDPM=… -DCSV_CLOSE=…
+#         -DDATA=tiny_mnist -DWORK=dir
+#         -P tests/examples_device.cmake
+# DEV_* are the same programs built with the CUDA backend on Thrust's OpenMP device system:
+# `--device cuda` runs their models as zoo::cuda::Models on this CPU. Each run must write
+# what the CPU run writes, with the same losses (loss.csv, relative 1e-3: float sums in
+# another order over a few Adam steps), and a checkpoint written by a CPU run must resume
+# on the device to the CPU's own continuation.
+cmake_minimum_required(VERSION 3.20)
+foreach(v CPU_GAN DEV_GAN CPU_AE DEV_AE CPU_DDPM DEV_DDPM CSV_CLOSE DATA WORK)
+  if(NOT ${v})
+    message(FATAL_ERROR "examples_device: pass -D${v}=...")
+  endif()
+endforeach()
+file(REMOVE_RECURSE "${WORK}")
+file(MAKE_DIRECTORY "${WORK}")
+set(ENV{OMP_NUM_THREADS} 1)
+
+# go(<program> <out dir> <args>...): must exit 0; stdout kept in ${WORK}/<out>.log
+function(go prog out)
+  execute_process(COMMAND "${prog}" ${ARGN} --out "${WORK}/${out}"
+    RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e TIMEOUT 600)
+  file(WRITE "${WORK}/${out}.log" "${o}")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${prog} ${ARGN}: exit ${rc}\n${o}\n${e}")
+  endif()
+endfunction()
+function(same a b)
+  execute_process(COMMAND "${CSV_CLOSE}" "${WORK}/${a}/loss.csv" "${WORK}/${b}/loss.csv" 1e-3
+    RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${a} and ${b} differ: ${e}")
+  endif()
+  message(STATUS "${a} vs ${b}: ${o}")
+endfunction()
+function(on_device out)
+  file(READ "${WORK}/${out}.log" log)
+  string(FIND "${log}" "device the host" at)
+  if(at EQUAL -1)
+    message(FATAL_ERROR "${out}: the run did not say it trained on the device")
+  endif()
+endfunction()
+function(wrote out)
+  foreach(f ${ARGN})
+    if(NOT EXISTS "${WORK}/${out}/${f}")
+      message(FATAL_ERROR "${out}: no ${f}")
+    endif()
+  endforeach()
+endfunction()
+
+# Conditional DCGAN: 4 iterations, then a CPU checkpoint continued on the device.
+set(gan --variant cdc --data "${DATA}" --threads 1 --batch 16 --samples 16
+        --classifier "${WORK}/lenet.safetensors")
+go("${CPU_GAN}" gan_cpu ${gan} --iters 4 --device cpu)
+go("${DEV_GAN}" gan_dev ${gan} --iters 4 --device cuda)
+on_device(gan_dev)
+wrote(gan_dev samples_final.png generator.safetensors discriminator.safetensors loss.png)
+same(gan_cpu gan_dev)
+file(COPY "${WORK}/gan_cpu/" DESTINATION "${WORK}/gan_cross")
+go("${CPU_GAN}" gan_cpu ${gan} --iters 6 --resume --device cpu)
+go("${DEV_GAN}" gan_cross ${gan} --iters 6 --resume --device cuda)
+same(gan_cpu gan_cross)
+
+# The BCE VAE (two epochs: test loss, samples from the prior) and the conv autoencoder.
+set(ae --data "${DATA}" --threads 1 --batch 16)
+go("${CPU_AE}" vae_cpu ${ae} --model vae_bce --epochs 2 --device cpu)
+go("${DEV_AE}" vae_dev ${ae} --model vae_bce --epochs 2 --device cuda)
+on_device(vae_dev)
+wrote(vae_dev checkpoint.safetensors vae_bce.safetensors samples_epoch2.png reconstructions_epoch2.png)
+same(vae_cpu vae_dev)
+go("${CPU_AE}" conv_cpu ${ae} --model conv_ae --epochs 1 --device cpu)
+go("${DEV_AE}" conv_dev ${ae} --model conv_ae --epochs 1 --device cuda)
+on_device(conv_dev)
+same(conv_cpu conv_dev)
+
+# The DDPM ContextUnet (n_feat 16): one epoch and its DDIM-25 sample grid, then a sampling
+# run from the device's checkpoint.
+set(ddpm --data "${DATA}" --threads 1 --batch 16 --n-feat 16 --epochs 1)
+go("${CPU_DDPM}" ddpm_cpu ${ddpm} --device cpu)
+go("${DEV_DDPM}" ddpm_dev ${ddpm} --device cuda)
+on_device(ddpm_dev)
+wrote(ddpm_dev checkpoint.safetensors samples_epoch1.png loss.png)
+same(ddpm_cpu ddpm_dev)
+go("${DEV_DDPM}" ddpm_sample --sample --checkpoint "${WORK}/ddpm_dev/checkpoint.safetensors" --sampler ddim
+   --steps 5 --per-class 1 --threads 1 --device cuda)
+wrote(ddpm_sample samples_ddim5.png samples_ddim5_frames.png)
