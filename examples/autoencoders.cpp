@@ -44,6 +44,10 @@
 #include "ranks.hpp"
 
 namespace fs = std::filesystem;
+// The program lives in a namespace: a `using namespace zoo;` at global scope would make
+// nvcc's generated host code, which names ::cuda unqualified, ambiguous with zoo::cuda
+// once the backend is included (--device cuda builds).
+namespace example {
 using namespace zoo;
 using data::Range;
 
@@ -239,10 +243,14 @@ int run(const Args& a) {
       } else {
         parts = static_cast<float>(ranks::mean(parts, double(b.size())));
       }
-      if constexpr (Kind::vae)
-        guard::check_loss("autoencoders", epoch, global_step + 1, {{"recon", parts.recon}, {"kl", parts.kl}}, ckpt);
-      else
-        guard::check_loss("autoencoders", epoch, global_step + 1, {{"loss", parts}}, ckpt);
+      // Named, non-dependent values: nvcc's front end garbles a braced list of dependent ones.
+      if constexpr (Kind::vae) {
+        const float recon = parts.recon, kl = parts.kl;
+        guard::check_loss("autoencoders", epoch, global_step + 1, {{"recon", recon}, {"kl", kl}}, ckpt);
+      } else {
+        const float loss = parts;
+        guard::check_loss("autoencoders", epoch, global_step + 1, {{"loss", loss}}, ckpt);
+      }
       const float l = total(parts);
       sum += static_cast<double>(l) * b.global_size;
       seen += b.global_size;
@@ -362,7 +370,10 @@ int run(const Args& a) {
   return 0;
 }
 
+}  // namespace example
+
 int main(int argc, char** argv) {
+  using namespace example;
   ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);

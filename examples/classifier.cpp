@@ -7,6 +7,7 @@
 //   classifier --data mnist --score runs/torch_dcgan/samples
 //       reads samples-images-idx3-ubyte (+ samples-labels-idx1-ubyte: the classes asked for)
 //   classifier --help                            # every option; bad values exit 2
+//   classifier --data mnist --retrain --device cuda   # trains on a GPU (-DZOO_CUDA=ON; examples/device.hpp)
 //
 // A classifier whose training diverges (an --lr far too large) stops at its first
 // non-finite loss and is not saved: the run exits 3 with one line on stderr naming the
@@ -29,10 +30,12 @@
 #include "ranks.hpp"
 
 namespace fs = std::filesystem;
+// In a namespace: see examples/gan.cpp (a global `using namespace zoo;` and nvcc).
+namespace example {
 using namespace zoo;
 
 struct Args {
-  std::string device = "cpu";  // --device cuda: refused until this trainer has a device path
+  std::string device = "cpu";
   std::string data = "mnist", out = "runs/classifier", score;
   int epochs = 5, threads = 0;
   std::size_t batch = 64;
@@ -70,13 +73,37 @@ Args parse(int argc, char** argv) {
              "  classifier --data mnist                                # -> runs/classifier/mnist.safetensors\n"
              "  classifier --data mnist --score runs/torch_dcgan/samples");
   cli::parse_or_exit(app, argc, argv);
-  device::check(app, a.device, ranks::size(), /*has_path=*/false);
+  device::check(app, a.device, ranks::size());
   return a;
 }
 
 std::string data_name(const std::string& d) { return fs::path(d).filename().string(); }
 
+// Trains m (a zoo::Model, or with --device cuda a zoo::cuda::Model) and saves it to `path`;
+// nothing is written from non-finite weights.
+template <class M>
+void train_and_save(M& m, const Args& a, const data::Dataset& train, const data::Dataset& test,
+                    const std::string& dir, const std::string& path, bool cuda) {
+  std::printf("LeNet on %s: %zu train / %zu test images, batch %zu, lr %g, %d epochs, %d threads, %s\n%s",
+              dir.c_str(), train.size(), test.size(), a.batch, a.lr, a.epochs, num_threads(),
+              device::where(cuda).c_str(), device::summary(m).c_str());
+  auto check = [&](int epoch, long long step, double loss) {
+    guard::check_loss("classifier", epoch, step, {{"cross-entropy", loss}}, path);
+  };
+  loops::train_lenet(m, train, {.epochs = a.epochs, .batch = a.batch, .lr = a.lr, .seed = a.seed,
+                                .verbose = true}, &test, check);
+  const long long steps = static_cast<long long>(a.epochs) *
+                          static_cast<long long>((train.size() + a.batch - 1) / a.batch);
+  guard::check_model("classifier", a.epochs, steps, m, path);
+  fs::create_directories(a.out);
+  save_safetensors(path, device::on_host(m), {{"data", dir}, {"epochs", std::to_string(a.epochs)}});
+  std::printf("saved %s\n", path.c_str());
+}
+
+}  // namespace example
+
 int main(int argc, char** argv) {
+  using namespace example;
   ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   if (!ranks::root()) return 0;
@@ -87,20 +114,17 @@ int main(int argc, char** argv) {
     const std::string path = a.out + "/" + data_name(a.data) + ".safetensors";
     models::LeNetModel clf(a.seed);
     if (a.retrain || !fs::exists(path)) {
-      std::printf("LeNet on %s: %zu train / %zu test images, batch %zu, lr %g, %d epochs, %d threads\n%s",
-                  dir.c_str(), train.size(), test.size(), a.batch, a.lr, a.epochs, num_threads(),
-                  clf.summary().c_str());
-      auto check = [&](int epoch, long long step, double loss) {
-        guard::check_loss("classifier", epoch, step, {{"cross-entropy", loss}}, path);
-      };
-      loops::train_lenet(clf, train, {.epochs = a.epochs, .batch = a.batch, .lr = a.lr, .seed = a.seed,
-                                      .verbose = true}, &test, check);
-      const long long steps = static_cast<long long>(a.epochs) *
-                              static_cast<long long>((train.size() + a.batch - 1) / a.batch);
-      guard::check_model("classifier", a.epochs, steps, clf, path);
-      fs::create_directories(a.out);
-      save_safetensors(path, clf, {{"data", dir}, {"epochs", std::to_string(a.epochs)}});
-      std::printf("saved %s\n", path.c_str());
+#if ZOO_EXAMPLE_CUDA  // else device::check has refused --device cuda
+      if (a.device == "cuda") {
+        // Trained on the device; the scores below run on the CPU from the saved file.
+        device::model_t<true, models::LeNet, Shape<1, 28, 28>> dev(a.seed, "classifier");
+        train_and_save(dev, a, train, test, dir, path, true);
+        load_safetensors(path, clf);
+      } else
+#endif
+      {
+        train_and_save(clf, a, train, test, dir, path, false);
+      }
     } else {
       load_safetensors(path, clf);
       std::printf("loaded %s\n", path.c_str());

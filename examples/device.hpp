@@ -119,23 +119,8 @@ auto host_copy(const Tn& t) {
   else return t;
 }
 
-// A host batch where the model reads it: itself for a CPU model, a device copy (kept
-// from step to step, so a steady state allocates nothing) for a device model.
+// A host batch where the model reads it: zoo::Staged (graph/model.hpp).
 template <class M>
-class Staged {
- public:
-  using tensor = typename M::tensor_type;
-  const tensor& operator()(const zoo::Tensor<typename M::scalar>& host) {
-    if constexpr (std::is_same_v<tensor, zoo::Tensor<typename M::scalar>>) {
-      return host;
-    } else {
-      dev_.upload(host);
-      return dev_;
-    }
-  }
-
- private:
-  tensor dev_;
-};
+using Staged = zoo::Staged<M>;
 
 }  // namespace device

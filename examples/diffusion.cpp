@@ -50,6 +50,10 @@
 #include "ranks.hpp"
 
 namespace fs = std::filesystem;
+// The program lives in a namespace: a `using namespace zoo;` at global scope would make
+// nvcc's generated host code, which names ::cuda unqualified, ambiguous with zoo::cuda
+// once the backend is included (--device cuda builds).
+namespace example {
 using namespace zoo;
 using namespace zoo::models::diffusion;
 
@@ -436,7 +440,10 @@ int time_steps(const Args& a) {
   return 0;
 }
 
+}  // namespace example
+
 int main(int argc, char** argv) {
+  using namespace example;
   ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);

@@ -39,6 +39,10 @@
 #include "ranks.hpp"
 
 namespace fs = std::filesystem;
+// The program lives in a namespace: a `using namespace zoo;` at global scope would make
+// nvcc's generated host code, which names ::cuda unqualified, ambiguous with zoo::cuda
+// once the backend is included (--device cuda builds).
+namespace example {
 using namespace zoo;
 using models::GanObjective;
 
@@ -264,7 +268,8 @@ int run(const Args& a) {
     io::Progress bar(steps, {.epoch = epoch, .epochs = a.epochs, .desc = a.variant + " GAN", .out = ranks::bars()});
     while (loader.next(b)) {
       const auto& x = real(b.x);
-      auto l = Kind::conditional ? tr.step(x, &labels(b.y)) : tr.step(x);
+      // A named type, not auto: nvcc's front end garbles a braced list of dependent values (below).
+      models::GanLosses l = Kind::conditional ? tr.step(x, &labels(b.y)) : tr.step(x);
       // The whole batch's losses: every rank checks, and stops at, the same values.
       l.d = static_cast<float>(ranks::mean(l.d, double(b.size())));
       l.g = static_cast<float>(ranks::mean(l.g, double(b.size())));
@@ -341,7 +346,10 @@ int run(const Args& a) {
   return 0;
 }
 
+}  // namespace example
+
 int main(int argc, char** argv) {
+  using namespace example;
   ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   if (a.threads > 0) set_num_threads(a.threads);

@@ -66,9 +66,10 @@ double test_accuracy(M& m, const zoo::data::Dataset& ds, const std::string& desc
   Bar bar(dl.num_batches(), {.desc = desc});
   m.eval();
   zoo::data::Batch b;
+  zoo::Staged<M> st;  // a device model's batches and logits cross here
   std::size_t right = 0;
   while (dl.next(b)) {
-    const auto& logits = m.forward(b.x);
+    const zoo::Tensor<float>& logits = st.back(m.forward(st(b.x)));
     for (std::size_t i = 0; i < b.size(); ++i) {
       const float* l = logits.sample(i);
       const auto k = static_cast<std::size_t>(std::max_element(l, l + 10) - l);
@@ -91,11 +92,12 @@ template <class M, class OnStep = NoStepHook>
 double train_lenet(M& m, const zoo::data::Dataset& train, const zoo::models::ClassifierOptions& o = {},
                    const zoo::data::Dataset* test = nullptr, OnStep on_step = {}) {
   using namespace zoo;
-  Adam opt(m.parameters(), {.lr = o.lr});
+  adam_for_t<M> opt(m.parameters(), {.lr = o.lr});
   data::DataLoader dl(train, {.batch_size = o.batch, .shuffle = true, .seed = o.seed,
                               .range = data::Range::minus_one_one, .flatten = false});
   data::Batch b;
-  Tensor<float> dlogits;
+  Staged<M> sx, sy;
+  typename M::tensor_type dlogits;
   double mean = 0;
   long long step = 0;
   for (int e = 1; e <= o.epochs; ++e) {
@@ -107,8 +109,8 @@ double train_lenet(M& m, const zoo::data::Dataset& train, const zoo::models::Cla
     std::size_t seen = 0;
     while (dl.next(b)) {
       m.zero_grad();
-      const auto& logits = m.forward(b.x);
-      const float l = cross_entropy_loss(logits, std::span<const float>(b.y.data(), b.size()), &dlogits);
+      const auto& logits = m.forward(sx(b.x));
+      const float l = models::classifier_loss<M>(logits, b.y, sy, dlogits);
       m.backward_ptrs({&dlogits, nullptr});
       opt.step();
       sum += static_cast<double>(l) * b.size();

@@ -7,9 +7,13 @@
 #   3. the CUDA backend's tests (tests/cuda/cuda_backend.cu: every device layer, loss,
 #      optimizer and model against the CPU backend on the same weights and batch);
 #   4. the backend's training steps (bench/cuda/train_steps.cu) and, where PyTorch with CUDA
-#      is installed, the same steps in PyTorch eager (bench/pytorch/cuda_steps.py).
-# 3 and 4 include Eigen, xsimd and doctest: run scripts/gpu_deps.sh here first and carry
-# .gpu_deps (the GPU machine has the CUDA toolkit, not this machine's Debian packages).
+#      is installed, the same steps in PyTorch eager (bench/pytorch/cuda_steps.py);
+#   5. the examples with --device cuda (gan, autoencoders, diffusion, classifier) on the 96 images of
+#      tests/fixtures/tiny_mnist, and the diffusion example's --time at n_feat 64, batch 100.
+# 3–5 include Eigen, xsimd, doctest (and CLI11, zlib's headers): run scripts/gpu_deps.sh here
+# first and carry .gpu_deps (the GPU machine has the CUDA toolkit, not this machine's Debian
+# packages); `scripts/gpu_deps.sh --build` also builds the programs here, which saves the GPU
+# machine minutes of nvcc.
 #   scripts/gpu_check.sh            # on the GPU machine, from the repository root
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,5 +80,41 @@ else
 fi
 if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
   python3 bench/pytorch/cuda_steps.py 50 || echo "== pytorch cuda_steps failed (exit $?)"
+fi
+# The examples on the device: the same programs users run (prebuilt by gpu_deps.sh --build;
+# building them here needs zlib's library, which the GPU machine's system has as libz.so.1).
+example_program() {  # name
+  local pre=.gpu_deps/bin/$1
+  if [[ -x $pre && $arch == 90 ]] && "$pre" --help >/dev/null 2>&1; then
+    cp "$pre" "$work/$1"
+    return 0
+  fi
+  local t0=$SECONDS
+  if "$NVCC" "${backend_flags[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$1.cpp" -lcublas -l:libz.so.1 \
+       -o "$work/$1"; then
+    echo "== built $1 in $((SECONDS - t0)) s"
+  else
+    echo "== $1 did not build"; return 1
+  fi
+}
+tiny=tests/fixtures/tiny_mnist
+ex_runs=$work/examples
+for ex in gan autoencoders diffusion classifier; do
+  example_program "$ex" || { status=1; continue; }
+  case $ex in
+    gan) args=(--variant dc --iters 60 --batch 16 --samples 64 --classifier "$ex_runs/lenet.safetensors") ;;
+    autoencoders) args=(--model vae_bce --epochs 3 --batch 16) ;;
+    diffusion) args=(--n-feat 64 --epochs 2 --batch 16) ;;
+    classifier) args=(--epochs 3 --retrain) ;;
+  esac
+  t0=$SECONDS
+  if "$work/$ex" --device cuda --data "$tiny" --out "$ex_runs/$ex" "${args[@]}" > "$out/$ex.log" 2>&1; then
+    echo "== $ex --device cuda: $((SECONDS - t0)) s; last lines:"; tail -3 "$out/$ex.log"
+  else
+    echo "== $ex --device cuda exit $?"; tail -5 "$out/$ex.log"; status=1
+  fi
+done
+if [[ -x $work/diffusion ]]; then
+  "$work/diffusion" --time --device cuda --n-feat 64 --batch 100 --reps 20 || status=1
 fi
 exit $status

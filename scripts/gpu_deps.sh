@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Prepares .gpu_deps (ignored by git) for scripts/gpu_check.sh on the GPU machine, which has
 # the CUDA toolkit but none of this machine's Debian packages:
-#   include/  the header-only libraries the CUDA tests and benchmarks include (Eigen, xsimd,
-#             doctest), copied from the Debian packages;
-#   bin/      with --build: the backend's test and benchmark programs built here by nvcc for
-#             sm_90 (libstdc++ linked statically; cuBLAS and the driver from the GPU machine).
+#   include/  the header-only libraries the CUDA tests, benchmarks and examples include (Eigen,
+#             xsimd, doctest, CLI11) and zlib's two headers, copied from the Debian packages;
+#   bin/      with --build: the backend's test and benchmark programs and the examples with a
+#             device path (gan, autoencoders, diffusion, classifier; --device cuda) built here by nvcc for
+#             sm_90 (libstdc++ and zlib linked statically; cuBLAS and the driver from the GPU
+#             machine).
 #             nvcc's front end needs well over half an hour for the two on this 2-core
 #             machine (each ran over 13 minutes without finishing on 2026-12-05: start it
 #             early) — GPU time is scarcer: gpu_check.sh runs these when they are there.
@@ -16,7 +18,8 @@ dst=.gpu_deps/include
 rm -rf .gpu_deps
 mkdir -p "$dst"
 cp -r /usr/include/eigen3/Eigen "$dst/"           # Eigen's unsupported/ is not used
-cp -r /usr/include/xsimd /usr/include/doctest "$dst/"
+cp -r /usr/include/xsimd /usr/include/doctest /usr/include/CLI "$dst/"
+cp /usr/include/zlib.h /usr/include/zconf.h "$dst/"
 if [[ "${1:-}" == "--build" ]]; then
   NVCC=${NVCC:-/usr/local/cuda/bin/nvcc}
   mkdir -p .gpu_deps/bin
@@ -24,6 +27,10 @@ if [[ "${1:-}" == "--build" ]]; then
          -Xcompiler=-static-libstdc++ -Xcompiler=-static-libgcc)
   "$NVCC" "${flags[@]}" tests/cuda/cuda_backend.cu -lcublas -o .gpu_deps/bin/cuda_backend
   "$NVCC" "${flags[@]}" bench/cuda/train_steps.cu -lcublas -o .gpu_deps/bin/train_steps
+  for ex in gan autoencoders diffusion classifier; do
+    "$NVCC" "${flags[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$ex.cpp" -lcublas \
+      /usr/lib/x86_64-linux-gnu/libz.a -o ".gpu_deps/bin/$ex"
+  done
   git rev-parse HEAD > .gpu_deps/bin/COMMIT
 fi
 du -sh .gpu_deps

@@ -1,7 +1,7 @@
 # The examples' --device cuda path against their CPU path (registered by
 # examples/CMakeLists.txt where CCCL's headers exist):
-#   cmake -DCPU_GAN=… -DDEV_GAN=… -DCPU_AE=… -DDEV_AE=… -DCPU_DDPM=… -DDEV_DDPM=… -DCSV_CLOSE=…
-#         -DDATA=tiny_mnist -DWORK=dir
+#   cmake -DCPU_GAN=… -DDEV_GAN=… -DCPU_AE=… -DDEV_AE=… -DCPU_DDPM=… -DDEV_DDPM=… -DCPU_CLF=…
+#         -DDEV_CLF=… -DCSV_CLOSE=… -DDATA=tiny_mnist -DWORK=dir
 #         -P tests/examples_device.cmake
 # DEV_* are the same programs built with the CUDA backend on Thrust's OpenMP device system:
 # `--device cuda` runs their models as zoo::cuda::Models on this CPU. Each run must write
@@ -9,7 +9,7 @@
 # another order over a few Adam steps), and a checkpoint written by a CPU run must resume
 # on the device to the CPU's own continuation.
 cmake_minimum_required(VERSION 3.20)
-foreach(v CPU_GAN DEV_GAN CPU_AE DEV_AE CPU_DDPM DEV_DDPM CSV_CLOSE DATA WORK)
+foreach(v CPU_GAN DEV_GAN CPU_AE DEV_AE CPU_DDPM DEV_DDPM CPU_CLF DEV_CLF CSV_CLOSE DATA WORK)
   if(NOT ${v})
     message(FATAL_ERROR "examples_device: pass -D${v}=...")
   endif()
@@ -86,3 +86,22 @@ same(ddpm_cpu ddpm_dev)
 go("${DEV_DDPM}" ddpm_sample --sample --checkpoint "${WORK}/ddpm_dev/checkpoint.safetensors" --sampler ddim
    --steps 5 --per-class 1 --threads 1 --device cuda)
 wrote(ddpm_sample samples_ddim5.png samples_ddim5_frames.png)
+
+# The LeNet classifier (2 epochs): trained on the device, scored on the CPU from its file;
+# the test accuracy must be the CPU run's (48 test images: steps of 1/48).
+set(clf --data "${DATA}" --threads 1 --epochs 2 --retrain)
+go("${CPU_CLF}" clf_cpu ${clf} --device cpu)
+go("${DEV_CLF}" clf_dev ${clf} --device cuda)
+on_device(clf_dev)
+wrote(clf_dev tiny_mnist.safetensors)
+foreach(run clf_cpu clf_dev)
+  file(READ "${WORK}/${run}.log" log)
+  string(REGEX MATCH "\ntest accuracy [0-9.]+" acc_${run} "${log}")
+  if(NOT acc_${run})
+    message(FATAL_ERROR "${run}: no test accuracy line")
+  endif()
+endforeach()
+if(NOT acc_clf_cpu STREQUAL acc_clf_dev)
+  message(FATAL_ERROR "classifier: the CPU run's${acc_clf_cpu}, the device run's${acc_clf_dev}")
+endif()
+message(STATUS "classifier:${acc_clf_dev} on both")

@@ -1,5 +1,6 @@
 // Helpers for tests that compare two computations of the same thing: deterministic
-// uniform data and the largest difference relative to 1 + |reference|.
+// uniform data, the largest difference relative to 1 + |reference|, and the norm of the
+// difference relative to the reference's norm.
 #pragma once
 #include <doctest/doctest.h>
 
@@ -27,6 +28,17 @@ double max_rel_diff(const std::vector<T>& a, const std::vector<T>& b) {
   for (std::size_t i = 0; i < a.size(); ++i)
     m = std::max(m, std::abs(double(a[i]) - double(b[i])) / (1.0 + std::abs(double(b[i]))));
   return m;
+}
+
+// ‖a − b‖ / ‖b‖ over n values (‖a − b‖ when b is all zeros): one number for a tensor.
+template <class T>
+double rel_err(const T* a, const T* b, std::size_t n) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    const double d = double(a[i]) - double(b[i]);
+    num += d * d, den += double(b[i]) * double(b[i]);
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
 }  // namespace zoo_test

@@ -26,6 +26,8 @@
 #include <zoo/optim/optimizers.hpp>
 #include <zoo/zoo.hpp>
 
+#include "support/compare.hpp"
+
 // The sanitizer build (ZOO_TEST_SANITIZED: ASan + UBSan) runs every device kernel once, in
 // double: the layers, losses, optimizers, checkpoints and errors. It leaves out the float layer
 // pass and the whole networks, which only compose those kernels and would make this one file
@@ -43,15 +45,7 @@ namespace {
 
 using zoo::Shape;
 
-template <class T>
-double rel_err(const T* a, const T* b, std::size_t n) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double d = double(a[i]) - double(b[i]);
-    num += d * d, den += double(b[i]) * double(b[i]);
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
+using zoo_test::rel_err;
 template <class T>
 constexpr double tol() {
   return std::is_same_v<T, float> ? 1e-6 : 1e-12;

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <span>
 #include <stdexcept>
 #include <vector>
 #include <zoo/cuda.hpp>
@@ -20,22 +21,18 @@
 #include <zoo/models/diffusion/ddpm.hpp>
 #include <zoo/models/gan.hpp>
 #include <zoo/models/gan_training.hpp>
+#include <zoo/models/lenet.hpp>
 #include <zoo/models/vae.hpp>
 #include <zoo/zoo.hpp>
+
+#include "support/compare.hpp"
 
 namespace {
 
 using zoo::Shape;
 namespace models = zoo::models;
 
-double rel_err(const float* a, const float* b, std::size_t n) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < n; ++i) {
-    const double d = double(a[i]) - double(b[i]);
-    num += d * d, den += double(b[i]) * double(b[i]);
-  }
-  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-}
+using zoo_test::rel_err;
 double rel(double a, double b) { return std::abs(a - b) / std::max(std::abs(b), 1e-30); }
 
 zoo::Tensor<float> uniform(std::initializer_list<std::size_t> shape, std::uint64_t seed, double lo,
@@ -259,4 +256,45 @@ TEST_CASE("device trainers: DiffusionStep and the UNet denoiser take the CPU's s
   CHECK(dm::sample_ddim(s, xc, 5, ec) == 5);
   CHECK(dm::sample_ddim(s, xd, 5, ed) == 5);
   CHECK(rel_err(xd.data(), xc.data(), xc.size()) <= kTol);
+}
+
+TEST_CASE("device losses: cross-entropy equals the CPU's; a bad label is an error, NaN logits a NaN loss") {
+  auto logits = uniform({7, 10}, 21, -3, 3);
+  const std::vector<float> labels{0, 9, 3, 3, 5, 1, 8};
+  zoo::Tensor<float> lab({7});
+  std::copy(labels.begin(), labels.end(), lab.data());
+  const zoo::cuda::Tensor<float> ld(logits), labd(lab);
+  zoo::Tensor<float> g;
+  zoo::cuda::Tensor<float> gd;
+  for (auto r : {zoo::Reduction::mean, zoo::Reduction::sum}) {
+    const float c = zoo::cross_entropy_loss(logits, std::span<const float>(labels), &g, r);
+    const float d = zoo::cuda::cross_entropy_loss(ld, labd, &gd, r);
+    CHECK(rel(d, c) <= 1e-6);
+    CHECK(rel_err(gd.to_host().data(), g.data(), g.size()) <= 1e-6);
+  }
+  for (float bad : {10.0f, -1.0f, 2.5f, std::nanf("")}) {
+    zoo::Tensor<float> l2 = lab;
+    l2[4] = bad;
+    CHECK_THROWS_WITH_AS(zoo::cuda::cross_entropy_loss(ld, zoo::cuda::Tensor<float>(l2)),
+                         doctest::Contains("not a class index in [0, 10)"), std::invalid_argument);
+  }
+  CHECK_THROWS_WITH_AS(zoo::cuda::cross_entropy_loss(ld, zoo::cuda::Tensor<float>(uniform({3}, 1, 0, 1))),
+                       doctest::Contains("3 labels for a batch of 7"), std::invalid_argument);
+  logits[12] = std::nanf("");
+  CHECK(std::isnan(zoo::cuda::cross_entropy_loss(zoo::cuda::Tensor<float>(logits), labd)));
+}
+
+TEST_CASE("device trainers: train_classifier and evaluate_classifier take the CPU's steps") {
+  const auto train = zoo::data::load_mnist(ZOO_FIXTURE_DIR "/tiny_mnist", "train");
+  const auto test = zoo::data::load_mnist(ZOO_FIXTURE_DIR "/tiny_mnist", "t10k");
+  zoo::models::LeNetModel cpu(6);
+  zoo::cuda::Model<zoo::models::LeNet, Shape<1, 28, 28>> dev(6, "lenet");
+  const zoo::models::ClassifierOptions o{.epochs = 2, .batch = 16};
+  const double lc = zoo::models::train_classifier(cpu, train, o);
+  const double ld = zoo::models::train_classifier(dev, train, o);
+  CHECK(rel(ld, lc) <= kTol);
+  CHECK(param_err(cpu, dev) <= kParamTol);
+  copy_weights(cpu, dev);
+  CHECK(zoo::models::evaluate_classifier(dev, test, 20) == zoo::models::evaluate_classifier(cpu, test, 20));
+  CHECK(dev.training());  // evaluation puts the model back in train mode
 }

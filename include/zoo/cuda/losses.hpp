@@ -111,6 +111,38 @@ struct LeastSquares {  // (s − t)²;  g = (s − t)/n
   }
 };
 
+template <class T>
+struct BadLabel {  // 1 where labels[i] is not an integer in [0, c)
+  const T* labels;
+  index_t c;
+  ZOO_HD double operator()(index_t i) const {
+    const T v = labels[i];
+    return v >= T(0) && v < static_cast<T>(c) && static_cast<T>(static_cast<index_t>(v)) == v ? 0.0 : 1.0;
+  }
+};
+template <class T>
+struct CrossEntropy {  // per sample: lse(x) − x[label]; g = (softmax(x) − onehot)·scale
+  const T* x;
+  const T* labels;  // class indices, as values of T
+  T* g;
+  index_t c;
+  T scale;
+  ZOO_HD double operator()(index_t i) const {
+    if (BadLabel<T>{labels, c}(i) != 0) return 0.0 / 0.0;  // reported by the caller
+    const index_t lab = static_cast<index_t>(labels[i]);
+    const T* r = x + i * c;
+    T m = r[0];
+    for (index_t k = 1; k < c; ++k) m = r[k] > m ? r[k] : m;
+    double z = 0;
+    for (index_t k = 0; k < c; ++k) z += exp(static_cast<double>(r[k] - m));
+    const double lse = static_cast<double>(m) + log(z);
+    if (g)
+      for (index_t k = 0; k < c; ++k)
+        g[i * c + k] = static_cast<T>((exp(static_cast<double>(r[k]) - lse) - (k == lab ? 1.0 : 0.0)) * scale);
+    return lse - static_cast<double>(r[lab]);
+  }
+};
+
 // The targets are t[i], or `t0` everywhere when t is null.
 template <class T>
 T bce_with_logits(const Tensor<T>& logits, const T* t, T t0, Tensor<T>* grad, Reduction r) {
@@ -201,6 +233,28 @@ T ls_discriminator_loss(const Tensor<T>& real, const Tensor<T>& fake,
 template <class T>
 T ls_generator_loss(const Tensor<T>& fake, zoo::detail::no_deduce<Tensor<T>>* dfake = nullptr) {
   return least_squares_loss(fake, T(1), dfake);
+}
+
+// logits (N, C) on the device; labels N class indices (as values of T) on the device, the
+// batch's labels copied over once (a host std::span would need a copy, and so memory, per
+// call). Formulas, reduction and gradient: zoo::cross_entropy_loss's.
+template <class T>
+T cross_entropy_loss(const Tensor<T>& logits, const Tensor<T>& labels,
+                     zoo::detail::no_deduce<Tensor<T>>* grad = nullptr, Reduction r = Reduction::mean) {
+  const std::size_t n = logits.batch(), c = logits.sample_size();
+  if (labels.size() != n)
+    throw std::invalid_argument("zoo::cuda::cross_entropy_loss: " + std::to_string(labels.size()) +
+                                " labels for a batch of " + std::to_string(n));
+  T* g = detail::prep_grad(logits, grad);
+  const T scale = r == Reduction::mean ? T(1) / T(n) : T(1);
+  const double s = detail::sum(static_cast<index_t>(n),
+                               detail::CrossEntropy<T>{logits.data(), labels.data(), g,
+                                                       static_cast<index_t>(c), scale});
+  // NaN: a bad label, or logits that are not finite (a diverging run: NaN, as on the CPU).
+  if (s != s && detail::sum(static_cast<index_t>(n), detail::BadLabel<T>{labels.data(), static_cast<index_t>(c)}) > 0)
+    throw std::invalid_argument("zoo::cuda::cross_entropy_loss: a label is not a class index in [0, " +
+                                std::to_string(c) + ")");
+  return static_cast<T>(s * scale);
 }
 
 }  // namespace zoo::cuda

@@ -18,6 +18,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <type_traits>
 #include <vector>
 
 #include "../core/layer.hpp"
@@ -428,5 +429,38 @@ class BasicModel : public detail::NamedState<BasicModel<T, Spec, Ins...>, T> {
 
 template <class Spec, class... Ins>
 using Model = BasicModel<float, Spec, Ins...>;
+
+// Host data where model M reads it, for loops written once over the model type: a CPU
+// model reads the host tensor itself; a device model (zoo::cuda::Model) a copy kept here
+// from call to call, so a steady state allocates nothing. `back` is the other way: a
+// model's output as a host tensor (itself, or a copy).
+template <class M>
+class Staged {
+ public:
+  using tensor = typename M::tensor_type;
+  using host_tensor = Tensor<typename M::scalar>;
+  static constexpr bool on_host = std::is_same_v<tensor, host_tensor>;
+
+  const tensor& operator()(const host_tensor& h) {
+    if constexpr (on_host) {
+      return h;
+    } else {
+      dev_.upload(h);
+      return dev_;
+    }
+  }
+  const host_tensor& back(const tensor& t) {
+    if constexpr (on_host) {
+      return t;
+    } else {
+      t.download(host_);
+      return host_;
+    }
+  }
+
+ private:
+  tensor dev_;
+  host_tensor host_;
+};
 
 }  // namespace zoo

@@ -43,16 +43,18 @@ struct ClassifierOptions {
   bool verbose = false;  // a line per epoch on stdout
 };
 
-// Share of `ds` classified correctly, in eval mode.
+// Share of `ds` classified correctly, in eval mode. M: a zoo::Model or a zoo::cuda::Model
+// (batches copied over, logits back).
 template <class M>
 double evaluate_classifier(M& m, const data::Dataset& ds, std::size_t batch = 500) {
   data::DataLoader dl(ds, {.batch_size = batch, .shuffle = false,
                            .range = data::Range::minus_one_one, .flatten = false});
   m.eval();
   data::Batch b;
+  Staged<M> st;
   std::size_t right = 0;
   while (dl.next(b)) {
-    const auto& logits = m.forward(b.x);
+    const Tensor<float>& logits = st.back(m.forward(st(b.x)));
     for (std::size_t i = 0; i < b.size(); ++i) {
       const float* l = logits.sample(i);
       const auto k = static_cast<std::size_t>(std::max_element(l, l + 10) - l);
@@ -63,17 +65,31 @@ double evaluate_classifier(M& m, const data::Dataset& ds, std::size_t batch = 50
   return ds.size() ? static_cast<double>(right) / static_cast<double>(ds.size()) : 0.0;
 }
 
+// Cross-entropy of logits against the batch's labels (class indices): the host labels
+// themselves for a CPU model, their device copy for a device model.
+template <class M>
+float classifier_loss(const typename M::tensor_type& logits, const Tensor<float>& labels, Staged<M>& sy,
+                      typename M::tensor_type& dlogits) {
+  if constexpr (Staged<M>::on_host)
+    return cross_entropy_loss(logits, std::span<const float>(labels.data(), labels.size()), &dlogits);
+  else
+    return cross_entropy_loss(logits, sy(labels), &dlogits);
+}
+
 // Trains with cross-entropy and Adam; returns the last epoch's mean training loss.
+// M: a zoo::Model, or a zoo::cuda::Model (its Adam and loss on the device, the batch's
+// images and labels copied over).
 template <class M>
 double train_classifier(M& m, const data::Dataset& train, const ClassifierOptions& o = {},
                         const data::Dataset* test = nullptr) {
   AdamOptions adam;  // (not {.lr = …}: g++ -Wextra warns on the omitted members)
   adam.lr = o.lr;
-  Adam opt(m.parameters(), adam);
+  adam_for_t<M> opt(m.parameters(), adam);
   data::DataLoader dl(train, {.batch_size = o.batch, .shuffle = true, .seed = o.seed,
                               .range = data::Range::minus_one_one, .flatten = false});
   data::Batch b;
-  Tensor<float> dlogits;
+  Staged<M> sx, sy;
+  typename M::tensor_type dlogits;
   double mean = 0;
   for (int e = 1; e <= o.epochs; ++e) {
     const auto t0 = std::chrono::steady_clock::now();
@@ -83,8 +99,8 @@ double train_classifier(M& m, const data::Dataset& train, const ClassifierOption
     std::size_t seen = 0;
     while (dl.next(b)) {
       m.zero_grad();
-      const auto& logits = m.forward(b.x);
-      const float l = cross_entropy_loss(logits, std::span<const float>(b.y.data(), b.size()), &dlogits);
+      const auto& logits = m.forward(sx(b.x));
+      const float l = classifier_loss<M>(logits, b.y, sy, dlogits);
       m.backward_ptrs({&dlogits, nullptr});
       opt.step();
       sum += static_cast<double>(l) * b.size();
