@@ -8,7 +8,7 @@
 // Any other build, or a machine with no GPU or driver, says so in one line.
 //
 //   device::option(app, a.device);           // in parse()
-//   device::check(app, a.device, "gan");     // after parsing; exits 2 (or 1: no GPU)
+//   device::check(app, a.device, ranks::size());  // after parsing; exits 2 (or 1: no GPU)
 //   using GM = device::model_t<Cuda, G, Noise>;  // zoo::Model or zoo::cuda::Model
 #pragma once
 #include <CLI/CLI.hpp>

@@ -61,6 +61,7 @@ same(gan_cpu gan_dev)
 file(COPY "${WORK}/gan_cpu/" DESTINATION "${WORK}/gan_cross")
 go("${CPU_GAN}" gan_cpu ${gan} --iters 6 --resume --device cpu)
 go("${DEV_GAN}" gan_cross ${gan} --iters 6 --resume --device cuda)
+on_device(gan_cross)
 same(gan_cpu gan_cross)
 
 # The BCE VAE (two epochs: test loss, samples from the prior) and the conv autoencoder.

@@ -11,10 +11,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <span>
 #include <stdexcept>
 #include <vector>
 #include <zoo/cuda.hpp>
+#include <zoo/cuda/checkpoint.hpp>
 #include <zoo/models/ae_training.hpp>
 #include <zoo/models/autoencoder.hpp>
 #include <zoo/models/diffusion/context_unet.hpp>
@@ -213,7 +215,7 @@ TEST_CASE("device trainers: a data-parallel group is refused, not run on device 
     void allreduce_sum(double*, std::size_t) override { FAIL("no reduction may run"); }
     void broadcast(float*, std::size_t, int) override {}
     void broadcast(double*, std::size_t, int) override {}
-    void allgather(std::uint64_t mine, std::uint64_t* all) override { all[0] = all[1] = mine; }
+    void allgather(std::uint64_t, std::uint64_t*) override { FAIL("refused before the step's first collective"); }
   } two;
   zoo::cuda::Model<models::MlpAutoencoder, Shape<784>> dev(1);
   zoo::cuda::Adam<float> od(dev.parameters(), {});
@@ -297,4 +299,48 @@ TEST_CASE("device trainers: train_classifier and evaluate_classifier take the CP
   copy_weights(cpu, dev);
   CHECK(zoo::models::evaluate_classifier(dev, test, 20) == zoo::models::evaluate_classifier(cpu, test, 20));
   CHECK(dev.training());  // evaluation puts the model back in train mode
+}
+
+TEST_CASE("device checkpoints: the CPU's format both ways; a file that does not fit changes nothing") {
+  using Net = zoo::models::MlpAutoencoder;
+  zoo::cuda::Model<Net, Shape<784>> dev(1, "ae");
+  zoo::cuda::Adam<float> od(dev.parameters(), {.lr = 1e-3});
+  zoo::models::AutoencoderStep<decltype(dev)> sd;
+  const zoo::cuda::Tensor<float> xd(uniform({8, 784}, 5, 0, 1));
+  sd.step(dev, od, xd);
+  sd.step(dev, od, xd);
+  const std::string path = "cuda_trainers_ckpt.safetensors";
+  zoo::cuda::save_checkpoint(path, dev, od, {.epoch = 3, .step = 7});
+  // Read by a CPU run: the device's weights, Adam's moments and step count.
+  zoo::Model<Net, Shape<784>> cpu(99);
+  zoo::Adam<float> oc(cpu.parameters(), {});
+  const zoo::TrainState sc = zoo::load_checkpoint(path, cpu, oc);
+  CHECK(sc.epoch == 3);
+  CHECK(sc.step == 7);
+  CHECK(oc.steps() == 2);
+  CHECK(param_err(cpu, dev) == 0.0);
+  auto m_dev = zoo::cuda::host_optimizer(od, dev.host().parameters());
+  CHECK(rel_err(oc.exp_avg()[0].data(), m_dev.exp_avg()[0].data(), oc.exp_avg()[0].size()) == 0.0);
+  // Read by another device run: the same next step as the first model's.
+  zoo::cuda::Model<Net, Shape<784>> dev2(42, "ae2");
+  zoo::cuda::Adam<float> od2(dev2.parameters(), {});
+  CHECK(zoo::cuda::load_checkpoint(path, dev2, od2).step == 7);
+  CHECK(od2.steps() == 2);
+  CHECK(od2.lr == doctest::Approx(1e-3));
+  zoo::models::AutoencoderStep<decltype(dev2)> sd2;
+  CHECK(sd2.step(dev2, od2, xd) == sd.step(dev, od, xd));
+  dev2.to_host();
+  CHECK(param_err(dev2.host(), dev) == 0.0);
+  // Another model's file: refused, the device model and its optimizer as they were.
+  zoo::Model<zoo::models::VaeMse, Shape<784>> other(3);
+  zoo::Adam<float> oo(other.parameters(), {});
+  const std::string wrong = "cuda_trainers_other.safetensors";
+  zoo::save_checkpoint(wrong, other, oo, {});
+  const auto before = device_params(dev2);
+  CHECK_THROWS_AS(zoo::cuda::load_checkpoint(wrong, dev2, od2), std::exception);
+  const auto after = device_params(dev2);
+  CHECK(rel_err(after.data(), before.data(), before.size()) == 0.0);
+  CHECK(od2.steps() == 3);
+  std::remove(path.c_str());
+  std::remove(wrong.c_str());
 }

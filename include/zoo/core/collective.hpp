@@ -84,15 +84,21 @@ void average_buffers(Collective* c, T* b, std::size_t n) {
 
 // Both, for a model after backward: what every data-parallel step does before its
 // optimizer steps. A null or one-rank group does nothing.
+// A device model's gradients live in device memory, which the host loops of
+// reduce_model cannot touch (cuda/nccl.hpp reduces device buffers): the trainers call this
+// before a step's first collective, so a device model in a group is refused at once.
 template <class M>
-void reduce_model(Collective* c, M& m) {
-  // A device model's gradients live in device memory: the host loops here cannot touch
-  // them (cuda/nccl.hpp reduces device buffers).
+void require_host_reduction(const Collective* c) {
   if constexpr (requires { typename M::host_model; })
     if (c && c->size() > 1)
       throw std::logic_error(
-          "zoo::reduce_model: data-parallel training of a zoo::cuda model is not wired into the "
-          "trainers; reduce its gradients with zoo::cuda::Nccl (zoo/cuda/nccl.hpp)");
+          "zoo: data-parallel training of a zoo::cuda model is not wired into the trainers; "
+          "reduce its gradients with zoo::cuda::Nccl (zoo/cuda/nccl.hpp)");
+}
+
+template <class M>
+void reduce_model(Collective* c, M& m) {
+  require_host_reduction<M>(c);
   reduce_gradients(c, m.parameters());
   average_buffers(c, m.buffer_data(), m.buffer_size());
 }

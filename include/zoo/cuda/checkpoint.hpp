@@ -27,9 +27,10 @@ void check_one_span(const std::vector<DeviceBuffer<T>>& dev, const std::vector<H
                     const char* what) {
   if (dev.size() != 1 || host.size() != 1 || dev[0].size() != host[0].size())
     throw std::invalid_argument(
-        std::string("zoo::cuda checkpoint: the ") + what +
-        " steps other parameters than the model's (one span over model.parameters() is what a "
-        "checkpoint saves)");
+        std::string("zoo::cuda checkpoint: the ") + what + " steps " + std::to_string(dev.size()) +
+        " span(s) of " + std::to_string(dev.empty() ? 0 : dev[0].size()) + " values, the model has " +
+        std::to_string(host.empty() ? 0 : host[0].size()) +
+        " parameters (one span over model.parameters() is what a checkpoint saves)");
 }
 template <class T, class H>
 void state_to_host(const std::vector<DeviceBuffer<T>>& dev, std::vector<H>& host, const char* what) {
@@ -85,13 +86,21 @@ void save_checkpoint(const std::string& path, BasicModel<T, Spec, Ins...>& m, Op
   zoo::save_checkpoint(path, m.host(), h, st);
 }
 
-// Restores the model (device and mirror) and the optimizer; a file that does not fit
-// throws before anything changes, as zoo::load_checkpoint does.
+// Restores the model (device and mirror) and the optimizer. A file that does not fit
+// throws and changes neither the device's values nor the optimizer; the mirror, which
+// zoo::load_checkpoint may have written in part before a late error (a tensor whose bytes
+// do not convert), is brought back to the device's values.
 template <class T, class Spec, class... Ins, class Opt>
 TrainState load_checkpoint(const std::string& path, BasicModel<T, Spec, Ins...>& m, Opt& opt) {
-  m.to_host();  // the mirror holds the device's values, so a failed load leaves both alike
+  m.to_host();
   auto h = host_optimizer(opt, m.host().parameters());
-  const TrainState st = zoo::load_checkpoint(path, m.host(), h);
+  TrainState st;
+  try {
+    st = zoo::load_checkpoint(path, m.host(), h);
+  } catch (...) {
+    m.to_host();
+    throw;
+  }
   m.to_device();
   to_device_optimizer(h, opt);
   return st;

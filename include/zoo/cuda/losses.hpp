@@ -3,6 +3,7 @@
 // and, when `grad` is given, WRITES dL/dpred into it on the device. The gradient is the CPU
 // version's arithmetic value for value; the loss is summed in double.
 #pragma once
+#include <thrust/find.h>
 #include <thrust/functional.h>
 #include <thrust/transform_reduce.h>
 
@@ -103,10 +104,10 @@ struct LeastSquares {  // (s − t)²;  g = (s − t)/n
   const T* x;
   T t;
   T* g;
-  T inv_n;
+  T n;
   ZOO_HD double operator()(index_t i) const {
     const T d = x[i] - t;
-    if (g) g[i] = d * inv_n;
+    if (g) g[i] = d / n;
     return static_cast<double>(d) * d;
   }
 };
@@ -119,6 +120,11 @@ struct BadLabel {  // 1 where labels[i] is not an integer in [0, c)
     const T v = labels[i];
     return v >= T(0) && v < static_cast<T>(c) && static_cast<T>(static_cast<index_t>(v)) == v ? 0.0 : 1.0;
   }
+};
+template <class T>
+struct IsBadLabel {
+  BadLabel<T> bad;
+  ZOO_HD bool operator()(index_t i) const { return bad(i) != 0.0; }
 };
 template <class T>
 struct CrossEntropy {  // per sample: lse(x) − x[label]; g = (softmax(x) − onehot)·scale
@@ -221,7 +227,7 @@ T least_squares_loss(const Tensor<T>& scores, zoo::detail::no_deduce<T> target,
   T* g = detail::prep_grad(scores, grad);
   const std::size_t n = scores.size();
   const double s = detail::sum(static_cast<index_t>(n),
-                               detail::LeastSquares<T>{scores.data(), target, g, T(1) / T(n)});
+                               detail::LeastSquares<T>{scores.data(), target, g, T(n)});
   return static_cast<T>(0.5 * s / static_cast<double>(n));
 }
 template <class T>
@@ -251,9 +257,19 @@ T cross_entropy_loss(const Tensor<T>& logits, const Tensor<T>& labels,
                                detail::CrossEntropy<T>{logits.data(), labels.data(), g,
                                                        static_cast<index_t>(c), scale});
   // NaN: a bad label, or logits that are not finite (a diverging run: NaN, as on the CPU).
-  if (s != s && detail::sum(static_cast<index_t>(n), detail::BadLabel<T>{labels.data(), static_cast<index_t>(c)}) > 0)
-    throw std::invalid_argument("zoo::cuda::cross_entropy_loss: a label is not a class index in [0, " +
-                                std::to_string(c) + ")");
+  if (s != s) {
+    const auto at = thrust::find_if(thrust::device, thrust::counting_iterator<index_t>(0),
+                                    thrust::counting_iterator<index_t>(static_cast<index_t>(n)),
+                                    detail::IsBadLabel<T>{{labels.data(), static_cast<index_t>(c)}});
+    const auto i = static_cast<std::size_t>(*at);
+    if (i < n) {
+      T v{};
+      copy_to_host(labels.data() + i, 1, &v);
+      throw std::invalid_argument("zoo::cuda::cross_entropy_loss: label " + std::to_string(v) + " of sample " +
+                                  std::to_string(i) + " is not a class index in [0, " + std::to_string(c) +
+                                  ")");
+    }
+  }
   return static_cast<T>(s * scale);
 }
 

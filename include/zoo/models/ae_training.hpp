@@ -39,6 +39,7 @@ struct AutoencoderStep {
   }
   template <class Opt>
   float step(M& m, Opt& opt, const tensor& x) {
+    require_host_reduction<M>(comm);
     if (comm) comm->begin_step(x.batch());
     m.zero_grad();
     const float l = loss(m, x, true);
@@ -73,6 +74,7 @@ struct VaeStep {
   }
   template <class Opt>
   AeLoss step(M& m, Opt& opt, const tensor& x) {
+    require_host_reduction<M>(comm);
     if (comm) comm->begin_step(x.batch());
     m.zero_grad();
     const AeLoss l = loss(m, x, true);

@@ -108,6 +108,7 @@ class GanTrainer {
   T discriminator_step(const tensor& real, const tensor* y_real = nullptr) {
     const std::size_t n = real.batch();
     check_real(real, y_real);
+    require_host_reduction<DM>(comm);
     if (comm) comm->begin_step(n);
     draw(n);
     GM& g = *g_;
@@ -149,6 +150,7 @@ class GanTrainer {
 
   // One update of G on a batch of n fresh samples, through a frozen D.
   T generator_step(std::size_t n) {
+    require_host_reduction<GM>(comm);
     if (comm) comm->begin_step(n);
     draw(n);
     const T loss = generator_loss(z_, conditional ? &y_fake_ : nullptr);
@@ -191,7 +193,8 @@ class GanTrainer {
   }
 
   GanOptions opt;
-  adam_for_t<GM> opt_g, opt_d;  // zoo::Adam, or zoo::cuda::Adam for device models
+  adam_for_t<GM> opt_g;  // zoo::Adam, or zoo::cuda::Adam for device models
+  adam_for_t<DM> opt_d;
   Rng rng;
   Collective* comm = nullptr;  // data-parallel: the process group (null: one process)
 

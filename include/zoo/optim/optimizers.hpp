@@ -167,6 +167,9 @@ class Adam {
 template <class T>
 Adam(ParamSpan<T>, AdamOptions) -> Adam<T>;
 
+template <class T>
+SGD(ParamSpan<T>, SGDOptions) -> SGD<T>;
+
 // The Adam that steps model M's parameters: zoo::Adam for CPU models; cuda/optim.hpp
 // names its own for device models, so a trainer written once over the model type
 // (models/gan_training.hpp) steps either.
@@ -176,7 +179,5 @@ struct adam_for {
 };
 template <class M>
 using adam_for_t = typename adam_for<M>::type;
-template <class T>
-SGD(ParamSpan<T>, SGDOptions) -> SGD<T>;
 
 }  // namespace zoo

@@ -319,6 +319,7 @@ struct DiffusionStep {
   }
   template <class Opt>
   float step(M& m, Opt& opt, const Tensor<float>& x0, const Tensor<float>* c_in, Rng& rng) {
+    require_host_reduction<M>(comm);
     if (comm) comm->begin_step(x0.batch());
     m.zero_grad();
     const float l = loss(m, x0, c_in, rng, true);
