@@ -41,13 +41,9 @@ inline CLI::Option* option(CLI::App& app, std::string& v) {
 }
 
 // --device cuda where this program cannot use it: one line on stderr, then exit 2 (a
-// program whose trainer has no device path yet; a build without the backend; a device
-// run under mpirun) or 1 (no GPU or no driver).
-inline void check(const CLI::App& app, const std::string& dev, int processes, bool has_path = true) {
+// build without the backend; a device run under mpirun) or 1 (no GPU or no driver).
+inline void check(const CLI::App& app, const std::string& dev, int processes) {
   if (dev != "cuda") return;
-  if (!has_path)
-    cli::fail(app, "--device cuda: " + app.get_name() +
-                       " trains on the CPU only so far (its trainer has no device path yet; docs/gpu.md)");
   if constexpr (!built_with_cuda) {
     cli::fail(app, "--device cuda: this build of " + app.get_name() +
                        " has no CUDA backend (configure with -DZOO_CUDA=ON where nvcc is; docs/gpu.md)");

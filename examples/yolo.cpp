@@ -8,6 +8,7 @@
 //   yolo --detect a.png b.jpg --checkpoint runs/yolo/best.safetensors --out runs/detect
 //   yolo --eval --checkpoint runs/yolo/best.safetensors              # mAP on the val split
 //   mpirun -np 4 yolo --batch 64 --out runs/yolo                     # data-parallel, 16 images a rank
+//   yolo --device cuda --out runs/yolo_gpu                           # on a GPU (-DZOO_CUDA=ON build)
 //   yolo --help
 //
 // Training writes <out>/results.csv (per epoch: the loss parts, P, R, mAP@0.5,
@@ -23,6 +24,12 @@
 // Under mpirun -np K (examples/ranks.hpp) each rank trains on its share of every --batch
 // images; rank 0 alone makes the data set, evaluates, draws and writes. --detect and --eval
 // run on rank 0 alone.
+//
+// --device cuda (examples/device.hpp) trains, evaluates and detects with zoo::cuda::Models of
+// the same network types: the forward and backward passes, the optimizer (cuda::GroupSGD,
+// clipping included) and the EMA run on the device; the loss (target matching) and NMS stay
+// on the host, so each step copies Detect's output down and its gradient up (0.4 MB each for
+// 16 images). Checkpoints are the CPU's files: a run resumes on either.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -51,13 +58,16 @@
 #include "ranks.hpp"
 
 namespace fs = std::filesystem;
+// In a namespace, not `using namespace zoo;` at global scope: nvcc's generated code names
+// `cuda::`, which zoo::cuda would make ambiguous (docs/gpu.md).
+namespace example {
 using namespace zoo;
 
 constexpr std::size_t kSize = 128, kClasses = 10;
 using Input = Shape<3, kSize, kSize>;
 
 struct Args {
-  std::string device = "cpu";  // --device cuda: refused until this trainer has a device path
+  std::string device = "cpu";
   std::string model = "yolo", set = "data/digits-det", data = "mnist", out, checkpoint;
   std::vector<std::string> detect;
   int akconv_n = 3, epochs = 30, threads = 0, val_images = 500;
@@ -111,7 +121,7 @@ Args parse(int argc, char** argv) {
       ->group("Inference")->capture_default_str();
   det->excludes(ev);
   cli::parse_or_exit(app, argc, argv);
-  device::check(app, a.device, ranks::size(), /*has_path=*/false);
+  device::check(app, a.device, ranks::size());
   if ((!a.detect.empty() || a.eval) && a.checkpoint.empty()) cli::fail(app, "--detect and --eval need --checkpoint");
   if (a.resume && (!a.detect.empty() || a.eval)) cli::fail(app, "--resume trains; it does not go with --detect/--eval");
   (void)ck;
@@ -135,18 +145,66 @@ void check_variant(const std::string& path, const std::string& want) {
                             " (choose it with --model/--akconv-n)");
 }
 
+// The CPU model type behind M (M itself, or a device model's mirror).
+template <class M>
+using host_model_t = std::remove_reference_t<decltype(device::host_of(std::declval<M&>()))>;
+
 template <class M>
 struct Detector {
-  using Det = yolo::detect_of<typename M::net_type>;
+  using Det = yolo::detect_of<typename host_model_t<M>::net_type>;
   static std::vector<yolo::LevelGeom> levels() {
     std::vector<yolo::LevelGeom> g;
     for (std::size_t l = 0; l < Det::nl; ++l) g.push_back({Det::ny[l], Det::nx[l]});
     return g;
   }
   static std::vector<float> anchors(M& m) {
-    auto& d = yolo::detect_layer(m.net());
+    auto& d = yolo::detect_layer(device::host_of(m).net());
     return std::vector<float>(d.anchors, d.anchors + Det::num_buffers);
   }
+};
+
+// Inference with a model's weights, host batches in, host outputs out. On the CPU a
+// zoo::InferenceModel (no gradients, a planned arena); a device model runs itself in eval
+// mode (its mode is restored after) and its outputs are copied back.
+template <class M>
+class Infer {
+ public:
+  explicit Infer(M& m) : m_(m), inf_(make(m)) {
+    if constexpr (!on_host) {
+      was_training_ = m.training();
+      m.eval();
+    }
+  }
+  ~Infer() {
+    if constexpr (!on_host) m_.train(was_training_);
+  }
+  Infer(const Infer&) = delete;
+  Infer& operator=(const Infer&) = delete;
+  const Tensor<float>& forward(const Tensor<float>& x) {
+    if constexpr (on_host) return inf_.forward(x);
+    else return st_.back(m_.forward(st_(x)));
+  }
+
+ private:
+  static constexpr bool on_host = zoo::has_inference_model_v<M>;
+  struct None {};
+  template <class X, bool Host>
+  struct inf_of {
+    using type = None;
+  };
+  template <class X>
+  struct inf_of<X, true> {
+    using type = zoo::inference_model_t<X>;
+  };
+  using Inf = typename inf_of<M, on_host>::type;
+  static auto make(M& m) {
+    if constexpr (on_host) return Inf(m);
+    else return (void)m, None{};
+  }
+  M& m_;
+  Inf inf_;
+  zoo::Staged<M> st_;
+  bool was_training_ = true;
 };
 
 // mAP of `m` (eval mode) on a data set, as val.py: NMS at conf 0.001, IoU 0.6, multi-label.
@@ -155,7 +213,7 @@ metrics::DetectionMetrics evaluate(M& m, const data::DetectionSet& ds, std::size
                                    double* ms_per_image, std::vector<std::vector<data::Detection>>* keep = nullptr,
                                    std::size_t keep_n = 0) {
   using Det = typename Detector<M>::Det;
-  zoo::inference_model_t<M> inf(m);  // m's weights, no gradients, a planned arena
+  Infer<M> inf(m);  // m's weights
   data::DetectionLoader loader(ds, {.batch_size = batch, .shuffle = false});
   data::DetectionBatch b;
   metrics::DetectionStats<float> stats{int(kClasses)};
@@ -212,7 +270,7 @@ void val_picture(M& ema, const data::DetectionSet& val, const std::string& path)
   data::write_detection_grid(path, images, preds, truths, 4, 2);
 }
 
-template <class M>
+template <class M, bool Cuda>
 int train(const Args& a) {
   const std::string name = variant_name(a);
   data::DigitDetectionOptions dopt;
@@ -236,7 +294,7 @@ int train(const Args& a) {
   ema.reset(m);
   yolo::Hyp hyp;
   hyp.lr0 = a.lr0;
-  yolo::GroupSGD<float> opt(m, hyp);
+  yolo::group_sgd_for_t<M> opt(m, hyp);  // yolo::GroupSGD, or cuda::GroupSGD for a device model
   yolo::ComputeLoss<float> loss(kClasses, Detector<M>::Det::na, Detector<M>::levels(), Detector<M>::anchors(m),
                                 yolo::LossHyp::scaled(Detector<M>::Det::nl, kClasses, kSize));
   data::AugmentOptions aug;
@@ -255,7 +313,8 @@ int train(const Args& a) {
   if (a.resume) {
     check_variant(ckpt, name);
     const TrainState st = load_checkpoint(ckpt, m, opt);
-    load_safetensors(ema_file, ema_m);
+    load_safetensors(ema_file, device::host_of(ema_m));
+    device::host_changed(ema_m);
     first_epoch = int(st.epoch);
     ni = st.step;
     last_opt_step = ni - 1;
@@ -268,18 +327,20 @@ int train(const Args& a) {
   }
   // Every rank holds rank 0's weights (resumed: every rank read the same files; the EMA and
   // the optimizer's state are then equal too) and must agree on what shapes the run.
-  distributed::replicate(ranks::world(), m, a.sync_bn);
+  if constexpr (!Cuda) distributed::replicate(ranks::world(), m, a.sync_bn);  // a device run is one process
   ranks::world().check_same("--seed", a.seed);
   ranks::world().check_same("--batch", a.batch);
   ranks::world().check_same("--epochs", std::uint64_t(a.epochs));
   ranks::world().check_same("the number of train images", train_set.size());
   ranks::world().check_same("the iteration resumed at", std::uint64_t(ni));
   zoo::Collective* const comm = ranks::comm();
-  using Net = typename M::net_type;
+  zoo::require_host_reduction<M>(comm);  // the reductions below are host loops
+  using Net = typename host_model_t<M>::net_type;
   std::printf("%s: %zu parameters, %.2f GFLOPs/image at %zux%zu; %zu train / %zu val images (%s), batch %zu "
-              "(accumulate to %zu), %d epochs, %d threads\n",
+              "(accumulate to %zu), %d epochs, %d threads, %s\n",
               name.c_str(), std::size_t(Net::num_params), Net::flops / 1e9, kSize, kSize, train_set.size(),
-              val_set.size(), a.set.c_str(), a.batch, sched.hyp.nbs, a.epochs, num_threads());
+              val_set.size(), a.set.c_str(), a.batch, sched.hyp.nbs, a.epochs, num_threads(),
+              device::where(Cuda).c_str());
   if (ranks::size() > 1) {
     const std::size_t k = std::size_t(ranks::size()), lo = a.batch / k, hi = (a.batch + k - 1) / k;
     std::printf("data-parallel on %zu processes: %s images of each batch per process%s\n", k,
@@ -294,6 +355,7 @@ int train(const Args& a) {
   targets.reserve(4096);
   Tensor<float> dpred;
   data::DetectionBatch b;
+  zoo::Staged<M> x_in, out_back, dpred_in;  // where a device model reads the batch; its output and gradient cross
   const auto t_start = std::chrono::steady_clock::now();
   auto minutes = [&] {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count() / 60;
@@ -311,7 +373,7 @@ int train(const Args& a) {
     while (!out_of_time && loader.next(b)) {
       const std::size_t acc = sched.apply(opt, std::size_t(ni), std::size_t(epoch));
       if (comm) comm->begin_summed_step();  // the loss is a sum over images (below)
-      const auto& out = m.forward(b.x);
+      const Tensor<float>& out = out_back.back(m.forward(x_in(b.x)));  // the loss runs on the host
       dpred.resize(out.shape());
       targets.clear();
       for (const auto& t : b.targets) targets.push_back({t.image, t.cls, t.x, t.y, t.w, t.h});
@@ -329,7 +391,7 @@ int train(const Args& a) {
       guard::check_loss("yolo", epoch + 1, ni + 1,
                         {{"box", parts.box}, {"obj", parts.obj}, {"cls", parts.cls}, {"total", parts.total}},
                         ckpt);
-      m.backward(dpred);
+      m.backward(dpred_in(dpred));
       if (ni - last_opt_step >= std::int64_t(acc)) {
         if (comm) {
           // Once per optimizer step, over the micro-batches accumulated since the last one.
@@ -385,11 +447,12 @@ int train(const Args& a) {
         << 1e3 * secs / double(steps) << "," << ms_img << "\n";
     csv.flush();
     io::Metadata meta{{"model", name}, {"image_size", std::to_string(kSize)}, {"nc", std::to_string(kClasses)}};
+    auto& ema_host = device::on_host(ema_m);  // the files are written from the host
     if (fit > best) {
       best = fit;
-      save_safetensors(best_file, ema_m, meta);
+      save_safetensors(best_file, ema_host, meta);
     }
-    save_safetensors(ema_file, ema_m, meta);
+    save_safetensors(ema_file, ema_host, meta);
     TrainState st{.epoch = epoch + 1, .step = ni};
     st.extra = meta;
     st.extra.emplace_back("ema.updates", std::to_string(ema.updates));
@@ -407,7 +470,8 @@ template <class M>
 int eval(const Args& a) {
   check_variant(a.checkpoint, variant_name(a));
   M m(0);
-  load_safetensors(a.checkpoint, m);
+  load_safetensors(a.checkpoint, device::host_of(m));
+  device::host_changed(m);
   const data::DetectionSet val_set = data::read_yolo(a.set, "val", kSize, kClasses);
   double ms = 0;
   const auto r = evaluate(m, val_set, 32, &ms);
@@ -420,9 +484,10 @@ template <class M>
 int detect(const Args& a) {
   using Det = typename Detector<M>::Det;
   check_variant(a.checkpoint, variant_name(a));
-  // Detection only: an inference model (no gradients, a planned arena), the same weights.
-  zoo::inference_model_t<M> m(0);
-  load_safetensors(a.checkpoint, m);
+  M model(0);
+  load_safetensors(a.checkpoint, device::host_of(model));
+  device::host_changed(model);
+  Infer<M> m(model);  // detection only: no gradients
   fs::create_directories(a.out);
   Tensor<float> x({1, 3, kSize, kSize});
   for (const auto& file : a.detect) {
@@ -454,21 +519,34 @@ int detect(const Args& a) {
   return 0;
 }
 
-template <class M>
+// Cuda: the models are zoo::cuda::Models (--device cuda); the code is the same.
+template <class Spec, bool Cuda>
 int run(const Args& a) {
+  using M = device::model_t<Cuda, Spec, Input>;
   if ((!a.detect.empty() || a.eval) && !ranks::root()) return 0;  // nothing to share out
   if (!a.detect.empty()) return detect<M>(a);
   if (a.eval) return eval<M>(a);
-  return train<M>(a);
+  return train<M, Cuda>(a);
 }
 
+template <bool Cuda>
+int run_model(const Args& a) {
+  if (a.model == "yolo") return run<yolo::YOLOv5n<kClasses>, Cuda>(a);
+  if (a.akconv_n == 3) return run<yolo::YOLOv5nAKConv<kClasses, 3>, Cuda>(a);
+  return run<yolo::YOLOv5nAKConv<kClasses, 5>, Cuda>(a);
+}
+
+}  // namespace example
+
 int main(int argc, char** argv) {
+  using namespace example;
   ranks::init(argc, argv);
   const Args a = parse(argc, argv);
   try {
-    if (a.model == "yolo") return run<Model<yolo::YOLOv5n<kClasses>, Input>>(a);
-    if (a.akconv_n == 3) return run<Model<yolo::YOLOv5nAKConv<kClasses, 3>, Input>>(a);
-    return run<Model<yolo::YOLOv5nAKConv<kClasses, 5>, Input>>(a);
+#if ZOO_EXAMPLE_CUDA  // else device::check has refused --device cuda
+    if (a.device == "cuda") return run_model<true>(a);
+#endif
+    return run_model<false>(a);
   } catch (const guard::Diverged& e) {
     return ranks::diverged(e);
   } catch (const std::exception& e) {

@@ -8,7 +8,7 @@
 #      optimizer and model against the CPU backend on the same weights and batch);
 #   4. the backend's training steps (bench/cuda/train_steps.cu) and, where PyTorch with CUDA
 #      is installed, the same steps in PyTorch eager (bench/pytorch/cuda_steps.py);
-#   5. the examples with --device cuda (gan, autoencoders, diffusion, classifier) on the 96 images of
+#   5. the examples with --device cuda (gan, autoencoders, diffusion, classifier, yolo) on the 96 images of
 #      tests/fixtures/tiny_mnist, and the diffusion example's --time at n_feat 64, batch 100.
 # 3–5 include Eigen, xsimd, doctest (and CLI11, zlib's headers): run scripts/gpu_deps.sh here
 # first and carry .gpu_deps (the GPU machine has the CUDA toolkit, not this machine's Debian
@@ -99,13 +99,14 @@ example_program() {  # name
 }
 tiny=tests/fixtures/tiny_mnist
 ex_runs=$work/examples
-for ex in gan autoencoders diffusion classifier; do
+for ex in gan autoencoders diffusion classifier yolo; do
   example_program "$ex" || { status=1; continue; }
   case $ex in
     gan) args=(--variant dc --iters 60 --batch 16 --samples 64 --classifier "$ex_runs/lenet.safetensors") ;;
     autoencoders) args=(--model vae_bce --epochs 3 --batch 16) ;;
     diffusion) args=(--n-feat 64 --epochs 2 --batch 16) ;;
     classifier) args=(--epochs 3 --retrain) ;;
+    yolo) args=(--set "$ex_runs/digits" --train-images 256 --val-images 64 --epochs 3 --batch 16) ;;
   esac
   t0=$SECONDS
   if "$work/$ex" --device cuda --data "$tiny" --out "$ex_runs/$ex" "${args[@]}" > "$out/$ex.log" 2>&1; then

@@ -4,7 +4,7 @@
 #   include/  the header-only libraries the CUDA tests, benchmarks and examples include (Eigen,
 #             xsimd, doctest, CLI11) and zlib's two headers, copied from the Debian packages;
 #   bin/      with --build: the backend's test and benchmark programs and the examples with a
-#             device path (gan, autoencoders, diffusion, classifier; --device cuda) built here by nvcc for
+#             device path (gan, autoencoders, diffusion, classifier, yolo; --device cuda) built here by nvcc for
 #             sm_90 (libstdc++ and zlib linked statically; cuBLAS and the driver from the GPU
 #             machine).
 #             nvcc's front end needs well over half an hour for the two on this 2-core
@@ -27,7 +27,7 @@ if [[ "${1:-}" == "--build" ]]; then
          -Xcompiler=-static-libstdc++ -Xcompiler=-static-libgcc)
   "$NVCC" "${flags[@]}" tests/cuda/cuda_backend.cu -lcublas -o .gpu_deps/bin/cuda_backend
   "$NVCC" "${flags[@]}" bench/cuda/train_steps.cu -lcublas -o .gpu_deps/bin/train_steps
-  for ex in gan autoencoders diffusion classifier; do
+  for ex in gan autoencoders diffusion classifier yolo; do
     "$NVCC" "${flags[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$ex.cpp" -lcublas \
       /usr/lib/x86_64-linux-gnu/libz.a -o ".gpu_deps/bin/$ex"
   done

@@ -77,8 +77,8 @@ foreach(prog ${programs})
   run("${prog}" 2 "--data" --data no/such/dir)
   run("${prog}" 2 "--no-such-option" --no-such-option)
   run("${prog}" 2 "stray" stray)
-  # --device cuda: refused in one line by a program built without the CUDA backend, and by
-  # yolo, whose trainer has no device path yet (DEVICE_PROGRAMS: those built with it).
+  # --device cuda: refused in one line by a program built without the CUDA backend
+  # (DEVICE_PROGRAMS: those built with it).
   if(NOT name IN_LIST device_programs)
     run("${prog}" 2 "--device cuda" --device cuda)
   endif()

@@ -1,7 +1,7 @@
 # The examples' --device cuda path against their CPU path (registered by
 # examples/CMakeLists.txt where CCCL's headers exist):
 #   cmake -DCPU_GAN=… -DDEV_GAN=… -DCPU_AE=… -DDEV_AE=… -DCPU_DDPM=… -DDEV_DDPM=… -DCPU_CLF=…
-#         -DDEV_CLF=… -DCSV_CLOSE=… -DDATA=tiny_mnist -DWORK=dir
+#         -DDEV_CLF=… -DCPU_YOLO=… -DDEV_YOLO=… -DCSV_CLOSE=… -DDATA=tiny_mnist -DWORK=dir
 #         -P tests/examples_device.cmake
 # DEV_* are the same programs built with the CUDA backend on Thrust's OpenMP device system:
 # `--device cuda` runs their models as zoo::cuda::Models on this CPU. Each run must write
@@ -9,7 +9,7 @@
 # another order over a few Adam steps), and a checkpoint written by a CPU run must resume
 # on the device to the CPU's own continuation.
 cmake_minimum_required(VERSION 3.20)
-foreach(v CPU_GAN DEV_GAN CPU_AE DEV_AE CPU_DDPM DEV_DDPM CPU_CLF DEV_CLF CSV_CLOSE DATA WORK)
+foreach(v CPU_GAN DEV_GAN CPU_AE DEV_AE CPU_DDPM DEV_DDPM CPU_CLF DEV_CLF CPU_YOLO DEV_YOLO CSV_CLOSE DATA WORK)
   if(NOT ${v})
     message(FATAL_ERROR "examples_device: pass -D${v}=...")
   endif()
@@ -27,8 +27,13 @@ function(go prog out)
     message(FATAL_ERROR "${prog} ${ARGN}: exit ${rc}\n${o}\n${e}")
   endif()
 endfunction()
+# same(<run a> <run b> [<file> [<columns>]]): loss.csv, or <file> (only <columns>), agree.
 function(same a b)
-  execute_process(COMMAND "${CSV_CLOSE}" "${WORK}/${a}/loss.csv" "${WORK}/${b}/loss.csv" 1e-3
+  set(file loss.csv)
+  if(ARGC GREATER 2)
+    set(file "${ARGV2}")
+  endif()
+  execute_process(COMMAND "${CSV_CLOSE}" "${WORK}/${a}/${file}" "${WORK}/${b}/${file}" 1e-3 ${ARGV3}
     RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "${a} and ${b} differ: ${e}")
@@ -106,3 +111,49 @@ if(NOT acc_clf_cpu STREQUAL acc_clf_dev)
   message(FATAL_ERROR "classifier: the CPU run's${acc_clf_cpu}, the device run's${acc_clf_dev}")
 endif()
 message(STATUS "classifier:${acc_clf_dev} on both")
+
+# YOLOv5n on the digits set made from the tiny MNIST (16 train, 8 val canvases): two epochs
+# of 2 steps (GroupSGD with clipping and the EMA on the device, the loss on the host); one
+# epoch of the AKConv variant; then a CPU checkpoint of epoch 1 continued on the device,
+# --eval and --detect on the device.
+# results.csv's loss parts and lr must agree (its timings, and P/R/mAP — NMS of a barely
+# trained model, where a last-bit difference can move a box across a threshold — are not
+# compared); the EMA's --eval must print the CPU's line.
+set(yolo --data "${DATA}" --set "${WORK}/digits" --train-images 16 --val-images 8 --batch 8 --threads 1)
+go("${CPU_YOLO}" yolo_cpu ${yolo} --epochs 2 --device cpu)
+go("${DEV_YOLO}" yolo_dev ${yolo} --epochs 2 --device cuda)
+on_device(yolo_dev)
+wrote(yolo_dev checkpoint.safetensors ema.safetensors best.safetensors val_epoch2.png)
+same(yolo_cpu yolo_dev results.csv "epoch,box,obj,cls,lr")
+go("${CPU_YOLO}" akconv_cpu ${yolo} --model yolo_akconv --epochs 1 --device cpu)
+go("${DEV_YOLO}" akconv_dev ${yolo} --model yolo_akconv --epochs 1 --device cuda)
+on_device(akconv_dev)
+same(akconv_cpu akconv_dev results.csv "epoch,box,obj,cls,lr")
+go("${CPU_YOLO}" yolo_cpu1 ${yolo} --epochs 1 --device cpu)
+go("${DEV_YOLO}" yolo_cpu1 ${yolo} --epochs 2 --resume --device cuda)
+on_device(yolo_cpu1)
+same(yolo_cpu yolo_cpu1 results.csv "epoch,box,obj,cls,lr")
+foreach(d cpu dev)
+  string(TOUPPER "${d}" D)
+  set(where cpu)
+  if(d STREQUAL "dev")
+    set(where cuda)
+  endif()
+  execute_process(COMMAND "${${D}_YOLO}" --eval --checkpoint "${WORK}/yolo_dev/ema.safetensors" --set "${WORK}/digits"
+                          --threads 1 --device ${where}
+    RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e TIMEOUT 300)
+  string(REGEX MATCH "P [0-9.]+  R [0-9.]+  mAP@0.5 [0-9.]+  mAP@0.5:0.95 [0-9.]+" eval_${d} "${o}")
+  if(NOT rc EQUAL 0 OR NOT eval_${d})
+    message(FATAL_ERROR "yolo --eval --device ${where}: exit ${rc}\n${o}\n${e}")
+  endif()
+endforeach()
+if(NOT eval_cpu STREQUAL eval_dev)
+  message(FATAL_ERROR "yolo --eval: the CPU's '${eval_cpu}', the device's '${eval_dev}'")
+endif()
+message(STATUS "yolo --eval: ${eval_dev} on both")
+file(GLOB pictures "${WORK}/digits/images/val/*")
+list(GET pictures 0 picture)
+go("${DEV_YOLO}" yolo_detect --detect "${picture}" --checkpoint "${WORK}/yolo_dev/best.safetensors" --conf 0.001
+   --threads 1 --device cuda)
+get_filename_component(stem "${picture}" NAME_WE)
+wrote(yolo_detect "${stem}_det.png")

@@ -16,5 +16,7 @@
 #include "cuda/optim.hpp"
 #include "cuda/pool.hpp"
 #include "cuda/runtime.hpp"
+#include "cuda/scratch.hpp"
 #include "cuda/tensor.hpp"
 #include "cuda/yolo.hpp"
+#include "cuda/yolo_train.hpp"

@@ -1,6 +1,8 @@
-// csv_close A.csv B.csv TOL — exit 0 when the two CSV files have the same lines and
+// csv_close A.csv B.csv TOL [COLUMNS] — exit 0 when the two CSV files have the same lines and
 // fields, and every numeric field of B is within TOL (relative, against max(|a|, 1e-3))
 // of A's; text fields must be equal. Otherwise prints the first difference and exits 1.
+// COLUMNS (comma-separated header names) limits the comparison to those columns, e.g. to
+// leave out timings; each must be in A's header.
 // For tests/examples_device.cmake: a --device cuda run against its CPU twin.
 #include <algorithm>
 #include <cmath>
@@ -37,8 +39,8 @@ bool number(const std::string& s, double& v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 4) {
-    std::fprintf(stderr, "usage: csv_close A.csv B.csv TOL\n");
+  if (argc != 4 && argc != 5) {
+    std::fprintf(stderr, "usage: csv_close A.csv B.csv TOL [COLUMNS]\n");
     return 2;
   }
   const double tol = std::atof(argv[3]);
@@ -46,6 +48,20 @@ int main(int argc, char** argv) {
   if (a.size() != b.size()) {
     std::fprintf(stderr, "csv_close: %s has %zu lines, %s %zu\n", argv[1], a.size(), argv[2], b.size());
     return 1;
+  }
+  // Which fields count: all, or those named in COLUMNS.
+  std::vector<bool> use;
+  if (argc == 5) {
+    const auto head = a.empty() ? std::vector<std::string>{} : fields(a[0]);
+    use.assign(head.size(), false);
+    for (const auto& c : fields(argv[4])) {
+      const auto at = std::find(head.begin(), head.end(), c);
+      if (at == head.end()) {
+        std::fprintf(stderr, "csv_close: %s has no column '%s'\n", argv[1], c.c_str());
+        return 1;
+      }
+      use[std::size_t(at - head.begin())] = true;
+    }
   }
   double worst = 0;
   for (std::size_t i = 0; i < a.size(); ++i) {
@@ -55,6 +71,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     for (std::size_t k = 0; k < fa.size(); ++k) {
+      if (!use.empty() && (k >= use.size() || !use[k])) continue;
       double x = 0, y = 0;
       if (number(fa[k], x) && number(fb[k], y)) {
         const double r = std::abs(x - y) / std::max(std::abs(x), 1e-3);

@@ -349,6 +349,27 @@ TEST_CASE("cuda backend: bce_with_logits_loss equals the CPU's, both target form
   CHECK(rel_err(gd.to_host().data(), g.data(), g.size()) <= 1e-12);
 }
 
+// The reductions' temporary storage comes from the kept allocator (cuda/scratch.hpp): the
+// first loss call allocates it, the next calls of that size or smaller allocate nothing,
+// and the values are the ones thrust::device gives.
+TEST_CASE("cuda backend: reductions reuse their scratch; a steady state allocates none") {
+  const auto x = random_tensor<double>({64, 30}, 23, -1, 1);
+  const auto y = random_tensor<double>({64, 30}, 24, -1, 1);
+  const zoo::cuda::Tensor<double> xd(x), yd(y);
+  zoo::cuda::Tensor<double> gd;
+  auto& s = zoo::cuda::scratch();
+  const double first = zoo::cuda::mse_loss(xd, yd, &gd);
+  const std::size_t after_first = s.allocations();
+  CHECK(after_first >= 1);  // the OMP system's reduction takes temporary storage too
+  const std::size_t held = s.bytes_held();
+  for (int i = 0; i < 5; ++i) CHECK(zoo::cuda::mse_loss(xd, yd, &gd) == first);
+  const zoo::cuda::Tensor<double> small(random_tensor<double>({8, 30}, 25, -1, 1));
+  zoo::cuda::mse_loss(small, small, &gd);
+  CHECK(s.allocations() == after_first);
+  CHECK(s.bytes_held() == held);
+  CHECK(first == doctest::Approx(zoo::mse_loss(x, y, nullptr)).epsilon(1e-12));
+}
+
 #if !ZOO_CUDA_DEVICE  // io/ needs zlib's headers, which the GPU machine need not have
 TEST_CASE("cuda backend: checkpoints go through the host mirror") {
   using Net = zoo::models::DcGenerator;

@@ -25,6 +25,9 @@
 #include <zoo/models/gan_training.hpp>
 #include <zoo/models/lenet.hpp>
 #include <zoo/models/vae.hpp>
+#include <zoo/models/yolo/loss.hpp>
+#include <zoo/models/yolo/train.hpp>
+#include <zoo/models/yolo/yolov5.hpp>
 #include <zoo/zoo.hpp>
 
 #include "support/compare.hpp"
@@ -46,7 +49,7 @@ zoo::Tensor<float> uniform(std::initializer_list<std::size_t> shape, std::uint64
 }
 // The device model's parameters, brought back through its host mirror.
 template <class DM>
-std::vector<float> device_params(DM& m) {
+std::vector<typename DM::scalar> device_params(DM& m) {
   m.to_host();
   const auto p = m.host().parameters();
   return {p.data, p.data + p.size};
@@ -343,4 +346,131 @@ TEST_CASE("device checkpoints: the CPU's format both ways; a file that does not 
   CHECK(od2.steps() == 3);
   std::remove(path.c_str());
   std::remove(wrong.c_str());
+}
+
+// YOLOv5's recipe on the device: the loss on the host from Detect's output copied down, its
+// gradient copied up, clip_grad_norm_ (by a device reduction), GroupSGD's three learning
+// rates (distinct here, so a parameter in the wrong group would move by another step) and
+// the EMA, against the CPU's classes; then the device optimizer's checkpoint read by a CPU
+// run. In double: 64×64 images put 2×2 maps under Detect's P5 BatchNorms, which amplify
+// float's last bits (test_cuda_backend's YOLO case), and this test is about the recipe.
+TEST_CASE("device trainers: YOLOv5's GroupSGD, gradient clipping and EMA take the CPU's steps") {
+  namespace y = zoo::yolo;
+  using Net = y::YOLOv5n<2>;
+  using In = Shape<3, 64, 64>;
+  using CM = zoo::BasicModel<double, Net, In>;
+  using DM = zoo::cuda::BasicModel<double, Net, In>;
+  static_assert(std::is_same_v<y::group_sgd_for_t<DM>, zoo::cuda::GroupSGD<double>>);
+  static_assert(std::is_same_v<y::group_sgd_for_t<CM>, y::GroupSGD<double>>);
+  CM cpu(4), cpu_ema(4);
+  DM dev(4, "yolo"), dev_ema(4, "yolo.ema");
+  y::ModelEMA<CM> ec(cpu_ema);
+  y::ModelEMA<DM> ed(dev_ema);
+  ec.reset(cpu);
+  ed.reset(dev);
+  const y::Hyp hyp;
+  y::group_sgd_for_t<CM> oc(cpu, hyp);
+  y::group_sgd_for_t<DM> od(dev, hyp);
+  for (int g = 0; g < 3; ++g) CHECK(od.group_size(g) == oc.group_size(g));
+  CHECK(od.group_size(0) > 0);
+  CHECK(od.group_size(2) > 0);
+  for (auto* o : {&oc.group_lr, &od.group_lr}) *o = {0.05, 0.02, 0.01};
+  oc.momentum = od.momentum = 0.9;
+  oc.weight_decay = od.weight_decay = 5e-3;
+
+  using Det = y::detect_of<CM::net_type>;
+  std::vector<y::LevelGeom> lv;
+  for (std::size_t l = 0; l < Det::nl; ++l) lv.push_back({Det::ny[l], Det::nx[l]});
+  auto& det = y::detect_layer(cpu.net());
+  const std::vector<double> anchors(det.anchors, det.anchors + Det::num_buffers);
+  y::ComputeLoss<double> lc(2, Det::na, lv, anchors, y::LossHyp::scaled(Det::nl, 2, 64)),
+      ld(2, Det::na, lv, anchors, y::LossHyp::scaled(Det::nl, 2, 64));
+  const std::vector<y::Target<double>> targets{
+      {0, 1, 0.3, 0.4, 0.2, 0.3}, {0, 0, 0.7, 0.6, 0.4, 0.35}, {1, 1, 0.5, 0.5, 0.6, 0.5}};
+  zoo::Tensor<double> x({2, 3, 64, 64});
+  zoo::Rng(9).fill_uniform(x.data(), x.size(), 0, 1);
+
+  const auto p0 = cpu.parameters();
+  const std::vector<double> start(p0.data, p0.data + p0.size);
+  zoo::Tensor<double> gc, gd;
+  zoo::Staged<DM> x_in, out_back, dy_in;
+  for (int step = 0; step < 3; ++step) {
+    cpu.zero_grad();
+    dev.zero_grad();
+    const auto& yc = cpu.forward(x);
+    gc.resize(yc.shape());
+    const auto pc = lc(yc.data(), gc.data(), 2, targets);
+    const zoo::Tensor<double>& yd = out_back.back(dev.forward(x_in(x)));
+    gd.resize(yd.shape());
+    const auto pd = ld(yd.data(), gd.data(), 2, targets);
+    CHECK(rel(pd.box, pc.box) <= 1e-9);
+    CHECK(rel(pd.obj, pc.obj) <= 1e-9);
+    CHECK(rel(pd.cls, pc.cls) <= 1e-9);
+    cpu.backward(gc);
+    dev.backward(dy_in(gd));
+    // Clipped at a fifth of the norm: the scaling path runs.
+    const double nc = oc.clip_grad_norm(1e300), max_norm = nc / 5;
+    const double nd = od.clip_grad_norm(1e300);
+    CHECK(rel(nd, nc) <= 1e-9);
+    CHECK(rel(oc.clip_grad_norm(max_norm), nc) <= 1e-12);
+    CHECK(rel(od.clip_grad_norm(max_norm), nd) <= 1e-12);
+    CHECK(rel(od.clip_grad_norm(1e300), max_norm) <= 1e-6);  // now at max_norm
+    oc.step();
+    od.step();
+    ec.update(cpu, step + 1);
+    ed.update(dev, step + 1);
+  }
+  CHECK(od.steps() == 3);
+  CHECK(od.finite());
+  // What each parameter moved, device against CPU.
+  const auto pd = device_params(dev);
+  std::vector<double> mc(start.size()), md(start.size());
+  for (std::size_t i = 0; i < start.size(); ++i) mc[i] = p0.data[i] - start[i], md[i] = pd[i] - start[i];
+  CHECK(rel_err(md.data(), mc.data(), mc.size()) <= 1e-8);
+  // The EMA: parameters, running statistics, counters.
+  dev_ema.to_host();
+  const auto se = cpu_ema.state_dict(), de = dev_ema.host().state_dict();
+  REQUIRE(se.size() == de.size());
+  double worst = 0;
+  for (std::size_t k = 0; k < se.size(); ++k) worst = std::max(worst, rel_err(de[k].data, se[k].data, se[k].size));
+  CHECK(worst <= 1e-8);
+  bool counted = false;
+  for (std::size_t k = 0; k < se.size(); ++k)
+    if (se[k].name.ends_with("num_batches_tracked")) {
+      CHECK(*de[k].data == 3.0);
+      counted = true;
+    }
+  CHECK(counted);
+  CHECK(ed.updates == 3);
+
+  // The device optimizer in the CPU's checkpoint: a CPU run reads its momentum and steps.
+  const std::string path = "cuda_trainers_yolo.safetensors";
+  zoo::cuda::save_checkpoint(path, dev, od, {.epoch = 1, .step = 3});
+  CM back(77);
+  y::GroupSGD<double> ob(back, hyp);
+  CHECK(zoo::load_checkpoint(path, back, ob).step == 3);
+  CHECK(ob.steps() == 3);
+  REQUIRE(ob.state().size() == oc.state().size());
+  double mom = 0;
+  for (std::size_t k = 0; k < ob.state().size(); ++k)
+    mom = std::max(mom, rel_err(ob.state()[k].data(), oc.state()[k].data(), oc.state()[k].size()));
+  CHECK(mom <= 1e-8);
+  // And a fresh device run resumes from it: the next step equal to the first device run's.
+  DM dev2(5, "yolo2");
+  y::group_sgd_for_t<DM> od2(dev2, hyp);
+  CHECK(zoo::cuda::load_checkpoint(path, dev2, od2).epoch == 1);
+  CHECK(od2.steps() == 3);
+  for (auto* o : {&od, &od2}) o->group_lr = {0.05, 0.02, 0.01}, o->momentum = 0.9, o->weight_decay = 5e-3;
+  for (DM* m : {&dev, &dev2}) {
+    m->zero_grad();
+    const zoo::Tensor<double>& yy = out_back.back(m->forward(x_in(x)));
+    gd.resize(yy.shape());
+    ld(yy.data(), gd.data(), 2, targets);
+    m->backward(dy_in(gd));
+  }
+  od.step();
+  od2.step();
+  const auto a = device_params(dev), b = device_params(dev2);
+  CHECK(rel_err(b.data(), a.data(), a.size()) == 0.0);
+  std::remove(path.c_str());
 }

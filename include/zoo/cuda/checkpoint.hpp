@@ -42,6 +42,13 @@ void state_to_device(const std::vector<H>& host, std::vector<DeviceBuffer<T>>& d
   check_one_span(dev, host, what);
   copy_to_device(host[0].data(), host[0].size(), dev[0].data());
 }
+// The host twin of a device optimizer: one over the mirror's named tensors where the
+// optimizer needs their names (cuda::GroupSGD, cuda/yolo_train.hpp), else over its one span.
+template <class Opt, class M>
+auto host_twin(Opt& opt, M& m) {
+  if constexpr (requires { host_optimizer(opt, m.host()); }) return host_optimizer(opt, m.host());
+  else return host_optimizer(opt, m.host().parameters());
+}
 }  // namespace detail
 
 // A host optimizer over `p` (the mirror's parameters) with d's options, lr, step count
@@ -82,7 +89,7 @@ template <class T, class Spec, class... Ins, class Opt>
 void save_checkpoint(const std::string& path, BasicModel<T, Spec, Ins...>& m, Opt& opt,
                      const TrainState& st = {}) {
   m.to_host();
-  auto h = host_optimizer(opt, m.host().parameters());
+  auto h = detail::host_twin(opt, m);
   zoo::save_checkpoint(path, m.host(), h, st);
 }
 
@@ -93,7 +100,7 @@ void save_checkpoint(const std::string& path, BasicModel<T, Spec, Ins...>& m, Op
 template <class T, class Spec, class... Ins, class Opt>
 TrainState load_checkpoint(const std::string& path, BasicModel<T, Spec, Ins...>& m, Opt& opt) {
   m.to_host();
-  auto h = host_optimizer(opt, m.host().parameters());
+  auto h = detail::host_twin(opt, m);
   TrainState st;
   try {
     st = zoo::load_checkpoint(path, m.host(), h);

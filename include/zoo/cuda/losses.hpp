@@ -12,6 +12,7 @@
 
 #include "../losses/losses.hpp"
 #include "layers.hpp"
+#include "scratch.hpp"
 #include "tensor.hpp"
 
 namespace zoo::cuda {
@@ -32,7 +33,7 @@ T* prep_grad(const Tensor<T>& pred, Tensor<T>* grad) {
 // Σ f(i) in double over [0, n) on the device.
 template <class F>
 double sum(index_t n, const F& f) {
-  return thrust::transform_reduce(thrust::device, thrust::counting_iterator<index_t>(0),
+  return thrust::transform_reduce(reduce_policy(), thrust::counting_iterator<index_t>(0),
                                   thrust::counting_iterator<index_t>(n), f, 0.0,
                                   thrust::plus<double>());
 }
@@ -258,7 +259,7 @@ T cross_entropy_loss(const Tensor<T>& logits, const Tensor<T>& labels,
                                                        static_cast<index_t>(c), scale});
   // NaN: a bad label, or logits that are not finite (a diverging run: NaN, as on the CPU).
   if (s != s) {
-    const auto at = thrust::find_if(thrust::device, thrust::counting_iterator<index_t>(0),
+    const auto at = thrust::find_if(reduce_policy(), thrust::counting_iterator<index_t>(0),
                                     thrust::counting_iterator<index_t>(static_cast<index_t>(n)),
                                     detail::IsBadLabel<T>{{labels.data(), static_cast<index_t>(c)}});
     const auto i = static_cast<std::size_t>(*at);

@@ -12,6 +12,7 @@
 
 #include "../optim/optimizers.hpp"
 #include "layers.hpp"
+#include "scratch.hpp"
 
 namespace zoo::cuda {
 
@@ -65,7 +66,7 @@ struct NotFinite {  // inf or NaN: v − v is NaN exactly then
 template <class T>
 bool all_finite(const std::vector<DeviceBuffer<T>>& bufs) {
   for (const auto& b : bufs)
-    if (b.size() && thrust::count_if(thrust::device, b.data(), b.data() + b.size(), NotFinite<T>{}) != 0)
+    if (b.size() && thrust::count_if(reduce_policy(), b.data(), b.data() + b.size(), NotFinite<T>{}) != 0)
       return false;
   return true;
 }

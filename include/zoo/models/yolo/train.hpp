@@ -116,6 +116,15 @@ class GroupSGD {
   std::int64_t steps_ = 0;
 };
 
+// The optimizer type for a model type: GroupSGD here, cuda::GroupSGD for a device model
+// (cuda/yolo_train.hpp), so a trainer names it once.
+template <class M>
+struct group_sgd_for {
+  using type = GroupSGD<typename M::scalar>;
+};
+template <class M>
+using group_sgd_for_t = typename group_sgd_for<M>::type;
+
 // np.interp on two points.
 inline double interp2(double x, double x0, double x1, double y0, double y1) {
   if (x <= x0) return y0;
