@@ -5,9 +5,11 @@
 #      cuBLAS for the (N, 1) conv, checked against the CPU backend, then timed);
 #   2. the NCCL process group (tests/cuda/nccl_allreduce.cu);
 #   3. the CUDA backend's tests (tests/cuda/cuda_backend.cu: every device layer, loss,
-#      optimizer and model against the CPU backend on the same weights and batch);
-#   4. the backend's training steps (bench/cuda/train_steps.cu) and, where PyTorch with CUDA
-#      is installed, the same steps in PyTorch eager (bench/pytorch/cuda_steps.py);
+#      optimizer and model against the CPU backend on the same weights and batch), with the
+#      im2col convolutions and, where the toolkit has cuDNN, again with ZOO_CUDA_CONV=cudnn;
+#   4. the backend's training steps (bench/cuda/train_steps.cu; both engines likewise) and,
+#      where PyTorch with CUDA is installed, the same steps in PyTorch eager
+#      (bench/pytorch/cuda_steps.py);
 #   5. the examples with --device cuda (gan, autoencoders, diffusion, classifier, yolo) on the 96 images of
 #      tests/fixtures/tiny_mnist, and the diffusion example's --time at n_feat 64, batch 100.
 # 3–5 include Eigen, xsimd, doctest (and CLI11, zlib's headers): run scripts/gpu_deps.sh here
@@ -51,7 +53,17 @@ fi
 # The CUDA backend: its tests, then its training steps (and PyTorch's).
 deps=(-isystem /usr/include/eigen3)
 [[ -d .gpu_deps/include ]] && deps=(-isystem .gpu_deps/include)
+# cuDNN where the toolkit has it: the convolutions' second engine (cuda/cudnn.hpp), run below
+# with ZOO_CUDA_CONV=cudnn beside the default im2col path.
+dnn_lib=()
+cuda_dir=$(dirname "$(dirname "$NVCC")")
 backend_flags=(-std=c++20 -O2 -arch="sm_${arch}" -Iinclude -Itests "${deps[@]}" -Xcompiler=-fopenmp)
+if [[ -f $cuda_dir/include/cudnn.h ]] && compgen -G "$cuda_dir/lib64/libcudnn.so*" >/dev/null; then
+  backend_flags+=(-DZOO_CUDNN) dnn_lib=(-lcudnn)
+  echo "== cuDNN: $(grep -E '#define CUDNN_(MAJOR|MINOR|PATCHLEVEL) ' "$cuda_dir/include/cudnn_version.h" | awk '{print $3}' | paste -sd.)"
+else
+  echo "== no cuDNN in $cuda_dir: the im2col engine only"
+fi
 # Programs built here beforehand (scripts/gpu_deps.sh --build; nvcc's front end takes many
 # minutes on them) are used when they run on this machine; otherwise they are built now.
 backend_program() {  # name, source
@@ -62,7 +74,7 @@ backend_program() {  # name, source
     return 0
   fi
   local t0=$SECONDS
-  if "$NVCC" "${backend_flags[@]}" "$2" -lcublas -o "$work/$1"; then
+  if "$NVCC" "${backend_flags[@]}" "$2" -lcublas "${dnn_lib[@]}" -o "$work/$1"; then
     echo "== built $1 in $((SECONDS - t0)) s"
   else
     echo "== $1 did not build"; return 1
@@ -70,11 +82,20 @@ backend_program() {  # name, source
 }
 if backend_program cuda_backend tests/cuda/cuda_backend.cu; then
   "$work/cuda_backend" || { echo "== cuda_backend exit $?"; status=1; }
+  if [[ ${#dnn_lib[@]} -gt 0 ]]; then
+    echo "== cuda_backend with ZOO_CUDA_CONV=cudnn"
+    ZOO_CUDA_CONV=cudnn "$work/cuda_backend" || { echo "== cuda_backend (cudnn) exit $?"; status=1; }
+  fi
 else
   status=1
 fi
 if backend_program train_steps bench/cuda/train_steps.cu; then
   "$work/train_steps" 50 || { echo "== train_steps exit $?"; status=1; }
+  if [[ ${#dnn_lib[@]} -gt 0 ]]; then
+    echo "== train_steps with ZOO_CUDA_CONV=cudnn (fp32), then with TF32 as PyTorch's cuDNN convolutions"
+    ZOO_CUDA_CONV=cudnn "$work/train_steps" 50 || { echo "== train_steps (cudnn) exit $?"; status=1; }
+    ZOO_CUDA_CONV=cudnn ZOO_CUDA_CONV_TF32=1 "$work/train_steps" 50 || { echo "== train_steps (cudnn, tf32) exit $?"; status=1; }
+  fi
 else
   status=1
 fi
@@ -90,7 +111,7 @@ example_program() {  # name
     return 0
   fi
   local t0=$SECONDS
-  if "$NVCC" "${backend_flags[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$1.cpp" -lcublas -l:libz.so.1 \
+  if "$NVCC" "${backend_flags[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$1.cpp" -lcublas "${dnn_lib[@]}" -l:libz.so.1 \
        -o "$work/$1"; then
     echo "== built $1 in $((SECONDS - t0)) s"
   else

@@ -25,10 +25,17 @@ if [[ "${1:-}" == "--build" ]]; then
   mkdir -p .gpu_deps/bin
   flags=(-std=c++20 -O2 -arch=sm_90 -Iinclude -Itests -isystem "$dst" -Xcompiler=-fopenmp
          -Xcompiler=-static-libstdc++ -Xcompiler=-static-libgcc)
-  "$NVCC" "${flags[@]}" tests/cuda/cuda_backend.cu -lcublas -o .gpu_deps/bin/cuda_backend
-  "$NVCC" "${flags[@]}" bench/cuda/train_steps.cu -lcublas -o .gpu_deps/bin/train_steps
+  # cuDNN where this toolkit has it (cuda/cudnn.hpp); a GPU machine without libcudnn then
+  # fails the programs' --help probe in gpu_check.sh, which builds them there instead.
+  dnn_def=() dnn_lib=()
+  cuda_dir=$(dirname "$(dirname "$NVCC")")
+  if [[ -f $cuda_dir/include/cudnn.h ]] && compgen -G "$cuda_dir/lib64/libcudnn.so*" >/dev/null; then
+    dnn_def=(-DZOO_CUDNN) dnn_lib=(-lcudnn)
+  fi
+  "$NVCC" "${flags[@]}" "${dnn_def[@]}" tests/cuda/cuda_backend.cu -lcublas "${dnn_lib[@]}" -o .gpu_deps/bin/cuda_backend
+  "$NVCC" "${flags[@]}" "${dnn_def[@]}" bench/cuda/train_steps.cu -lcublas "${dnn_lib[@]}" -o .gpu_deps/bin/train_steps
   for ex in gan autoencoders diffusion classifier yolo; do
-    "$NVCC" "${flags[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$ex.cpp" -lcublas \
+    "$NVCC" "${flags[@]}" "${dnn_def[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$ex.cpp" -lcublas "${dnn_lib[@]}" \
       /usr/lib/x86_64-linux-gnu/libz.a -o ".gpu_deps/bin/$ex"
   done
   git rev-parse HEAD > .gpu_deps/bin/COMMIT

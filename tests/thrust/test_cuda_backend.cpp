@@ -349,6 +349,22 @@ TEST_CASE("cuda backend: bce_with_logits_loss equals the CPU's, both target form
   CHECK(rel_err(gd.to_host().data(), g.data(), g.size()) <= 1e-12);
 }
 
+// ZOO_CUDA_CONV picks the convolution engine; a build without cuDNN (this one, on Thrust's
+// OpenMP system) refuses "cudnn" rather than fall back in silence.
+TEST_CASE("cuda backend: ZOO_CUDA_CONV names an engine this build has, or is an error") {
+  using zoo::cuda::ConvEngine;
+  CHECK(zoo::cuda::parse_conv_engine(nullptr) == ConvEngine::im2col);
+  CHECK(zoo::cuda::parse_conv_engine("") == ConvEngine::im2col);
+  CHECK(zoo::cuda::parse_conv_engine("im2col") == ConvEngine::im2col);
+  CHECK_THROWS_WITH_AS(zoo::cuda::parse_conv_engine("winograd"), doctest::Contains("expected im2col or cudnn"),
+                       zoo::cuda::Error);
+  if constexpr (zoo::cuda::cudnn_built)
+    CHECK(zoo::cuda::parse_conv_engine("cudnn") == ConvEngine::cudnn);
+  else
+    CHECK_THROWS_WITH_AS(zoo::cuda::parse_conv_engine("cudnn"), doctest::Contains("has no cuDNN"),
+                         zoo::cuda::Error);
+}
+
 // The reductions' temporary storage comes from the kept allocator (cuda/scratch.hpp): the
 // first loss call allocates it, the next calls of that size or smaller allocate nothing,
 // and the values are the ones thrust::device gives.

@@ -1,5 +1,5 @@
 // zoo/cuda/conv.hpp — convolution on the device: im2col + GEMM, the reference path of the
-// CUDA backend (cuDNN, where it is faster, is chosen per geometry on top of this one).
+// CUDA backend; cuDNN (cuda/cudnn.hpp) where the build has it and conv_engine() asks for it.
 //
 // A batch runs in chunks of nb samples whose column matrix fits the workspace budget:
 //   Conv2d           col (C·KH·KW, nb·P) = im2col(x)            P = OH·OW
@@ -17,6 +17,7 @@
 #include "../layers/conv2d.hpp"
 #include "../layers/conv_transpose2d.hpp"
 #include "akconv_thrust.hpp"
+#include "cudnn.hpp"
 #include "layers.hpp"
 #include "norm.hpp"
 
@@ -143,6 +144,16 @@ inline index_t conv_chunk(index_t n, index_t per_sample) {
   return std::max<index_t>(1, std::min<index_t>(n, kConvChunkValues / std::max<index_t>(1, per_sample)));
 }
 
+// The cuDNN path of a convolution layer (cuda/cudnn.hpp), where the build has cuDNN: on when
+// conv_engine() said cudnn at the layer's last resize.
+template <class T>
+struct DnnPath {
+#if ZOO_HAS_CUDNN
+  DnnConv<T> conv;
+#endif
+  bool on = false;
+};
+
 // ------------------------------------------------------------------ Conv2d
 template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
           std::size_t SW, std::size_t PH, std::size_t PW, std::size_t DH, std::size_t DW,
@@ -158,14 +169,29 @@ struct layer<Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>>
   static constexpr index_t O = Out, Og = L::Og, K = L::K, P = L::P, R = geom.rows();
   index_t nb = 1;
   DeviceBuffer<T> col, yc, part;
+  DnnPath<T> dnn;
 
   void resize(std::size_t n) {
+    part.resize(Bias ? n * Out : 0);
+    dnn.on = conv_engine() == ConvEngine::cudnn;  // which a build without cuDNN refuses
+#if ZOO_HAS_CUDNN
+    if (dnn.on) {
+      dnn.conv.setup(static_cast<index_t>(n), In::C, In::H, In::W, O, L::OH, L::OW, KH, KW, SH, SW, PH, PW, DH, DW, G);
+      return;
+    }
+#endif
     nb = conv_chunk(static_cast<index_t>(n), (R + O) * P);
     col.resize(static_cast<std::size_t>(R * nb * P));
     yc.resize(static_cast<std::size_t>(O * nb * P));
-    part.resize(Bias ? n * Out : 0);
   }
   void forward(const T* x, T* y, std::size_t n) {
+#if ZOO_HAS_CUDNN
+    if (dnn.on) {
+      if (dnn.conv.batch() != static_cast<index_t>(n)) resize(n);
+      dnn.conv.forward(x, weight, Bias ? bias : nullptr, y);
+      return;
+    }
+#endif
     for (index_t s0 = 0; s0 < static_cast<index_t>(n); s0 += nb) {
       const index_t b = std::min<index_t>(nb, static_cast<index_t>(n) - s0), cols = b * P;
       launch(R * cols, fn::Im2col<T>{geom, x + s0 * geom.image(), col.data(), b});
@@ -180,6 +206,13 @@ struct layer<Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>>
     const bool dw = !frozen;
     if (dw && Bias) bias_grad(dy, part.data(), dbias, static_cast<index_t>(n), O, P);
     if (!dw && !dx) return;
+#if ZOO_HAS_CUDNN
+    if (dnn.on) {
+      if (dw) dnn.conv.backward_filter(x, dy, dweight);
+      if (dx) dnn.conv.backward_data(weight, dy, dx);
+      return;
+    }
+#endif
     for (index_t s0 = 0; s0 < static_cast<index_t>(n); s0 += nb) {
       const index_t b = std::min<index_t>(nb, static_cast<index_t>(n) - s0), cols = b * P;
       launch(O * cols, fn::ToChannelMajor<T>{dy + s0 * O * P, yc.data(), O, P, b});
@@ -216,15 +249,32 @@ struct layer<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, 
   static constexpr index_t OP = L::OH * L::OW;
   index_t nb = 1;
   DeviceBuffer<T> col, xc, part;
+  DnnPath<T> dnn;
 
   void resize(std::size_t n) {
+    part.resize(Bias ? n * Out : 0);
+    dnn.on = conv_engine() == ConvEngine::cudnn;  // which a build without cuDNN refuses
+#if ZOO_HAS_CUDNN
+    if (dnn.on) {  // the convolution whose adjoint this layer is: (Out, OH, OW) → (C, H, W)
+      dnn.conv.setup(static_cast<index_t>(n), O, L::OH, L::OW, C, In::H, In::W, KH, KW, SH, SW, PH, PW, DH, DW, 1);
+      dnn.conv.set_bias_on_x(O);
+      return;
+    }
+#endif
     nb = conv_chunk(static_cast<index_t>(n), (R + C) * P);
     col.resize(static_cast<std::size_t>(R * nb * P));
     xc.resize(static_cast<std::size_t>(C * nb * P));
-    part.resize(Bias ? n * Out : 0);
   }
   void forward(const T* x, T* y, std::size_t n) {
     const index_t N = static_cast<index_t>(n);
+#if ZOO_HAS_CUDNN
+    if (dnn.on) {
+      if (dnn.conv.batch() != N) resize(n);
+      dnn.conv.backward_data(weight, x, y, /*accumulate=*/false);
+      if constexpr (Bias) dnn.conv.add_bias_x(bias, y);
+      return;
+    }
+#endif
     if constexpr (Bias) launch(N * O * OP, fn::BiasPlanes<T>{bias, y, O, OP});
     else cuda::fill(y, n * O * OP, T(0));
     for (index_t s0 = 0; s0 < N; s0 += nb) {
@@ -239,6 +289,13 @@ struct layer<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, 
     const bool dw = !frozen;
     if (dw && Bias) bias_grad(dy, part.data(), dbias, N, O, OP);
     if (!dw && !dx) return;
+#if ZOO_HAS_CUDNN
+    if (dnn.on) {
+      if (dw) dnn.conv.backward_filter(dy, x, dweight);  // conv terms: x = this dy, y = this x
+      if (dx) dnn.conv.forward(dy, weight, nullptr, dx, /*accumulate=*/true);
+      return;
+    }
+#endif
     for (index_t s0 = 0; s0 < N; s0 += nb) {
       const index_t b = std::min<index_t>(nb, N - s0), cols = b * P;
       launch(R * cols, fn::Im2col<T>{geom, dy + s0 * geom.image(), col.data(), b});

@@ -190,7 +190,8 @@ class BasicModel {
     try {
       layer_ops::resize_nested(net_, n);
     } catch (const Error& e) {
-      throw Error("zoo::cuda::Model '" + name_ + "': could not allocate the saved values of a batch "
+      throw Error("zoo::cuda::Model '" + name_ + "': could not set up its layers (saved values, "
+                  "workspaces, convolution engines) for a batch "
                   "of " + std::to_string(n) + " (" + e.what() + ")");
     }
     alloc(ws_, train_scratch_of<net_type>() * n, "working memory");
