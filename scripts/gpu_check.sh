@@ -82,7 +82,7 @@ backend_program() {  # name, source
 }
 if backend_program cuda_backend tests/cuda/cuda_backend.cu; then
   "$work/cuda_backend" || { echo "== cuda_backend exit $?"; status=1; }
-  if [[ ${#dnn_lib[@]} -gt 0 ]]; then
+  if grep -qa cudnnConvolutionForward "$work/cuda_backend"; then  # built with cuDNN (here or prebuilt)
     echo "== cuda_backend with ZOO_CUDA_CONV=cudnn"
     ZOO_CUDA_CONV=cudnn "$work/cuda_backend" || { echo "== cuda_backend (cudnn) exit $?"; status=1; }
   fi
@@ -91,7 +91,7 @@ else
 fi
 if backend_program train_steps bench/cuda/train_steps.cu; then
   "$work/train_steps" 50 || { echo "== train_steps exit $?"; status=1; }
-  if [[ ${#dnn_lib[@]} -gt 0 ]]; then
+  if grep -qa cudnnConvolutionForward "$work/train_steps"; then  # built with cuDNN (here or prebuilt)
     echo "== train_steps with ZOO_CUDA_CONV=cudnn (fp32), then with TF32 as PyTorch's cuDNN convolutions"
     ZOO_CUDA_CONV=cudnn "$work/train_steps" 50 || { echo "== train_steps (cudnn) exit $?"; status=1; }
     ZOO_CUDA_CONV=cudnn ZOO_CUDA_CONV_TF32=1 "$work/train_steps" 50 || { echo "== train_steps (cudnn, tf32) exit $?"; status=1; }

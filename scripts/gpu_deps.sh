@@ -36,7 +36,7 @@ if [[ "${1:-}" == "--build" ]]; then
   "$NVCC" "${flags[@]}" "${dnn_def[@]}" bench/cuda/train_steps.cu -lcublas "${dnn_lib[@]}" -o .gpu_deps/bin/train_steps
   for ex in gan autoencoders diffusion classifier yolo; do
     "$NVCC" "${flags[@]}" "${dnn_def[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$ex.cpp" -lcublas "${dnn_lib[@]}" \
-      /usr/lib/x86_64-linux-gnu/libz.a -o ".gpu_deps/bin/$ex"
+      -L/usr/lib/x86_64-linux-gnu -l:libz.a -o ".gpu_deps/bin/$ex"  # -x cu: no file paths
   done
   git rev-parse HEAD > .gpu_deps/bin/COMMIT
 fi

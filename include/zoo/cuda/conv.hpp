@@ -12,6 +12,8 @@
 // run-time struct: one set of functors serves every convolution of a network.
 #pragma once
 #include <algorithm>
+#include <stdexcept>
+#include <string>
 
 #include "../layers/akconv.hpp"
 #include "../layers/conv2d.hpp"
@@ -154,6 +156,14 @@ struct DnnPath {
   bool on = false;
 };
 
+// cuDNN's descriptors hold the batch of the last forward: a backward of another batch would
+// read and write past the tensors.
+inline void dnn_same_batch(index_t forward_n, std::size_t n) {
+  if (forward_n != static_cast<index_t>(n))
+    throw std::logic_error("zoo::cuda convolution (cuDNN): backward of a batch of " + std::to_string(n) +
+                           " after a forward of " + std::to_string(forward_n));
+}
+
 // ------------------------------------------------------------------ Conv2d
 template <class T, class In, std::size_t Out, std::size_t KH, std::size_t KW, std::size_t SH,
           std::size_t SW, std::size_t PH, std::size_t PW, std::size_t DH, std::size_t DW,
@@ -208,6 +218,7 @@ struct layer<Conv2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, DH, DW, G, Bias>>
     if (!dw && !dx) return;
 #if ZOO_HAS_CUDNN
     if (dnn.on) {
+      dnn_same_batch(dnn.conv.batch(), n);
       if (dw) dnn.conv.backward_filter(x, dy, dweight);
       if (dx) dnn.conv.backward_data(weight, dy, dx);
       return;
@@ -291,6 +302,7 @@ struct layer<ConvTranspose2dLayer<T, In, Out, KH, KW, SH, SW, PH, PW, OPH, OPW, 
     if (!dw && !dx) return;
 #if ZOO_HAS_CUDNN
     if (dnn.on) {
+      dnn_same_batch(dnn.conv.batch(), n);
       if (dw) dnn.conv.backward_filter(dy, x, dweight);  // conv terms: x = this dy, y = this x
       if (dx) dnn.conv.forward(dy, weight, nullptr, dx, /*accumulate=*/true);
       return;

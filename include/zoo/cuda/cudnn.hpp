@@ -14,7 +14,8 @@
 // BackwardFilter with the roles of x and dy exchanged.
 //
 // Algorithms come from cuDNN's heuristics (the _v7 queries: no timing runs), keeping the
-// first one cuDNN marks deterministic, so two runs give the same bits as on the im2col path.
+// first one cuDNN marks deterministic (two runs give the same bits, as on the im2col path)
+// that is not FFT or Winograd (whose fp32 rounding is far from a direct sum's).
 // Math is CUDNN_FMA_MATH (full fp32: the CPU backend's values to float rounding); TF32, which
 // PyTorch allows for convolutions by default, is `conv_allow_tf32() = true` (or
 // ZOO_CUDA_CONV_TF32=1).
@@ -93,27 +94,27 @@ template <class T>
 class DnnConv {
  public:
   static constexpr cudnnDataType_t type = std::is_same_v<T, double> ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
-  DnnConv() {
-    check_dnn(cudnnCreateTensorDescriptor(&x_), "cudnnCreateTensorDescriptor");
-    check_dnn(cudnnCreateTensorDescriptor(&y_), "cudnnCreateTensorDescriptor");
-    check_dnn(cudnnCreateTensorDescriptor(&b_), "cudnnCreateTensorDescriptor");
-    check_dnn(cudnnCreateFilterDescriptor(&w_), "cudnnCreateFilterDescriptor");
-    check_dnn(cudnnCreateConvolutionDescriptor(&c_), "cudnnCreateConvolutionDescriptor");
-  }
+  DnnConv() = default;  // descriptors are made by the first setup: an im2col layer has none
   DnnConv(const DnnConv&) = delete;
   DnnConv& operator=(const DnnConv&) = delete;
   ~DnnConv() {
-    cudnnDestroyTensorDescriptor(x_);
-    cudnnDestroyTensorDescriptor(y_);
-    cudnnDestroyTensorDescriptor(b_);
-    cudnnDestroyFilterDescriptor(w_);
-    cudnnDestroyConvolutionDescriptor(c_);
+    if (x_) cudnnDestroyTensorDescriptor(x_);
+    if (y_) cudnnDestroyTensorDescriptor(y_);
+    if (b_) cudnnDestroyTensorDescriptor(b_);
+    if (w_) cudnnDestroyFilterDescriptor(w_);
+    if (c_) cudnnDestroyConvolutionDescriptor(c_);
   }
 
   // For a batch of n; picks the algorithms and grows the workspace (kept between calls).
   void setup(index_t n, index_t C, index_t H, index_t W, index_t O, index_t OH, index_t OW, index_t KH,
              index_t KW, index_t SH, index_t SW, index_t PH, index_t PW, index_t DH, index_t DW,
              index_t groups) {
+    n_ = 0;  // until this setup has finished
+    if (!x_) check_dnn(cudnnCreateTensorDescriptor(&x_), "cudnnCreateTensorDescriptor");
+    if (!y_) check_dnn(cudnnCreateTensorDescriptor(&y_), "cudnnCreateTensorDescriptor");
+    if (!b_) check_dnn(cudnnCreateTensorDescriptor(&b_), "cudnnCreateTensorDescriptor");
+    if (!w_) check_dnn(cudnnCreateFilterDescriptor(&w_), "cudnnCreateFilterDescriptor");
+    if (!c_) check_dnn(cudnnCreateConvolutionDescriptor(&c_), "cudnnCreateConvolutionDescriptor");
     auto i = [](index_t v) { return static_cast<int>(v); };
     check_dnn(cudnnSetTensor4dDescriptor(x_, CUDNN_TENSOR_NCHW, type, i(n), i(C), i(H), i(W)),
               "cudnnSetTensor4dDescriptor(x)");
@@ -141,9 +142,11 @@ class DnnConv {
       int got = 0;
       check_dnn(cudnnGetConvolutionForwardAlgorithm_v7(h, x_, w_, c_, y_, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, perf),
                 "cudnnGetConvolutionForwardAlgorithm_v7");
-      const int k = pick(perf, got, "forward");
-      fwd_ = perf[k].algo;
-      ws = std::max(ws, perf[k].memory);
+      fwd_ = perf[pick(perf, got, "forward")].algo;
+      std::size_t b = 0;
+      check_dnn(cudnnGetConvolutionForwardWorkspaceSize(h, x_, w_, c_, y_, fwd_, &b),
+                "cudnnGetConvolutionForwardWorkspaceSize");
+      ws = std::max(ws, b);
     }
     {
       cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
@@ -151,9 +154,11 @@ class DnnConv {
       check_dnn(cudnnGetConvolutionBackwardDataAlgorithm_v7(h, w_, y_, c_, x_, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                             &got, perf),
                 "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-      const int k = pick(perf, got, "backward data");
-      bwd_data_ = perf[k].algo;
-      ws = std::max(ws, perf[k].memory);
+      bwd_data_ = perf[pick(perf, got, "backward data")].algo;
+      std::size_t b = 0;
+      check_dnn(cudnnGetConvolutionBackwardDataWorkspaceSize(h, w_, y_, c_, x_, bwd_data_, &b),
+                "cudnnGetConvolutionBackwardDataWorkspaceSize");
+      ws = std::max(ws, b);
     }
     {
       cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
@@ -161,9 +166,11 @@ class DnnConv {
       check_dnn(cudnnGetConvolutionBackwardFilterAlgorithm_v7(h, x_, y_, c_, w_,
                                                               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &got, perf),
                 "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-      const int k = pick(perf, got, "backward filter");
-      bwd_filter_ = perf[k].algo;
-      ws = std::max(ws, perf[k].memory);
+      bwd_filter_ = perf[pick(perf, got, "backward filter")].algo;
+      std::size_t b = 0;
+      check_dnn(cudnnGetConvolutionBackwardFilterWorkspaceSize(h, x_, y_, c_, w_, bwd_filter_, &b),
+                "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+      ws = std::max(ws, b);
     }
     ws_.resize(ws);
     n_ = n;
@@ -203,11 +210,28 @@ class DnnConv {
   }
 
  private:
-  // The first algorithm cuDNN returned that ran its query and is deterministic.
+  // FFT and Winograd algorithms round differently from a direct or GEMM convolution (fp32
+  // errors far above im2col's); they are left out, so both engines agree to float rounding.
+  static bool transform_based(cudnnConvolutionFwdAlgo_t a) {
+    return a == CUDNN_CONVOLUTION_FWD_ALGO_FFT || a == CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED;
+  }
+  static bool transform_based(cudnnConvolutionBwdDataAlgo_t a) {
+    return a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD || a == CUDNN_CONVOLUTION_BWD_DATA_ALGO_WINOGRAD_NONFUSED;
+  }
+  static bool transform_based(cudnnConvolutionBwdFilterAlgo_t a) {
+    return a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT || a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_FFT_TILING ||
+           a == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_WINOGRAD_NONFUSED;
+  }
+  // The first algorithm cuDNN ranks that ran its query, is deterministic and is not FFT or
+  // Winograd.
   template <class Perf>
   static int pick(const Perf* perf, int got, const char* what) {
     for (int k = 0; k < got; ++k)
-      if (perf[k].status == CUDNN_STATUS_SUCCESS && perf[k].determinism == CUDNN_DETERMINISTIC) return k;
+      if (perf[k].status == CUDNN_STATUS_SUCCESS && perf[k].determinism == CUDNN_DETERMINISTIC &&
+          !transform_based(perf[k].algo))
+        return k;
     throw Error(std::string("zoo::cuda cuDNN convolution: no deterministic ") + what +
                 " algorithm for this geometry (set ZOO_CUDA_CONV=im2col)");
   }

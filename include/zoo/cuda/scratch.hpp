@@ -10,6 +10,7 @@
 // the rule the models' own buffers follow. One allocator per host thread; its blocks are
 // freed when the thread ends.
 #pragma once
+#include <cassert>
 #include <cstddef>
 #include <map>
 
@@ -53,7 +54,8 @@ class ScratchAllocator {
   }
   void deallocate(char* p, std::size_t) noexcept {
     const auto it = used_.find(p);
-    if (it == used_.end()) return;  // not ours: Thrust hands back only what it was given
+    assert(it != used_.end() && "zoo::cuda::ScratchAllocator: a block it did not hand out");
+    if (it == used_.end()) return;
     free_.emplace(it->second, p);
     used_.erase(it);
   }

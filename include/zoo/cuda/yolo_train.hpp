@@ -192,6 +192,7 @@ yolo::GroupSGD<T> host_optimizer(GroupSGD<T>& d, HM& host) {
   copy_to_host(d.momentum_buffer().data(), flat.size(), flat.data());
   for (std::size_t k = 0; k < st.size(); ++k) {
     const auto [off, n] = d.tensors()[k];
+    if (st[k].size() != n) throw std::logic_error("zoo::cuda::GroupSGD: a momentum tensor's size differs");
     std::copy(flat.begin() + std::ptrdiff_t(off), flat.begin() + std::ptrdiff_t(off + n), st[k].data());
   }
   return h;
@@ -246,6 +247,12 @@ class ModelEMA<cuda::BasicModel<T, Spec, Ins...>> {
       mode_.resize(nb);
       cuda::copy_to_device(mode.data(), nb, mode_.data());
     }
+    // Every parameter value is in the state_dict, as the host's loop over it assumes.
+    std::size_t named = 0;
+    for (const auto& t : h.named_parameters()) named += t.size;
+    if (named != M::num_params)
+      throw std::logic_error("zoo::yolo::ModelEMA: the named parameters hold " + std::to_string(named) +
+                             " of the model's " + std::to_string(M::num_params) + " values");
   }
   void update(M& model, std::int64_t updates_done) {
     updates = updates_done;
