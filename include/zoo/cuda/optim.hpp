@@ -62,12 +62,16 @@ template <class T>
 struct NotFinite {  // inf or NaN: v − v is NaN exactly then
   ZOO_HD bool operator()(T v) const { return !(v - v == T(0)); }
 };
-// Whether every value of each buffer is finite (one device count per buffer).
+// Whether every value of a buffer is finite (one device count).
+template <class T>
+bool finite(const DeviceBuffer<T>& b) {
+  return b.size() == 0 || thrust::count_if(reduce_policy(), b.data(), b.data() + b.size(), NotFinite<T>{}) == 0;
+}
+// The same for each buffer of an optimizer's state.
 template <class T>
 bool all_finite(const std::vector<DeviceBuffer<T>>& bufs) {
   for (const auto& b : bufs)
-    if (b.size() && thrust::count_if(reduce_policy(), b.data(), b.data() + b.size(), NotFinite<T>{}) != 0)
-      return false;
+    if (!finite(b)) return false;
   return true;
 }
 }  // namespace detail

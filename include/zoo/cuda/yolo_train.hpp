@@ -11,8 +11,6 @@
 // counters, as the host's loop over the state_dict does. Checkpoints go through the host
 // (cuda/checkpoint.hpp): host_optimizer() makes the yolo::GroupSGD that writes them.
 #pragma once
-#include <thrust/transform_reduce.h>
-
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -23,9 +21,9 @@
 #include <vector>
 
 #include "../models/yolo/train.hpp"
+#include "losses.hpp"
 #include "model.hpp"
 #include "optim.hpp"
-#include "scratch.hpp"
 
 namespace zoo::cuda {
 
@@ -134,10 +132,7 @@ class GroupSGD {
   // clip_grad_norm_(params, max_norm): ‖g‖ summed in double on the device; the gradient is
   // scaled by max_norm / (‖g‖ + 1e-6) when that is below 1. Returns ‖g‖.
   double clip_grad_norm(double max_norm) {
-    const double sq = thrust::transform_reduce(reduce_policy(), thrust::counting_iterator<index_t>(0),
-                                               thrust::counting_iterator<index_t>(index_t(params_.size)),
-                                               fn::SquareD<T>{params_.grad}, 0.0, thrust::plus<double>());
-    const double norm = std::sqrt(sq);
+    const double norm = std::sqrt(detail::sum(static_cast<index_t>(params_.size), fn::SquareD<T>{params_.grad}));
     const double coef = max_norm / (norm + 1e-6);
     if (coef < 1) launch(static_cast<index_t>(params_.size), fn::ScaleBy<T>{params_.grad, T(coef)});
     return norm;
@@ -154,11 +149,7 @@ class GroupSGD {
   // The momentum of every parameter, flat in the model's order (not per tensor as the host's
   // state(), so guard and checkpoint code reach it through finite() and host_optimizer()).
   DeviceBuffer<T>& momentum_buffer() { return momentum_; }
-  bool finite() const {
-    return momentum_.size() == 0 || thrust::count_if(reduce_policy(), momentum_.data(),
-                                                     momentum_.data() + momentum_.size(),
-                                                     detail::NotFinite<T>{}) == 0;
-  }
+  bool finite() const { return detail::finite(momentum_); }
   struct Span {
     std::size_t offset, size;
   };
