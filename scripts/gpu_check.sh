@@ -74,7 +74,7 @@ backend_program() {  # name, source
     return 0
   fi
   local t0=$SECONDS
-  if "$NVCC" "${backend_flags[@]}" "$2" -lcublas "${dnn_lib[@]}" -o "$work/$1"; then
+  if "$NVCC" "${backend_flags[@]}" "$2" -lcublas -lcublasLt "${dnn_lib[@]}" -o "$work/$1"; then
     echo "== built $1 in $((SECONDS - t0)) s"
   else
     echo "== $1 did not build"; return 1
@@ -111,7 +111,7 @@ example_program() {  # name
     return 0
   fi
   local t0=$SECONDS
-  if "$NVCC" "${backend_flags[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$1.cpp" -lcublas "${dnn_lib[@]}" -l:libz.so.1 \
+  if "$NVCC" "${backend_flags[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$1.cpp" -lcublas -lcublasLt "${dnn_lib[@]}" -l:libz.so.1 \
        -o "$work/$1"; then
     echo "== built $1 in $((SECONDS - t0)) s"
   else

@@ -32,10 +32,10 @@ if [[ "${1:-}" == "--build" ]]; then
   if [[ -f $cuda_dir/include/cudnn.h ]] && compgen -G "$cuda_dir/lib64/libcudnn.so*" >/dev/null; then
     dnn_def=(-DZOO_CUDNN) dnn_lib=(-lcudnn)
   fi
-  "$NVCC" "${flags[@]}" "${dnn_def[@]}" tests/cuda/cuda_backend.cu -lcublas "${dnn_lib[@]}" -o .gpu_deps/bin/cuda_backend
-  "$NVCC" "${flags[@]}" "${dnn_def[@]}" bench/cuda/train_steps.cu -lcublas "${dnn_lib[@]}" -o .gpu_deps/bin/train_steps
+  "$NVCC" "${flags[@]}" "${dnn_def[@]}" tests/cuda/cuda_backend.cu -lcublas -lcublasLt "${dnn_lib[@]}" -o .gpu_deps/bin/cuda_backend
+  "$NVCC" "${flags[@]}" "${dnn_def[@]}" bench/cuda/train_steps.cu -lcublas -lcublasLt "${dnn_lib[@]}" -o .gpu_deps/bin/train_steps
   for ex in gan autoencoders diffusion classifier yolo; do
-    "$NVCC" "${flags[@]}" "${dnn_def[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$ex.cpp" -lcublas "${dnn_lib[@]}" \
+    "$NVCC" "${flags[@]}" "${dnn_def[@]}" -x cu -DZOO_EXAMPLE_CUDA=1 "examples/$ex.cpp" -lcublas -lcublasLt "${dnn_lib[@]}" \
       -L/usr/lib/x86_64-linux-gnu -l:libz.a -o ".gpu_deps/bin/$ex"  # -x cu: no file paths
   done
   git rev-parse HEAD > .gpu_deps/bin/COMMIT

@@ -3,7 +3,7 @@
 // CUDA, pointers are device pointers and the GEMMs are cuBLAS.
 //
 // Build:  nvcc -std=c++20 -O2 -arch=sm_90 -Iinclude -Itests -isystem /usr/include/eigen3
-//           -Xcompiler=-fopenmp -DZOO_USE_CBLAS tests/cuda/cuda_backend.cu -lcublas -lopenblas
+//           -Xcompiler=-fopenmp -DZOO_USE_CBLAS tests/cuda/cuda_backend.cu -lcublas -lcublasLt -lopenblas
 // Run:    with no GPU (or no driver) it says so in one line and exits 0: CI builds it wherever
 //         nvcc exists, and scripts/gpu_check.sh runs it on a GPU.
 #define DOCTEST_CONFIG_IMPLEMENT

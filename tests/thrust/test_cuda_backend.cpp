@@ -142,6 +142,24 @@ void compare_step(const char* what, std::size_t n, bool eval = false, double fto
   }
 }
 
+// The device layers fuse as the CPU's: a Linear computes a y_only activation after it
+// (ReLU by cuBLASLt's epilogue on a GPU); GELU's backward reads x, so it stays apart.
+namespace fusion {
+template <class Fn>
+constexpr bool device_fuses() {
+  using L = zoo::cuda::layer<zoo::LinearLayer<float, Shape<20>, 32, true>>;
+  using A = zoo::cuda::layer<zoo::ActivationLayer<float, Shape<32>, Fn>>;
+  return zoo::fuses_with<float, L, A>();
+}
+static_assert(device_fuses<zoo::act::relu>() && device_fuses<zoo::act::tanh>() &&
+              device_fuses<zoo::act::sigmoid>() && device_fuses<zoo::act::leaky_relu<1, 5>>());
+static_assert(!device_fuses<zoo::act::gelu>() && !device_fuses<zoo::act::silu>() &&
+              !device_fuses<zoo::act::leaky_relu<-1, 5>>());
+static_assert(zoo::cuda::lt_epilogue<zoo::act::relu, true>() == zoo::cuda::Epilogue::relu_bias &&
+              zoo::cuda::lt_epilogue<zoo::act::tanh, true>() == zoo::cuda::Epilogue::bias &&
+              zoo::cuda::lt_epilogue<void, false>() == zoo::cuda::Epilogue::none);
+}  // namespace fusion
+
 // A layer of two inputs, as a model (a graph that feeds it both).
 template <class Spec>
 using Two = zoo::Graph<zoo::Inputs<"a", "b">, zoo::Node<"op", Spec, zoo::from<"a", "b">>>;
@@ -155,6 +173,10 @@ void layers_case() {
   compare_step<T, zoo::Linear<32>, Shape<20>>("Linear", 9);
   compare_step<T, zoo::Linear<16, false>, Shape<33>>("Linear, no bias", 5);
   compare_step<T, zoo::Linear<300>, Shape<784>>("Linear, large", 70);
+  // Each Linear computes the activation after it (Sequential's fusion, as on the CPU).
+  compare_step<T, zoo::Sequential<zoo::Linear<24>, zoo::ReLU, zoo::Linear<16, false>, zoo::Tanh, zoo::Linear<12>,
+                                  zoo::Sigmoid, zoo::Linear<8>, zoo::LeakyReLU<1, 5>, zoo::Linear<4>, zoo::GELU>,
+               Shape<20>>("Linear + activation, fused", 7);
   compare_step<T, zoo::ReLU, Shape<50>>("ReLU", 6);
   compare_step<T, zoo::LeakyReLU<1, 5>, Shape<50>>("LeakyReLU", 6);
   compare_step<T, zoo::Tanh, Shape<50>>("Tanh", 6);

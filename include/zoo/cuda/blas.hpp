@@ -7,6 +7,8 @@
 // swap and the leading dimensions stay. Under Thrust's host systems (tests) it is
 // zoo::gemm on the same pointers.
 #pragma once
+#include <type_traits>
+
 #include "runtime.hpp"
 
 #if ZOO_CUDA_DEVICE
@@ -66,6 +68,34 @@ void gemm(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, 
           "cublasDgemm");
 #else
   zoo::gemm<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+// `count` products C_i = alpha · op(A_i) · op(B_i) + beta · C_i, A_i = A + i·stride_a (and so
+// on; a stride of 0 shares one operand): one cublas<t>gemmStridedBatched launch for what
+// would be `count` small GEMMs (AKConv's per-image products). The C_i must not overlap.
+template <class T>
+void gemm_strided_batched(bool trans_a, bool trans_b, index_t M, index_t N, index_t K, T alpha, const T* A,
+                          index_t lda, index_t stride_a, const T* B, index_t ldb, index_t stride_b, T beta,
+                          T* C, index_t ldc, index_t stride_c, index_t count) {
+  if (M == 0 || N == 0 || count == 0) return;
+#if ZOO_CUDA_DEVICE
+  const cublasOperation_t ta = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t tb = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const auto i = [](index_t v) { return static_cast<int>(v); };
+  const auto l = [](index_t v) { return static_cast<long long>(v); };
+  if constexpr (std::is_same_v<T, float>)
+    check(cublasSgemmStridedBatched(blas_handle(), tb, ta, i(N), i(M), i(K), &alpha, B, i(ldb), l(stride_b), A,
+                                    i(lda), l(stride_a), &beta, C, i(ldc), l(stride_c), i(count)),
+          "cublasSgemmStridedBatched");
+  else
+    check(cublasDgemmStridedBatched(blas_handle(), tb, ta, i(N), i(M), i(K), &alpha, B, i(ldb), l(stride_b), A,
+                                    i(lda), l(stride_a), &beta, C, i(ldc), l(stride_c), i(count)),
+          "cublasDgemmStridedBatched");
+#else
+  for (index_t b = 0; b < count; ++b)
+    zoo::gemm<T>(trans_a, trans_b, M, N, K, alpha, A + b * stride_a, lda, B + b * stride_b, ldb, beta,
+                 C + b * stride_c, ldc);
 #endif
 }
 

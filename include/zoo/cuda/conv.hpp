@@ -372,21 +372,22 @@ struct layer<AKConvLayer<T, In, Out, NP, S, Mode>> : leaf<AKConvLayer<T, In, Out
     p_conv.forward(x, offset.data(), n);
     cuda::akconv_gather_forward<T, Mode>(thrust::device, L::geom, index_t(n), x, offset.data(),
                                          taps.data(), col.data());
-    for (std::size_t i = 0; i < n; ++i)
-      gemm<T>(false, false, O, P, K, T(1), weight, K, col.data() + i * K * P, P, T(0),
-              z.data() + i * O * P, P);
+    // z_i = W · col_i for every image at once (W shared: stride 0).
+    gemm_strided_batched<T>(false, false, O, P, K, T(1), weight, K, 0, col.data(), P, K * P, T(0), z.data(), P,
+                            O * P, index_t(n));
     bn.forward(z.data(), a.data(), n);
     act.forward(a.data(), y, n);
   }
   void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
     act.backward_overwrite(a.data(), y, dy, da.data(), n);
     bn.backward_overwrite(z.data(), a.data(), da.data(), dz.data(), n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const T* dzi = dz.data() + i * O * P;
-      if (!frozen)
-        gemm<T>(false, true, O, K, P, T(1), dzi, P, col.data() + i * K * P, P, T(1), dweight, K);
-      gemm<T>(true, false, K, P, O, T(1), weight, K, dzi, P, T(0), dcol.data() + i * K * P, P);
-    }
+    // dW sums over the images into one matrix, so it stays a loop (a batched GEMM's outputs
+    // must not overlap); dcol_i = Wᵀ · dz_i is one batched call.
+    if (!frozen)
+      for (std::size_t i = 0; i < n; ++i)
+        gemm<T>(false, true, O, K, P, T(1), dz.data() + i * O * P, P, col.data() + i * K * P, P, T(1), dweight, K);
+    gemm_strided_batched<T>(true, false, K, P, O, T(1), weight, K, 0, dz.data(), P, O * P, T(0), dcol.data(), P,
+                            K * P, index_t(n));
     cuda::akconv_gather_backward<T>(thrust::device, L::geom, index_t(n), x, taps.data(), dcol.data(),
                                     doffset.data(), dx, atomic_scatter);
     p_conv.backward(x, offset.data(), doffset.data(), dx, n);

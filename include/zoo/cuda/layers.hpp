@@ -22,6 +22,7 @@
 #include "../layers/linear.hpp"
 #include "../layers/reshape.hpp"
 #include "blas.hpp"
+#include "lt.hpp"
 #include "runtime.hpp"
 
 namespace zoo::cuda {
@@ -84,7 +85,11 @@ struct ActBackward {
   const T* dy;
   T* dx;
   ZOO_HD void operator()(index_t i) const {
-    const T g = dy[i] * Fn::df(x[i], y[i]);
+    // A y_only function never reads x: fused after a Linear, x is the pre-activation that
+    // was never written (the memory plan gives it no room).
+    T g;
+    if constexpr (Fn::y_only) g = dy[i] * Fn::df(T(0), y[i]);
+    else g = dy[i] * Fn::df(x[i], y[i]);
     if constexpr (Overwrite) dx[i] = g;
     else dx[i] += g;
   }
@@ -177,7 +182,10 @@ struct layer : leaf<L> {
 };
 
 // ------------------------------------------------------------------ Linear
-// y = x Wᵀ + b: the bias rows first, then one GEMM adding onto them (β = 1).
+// y = x Wᵀ + b. On a GPU one cuBLASLt matmul with the bias epilogue (cuda/lt.hpp); else
+// the bias rows first, then one GEMM adding onto them (β = 1). Sequential and Graph fuse a
+// following ReLU/Tanh/Sigmoid/LeakyReLU into it (forward_act, as on the CPU): ReLU as
+// cuBLASLt's epilogue, the others as one in-place pass over y.
 // dW += dyᵀ x, db += Σₙ dy (column sums, each in row order: deterministic), dx (+)= dy W.
 template <class T, class In, std::size_t Out, bool Bias>
 struct layer<LinearLayer<T, In, Out, Bias>> : leaf<LinearLayer<T, In, Out, Bias>>,
@@ -185,10 +193,27 @@ struct layer<LinearLayer<T, In, Out, Bias>> : leaf<LinearLayer<T, In, Out, Bias>
   static constexpr index_t I = static_cast<index_t>(In::size), O = static_cast<index_t>(Out);
   using wb = weight_bias<T, Out * In::size, Bias ? Out : 0>;
   using wb::weight, wb::bias, wb::dweight, wb::dbias, wb::frozen;  // (Out, In), (Out)
-  void forward(const T* x, T* y, std::size_t n) {
+#if ZOO_HAS_CUBLASLT
+  LtLinear<T> lt;
+#endif
+  void forward(const T* x, T* y, std::size_t n) { forward_act<void>(x, y, n); }
+  // Fn = void: no activation.
+  template <class Fn>
+  void forward_act(const T* x, T* y, std::size_t n) {
     const index_t N = static_cast<index_t>(n);
-    if constexpr (Bias) launch(N * O, fn::RowBroadcast<T>{bias, y, O});
-    gemm<T>(false, true, N, O, I, T(1), x, I, weight, I, Bias ? T(1) : T(0), y, O);
+    [[maybe_unused]] bool act_done = false;
+#if ZOO_HAS_CUBLASLT
+    constexpr Epilogue e = lt_epilogue<Fn, Bias>();
+    if (lt.forward(x, weight, Bias ? bias : nullptr, y, N, I, O, e)) {
+      act_done = lt_has_act<Fn>();
+    } else
+#endif
+    {
+      if constexpr (Bias) launch(N * O, fn::RowBroadcast<T>{bias, y, O});
+      gemm<T>(false, true, N, O, I, T(1), x, I, weight, I, Bias ? T(1) : T(0), y, O);
+    }
+    if constexpr (!std::is_void_v<Fn>)
+      if (!act_done) launch(N * O, fn::ActForward<Fn, T>{y, y});
   }
   void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
     backward_impl(x, y, dy, dx, n, false);
@@ -211,15 +236,17 @@ struct layer<LinearLayer<T, In, Out, Bias>> : leaf<LinearLayer<T, In, Out, Bias>
 template <class T, class In, class Fn>
 struct layer<ActivationLayer<T, In, Fn>> : leaf<ActivationLayer<T, In, Fn>> {
   static constexpr index_t S = static_cast<index_t>(In::size);
+  using fn = Fn;  // with y_only, what lets a Linear before it compute its output (fuses_with)
+  static constexpr bool y_only = Fn::y_only;
   static constexpr bool inplace = true;  // each value is read, then written
   void forward(const T* x, T* y, std::size_t n) {
-    launch(static_cast<index_t>(n) * S, fn::ActForward<Fn, T>{x, y});
+    launch(static_cast<index_t>(n) * S, cuda::fn::ActForward<Fn, T>{x, y});
   }
   void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
-    if (dx) launch(static_cast<index_t>(n) * S, fn::ActBackward<Fn, T, false>{x, y, dy, dx});
+    if (dx) launch(static_cast<index_t>(n) * S, cuda::fn::ActBackward<Fn, T, false>{x, y, dy, dx});
   }
   void backward_overwrite(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
-    if (dx) launch(static_cast<index_t>(n) * S, fn::ActBackward<Fn, T, true>{x, y, dy, dx});
+    if (dx) launch(static_cast<index_t>(n) * S, cuda::fn::ActBackward<Fn, T, true>{x, y, dy, dx});
   }
 };
 

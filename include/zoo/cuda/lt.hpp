@@ -1,0 +1,164 @@
+// zoo/cuda/lt.hpp — a Linear layer's forward as one cuBLASLt matmul whose epilogue adds the
+// bias (and applies ReLU when Sequential or Graph fuse a ReLU into the Linear):
+//
+//   y (n, O) = act(x (n, I) · Wᵀ + b)
+//
+// Without it the forward is three passes over y: the bias rows, the GEMM adding onto them
+// (β = 1), the activation; with it, one. On an H100 a small MLP's step is launch-bound
+// (docs/gpu_roofline.md), so the passes saved are most of the Linear's time there.
+//
+// cuBLASLt is column-major: row-major y is the column-major yᵀ (O × n), which is
+// W (O × I) · xᵀ (I × n) — row-major W read as column-major is Wᵀ (I × O, ld I), hence
+// TRANSA = T; row-major x read as column-major is xᵀ (I × n, ld I). The bias epilogue adds
+// b[r] to row r of the column-major result: one value per output feature, as nn.Linear.
+// Compute type CUBLAS_COMPUTE_32F (64F for double): full precision, no TF32, as cuda::gemm.
+//
+// An algorithm is asked of cuBLASLt's heuristics once per batch size. Where it offers none
+// (a type or epilogue this cuBLASLt lacks), `forward` returns false and the layer takes
+// the GEMM path, which is also the only path of builds with Thrust's host systems.
+//
+// Status, 2026-12-07: compiled and linked by nvcc here (no GPU); not yet run on one.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "../layers/activations.hpp"
+#include "blas.hpp"
+
+#if ZOO_CUDA_DEVICE
+#include <cublasLt.h>
+#define ZOO_HAS_CUBLASLT 1
+#else
+#define ZOO_HAS_CUBLASLT 0
+#endif
+
+namespace zoo::cuda {
+
+// What the matmul's epilogue does after the product.
+enum class Epilogue { none, bias, relu, relu_bias };
+
+// ReLU is the one fusible activation (y_only, so Sequential fuses it) that cuBLASLt has as
+// an epilogue; Tanh, Sigmoid and LeakyReLU run as one pass over y after the bias epilogue.
+template <class Fn>
+constexpr bool lt_has_act() {
+  return std::is_same_v<Fn, act::relu>;
+}
+template <class Fn, bool Bias>
+constexpr Epilogue lt_epilogue() {
+  if constexpr (lt_has_act<Fn>()) return Bias ? Epilogue::relu_bias : Epilogue::relu;
+  else return Bias ? Epilogue::bias : Epilogue::none;
+}
+
+#if ZOO_HAS_CUBLASLT
+// One cuBLASLt handle and one workspace per host thread (the backend runs on the default
+// stream, so no two of a thread's matmuls use the workspace at once).
+struct LtContext {
+  static constexpr std::size_t workspace_bytes = std::size_t(4) << 20;
+  cublasLtHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  LtContext() {
+    check(cublasLtCreate(&handle), "cublasLtCreate");
+    workspace = device_alloc(workspace_bytes);
+  }
+  ~LtContext() {
+    device_free(workspace);
+    if (handle) cublasLtDestroy(handle);
+  }
+  LtContext(const LtContext&) = delete;
+  LtContext& operator=(const LtContext&) = delete;
+};
+inline LtContext& lt_context() {
+  thread_local LtContext c;
+  return c;
+}
+
+template <class T>
+class LtLinear {
+ public:
+  static constexpr cudaDataType_t type = std::is_same_v<T, double> ? CUDA_R_64F : CUDA_R_32F;
+  static constexpr cublasComputeType_t compute =
+      std::is_same_v<T, double> ? CUBLAS_COMPUTE_64F : CUBLAS_COMPUTE_32F;
+  LtLinear() = default;
+  LtLinear(const LtLinear&) = delete;
+  LtLinear& operator=(const LtLinear&) = delete;
+  ~LtLinear() { release(); }
+
+  // y = epilogue(x · Wᵀ); false, with nothing written, when cuBLASLt offers no algorithm.
+  bool forward(const T* x, const T* w, const T* b, T* y, index_t n, index_t in, index_t out, Epilogue e) {
+    if (n == 0) return true;
+    if (n != n_ || e != e_ || in != in_ || out != out_) setup(n, in, out, e);
+    if (!ok_) return false;
+    if (e == Epilogue::bias || e == Epilogue::relu_bias)
+      check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b, sizeof b),
+            "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
+    const T alpha = T(1), beta = T(0);
+    LtContext& c = lt_context();
+    check(cublasLtMatmul(c.handle, op_, &alpha, w, a_, x, b_, &beta, y, d_, y, d_, &algo_, c.workspace,
+                         LtContext::workspace_bytes, cudaStream_t{}),
+          "cublasLtMatmul");
+    return true;
+  }
+
+ private:
+  void setup(index_t n, index_t in, index_t out, Epilogue e) {
+    release();
+    n_ = n, in_ = in, out_ = out, e_ = e, ok_ = false;
+    check(cublasLtMatmulDescCreate(&op_, compute, type), "cublasLtMatmulDescCreate");
+    const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+    check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
+          "cublasLtMatmulDescSetAttribute(TRANSA)");
+    check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb),
+          "cublasLtMatmulDescSetAttribute(TRANSB)");
+    const cublasLtEpilogue_t epi = e == Epilogue::bias        ? CUBLASLT_EPILOGUE_BIAS
+                                   : e == Epilogue::relu_bias ? CUBLASLT_EPILOGUE_RELU_BIAS
+                                   : e == Epilogue::relu      ? CUBLASLT_EPILOGUE_RELU
+                                                              : CUBLASLT_EPILOGUE_DEFAULT;
+    check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
+          "cublasLtMatmulDescSetAttribute(EPILOGUE)");
+    if (e == Epilogue::bias || e == Epilogue::relu_bias) {
+      const cudaDataType_t bt = type;
+      check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt),
+            "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)");
+    }
+    const auto u = [](index_t v) { return static_cast<std::uint64_t>(v); };
+    check(cublasLtMatrixLayoutCreate(&a_, type, u(in), u(out), static_cast<std::int64_t>(in)),
+          "cublasLtMatrixLayoutCreate(W)");
+    check(cublasLtMatrixLayoutCreate(&b_, type, u(in), u(n), static_cast<std::int64_t>(in)),
+          "cublasLtMatrixLayoutCreate(x)");
+    check(cublasLtMatrixLayoutCreate(&d_, type, u(out), u(n), static_cast<std::int64_t>(out)),
+          "cublasLtMatrixLayoutCreate(y)");
+    cublasLtMatmulPreference_t pref = nullptr;
+    check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
+    const std::size_t ws = LtContext::workspace_bytes;
+    cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                            &ws, sizeof ws);
+    cublasLtMatmulHeuristicResult_t r{};
+    int found = 0;
+    if (s == CUBLAS_STATUS_SUCCESS)
+      s = cublasLtMatmulAlgoGetHeuristic(lt_context().handle, op_, a_, b_, d_, d_, pref, 1, &r, &found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    // NOT_SUPPORTED (no algorithm for this type or epilogue) sends the layer to the GEMM
+    // path; any other failure is an error.
+    if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && found == 0)) return;
+    check(s, "cublasLtMatmulAlgoGetHeuristic");
+    algo_ = r.algo;
+    ok_ = true;
+  }
+  void release() {
+    if (a_) cublasLtMatrixLayoutDestroy(a_);
+    if (b_) cublasLtMatrixLayoutDestroy(b_);
+    if (d_) cublasLtMatrixLayoutDestroy(d_);
+    if (op_) cublasLtMatmulDescDestroy(op_);
+    a_ = b_ = d_ = nullptr, op_ = nullptr, n_ = -1, ok_ = false;
+  }
+  cublasLtMatmulDesc_t op_ = nullptr;
+  cublasLtMatrixLayout_t a_ = nullptr, b_ = nullptr, d_ = nullptr;
+  cublasLtMatmulAlgo_t algo_{};
+  index_t n_ = -1, in_ = 0, out_ = 0;
+  Epilogue e_ = Epilogue::none;
+  bool ok_ = false;
+};
+#endif
+
+}  // namespace zoo::cuda
