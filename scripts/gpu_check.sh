@@ -7,7 +7,8 @@
 #   3. the CUDA backend's tests (tests/cuda/cuda_backend.cu: every device layer, loss,
 #      optimizer and model against the CPU backend on the same weights and batch), with the
 #      im2col convolutions and, where the toolkit has cuDNN, again with ZOO_CUDA_CONV=cudnn;
-#   4. the backend's training steps (bench/cuda/train_steps.cu; both engines likewise) and,
+#   4. the backend's training steps (bench/cuda/train_steps.cu; both engines likewise, and with
+#      ZOO_CUDA_LT=0: the Linear layers without cuBLASLt's epilogues) and,
 #      where PyTorch with CUDA is installed, the same steps in PyTorch eager
 #      (bench/pytorch/cuda_steps.py);
 #   5. the examples with --device cuda (gan, autoencoders, diffusion, classifier, yolo) on the 96 images of
@@ -91,6 +92,8 @@ else
 fi
 if backend_program train_steps bench/cuda/train_steps.cu; then
   "$work/train_steps" 50 || { echo "== train_steps exit $?"; status=1; }
+  echo "== train_steps with ZOO_CUDA_LT=0 (Linear by bias rows + GEMM + activation pass, no cuBLASLt epilogue)"
+  ZOO_CUDA_LT=0 "$work/train_steps" 50 || { echo "== train_steps (no cuBLASLt) exit $?"; status=1; }
   if grep -qa cudnnConvolutionForward "$work/train_steps"; then  # built with cuDNN (here or prebuilt)
     echo "== train_steps with ZOO_CUDA_CONV=cudnn (fp32), then with TF32 as PyTorch's cuDNN convolutions"
     ZOO_CUDA_CONV=cudnn "$work/train_steps" 50 || { echo "== train_steps (cudnn) exit $?"; status=1; }

@@ -408,6 +408,24 @@ TEST_CASE("cuda backend: reductions reuse their scratch; a steady state allocate
   CHECK(first == doctest::Approx(zoo::mse_loss(x, y, nullptr)).epsilon(1e-12));
 }
 
+TEST_CASE("cuda backend: ZOO_CUDA_LT is 0 or 1; cuBLASLt is told each operand's alignment") {
+  CHECK(zoo::cuda::parse_lt_enabled(nullptr));
+  CHECK(zoo::cuda::parse_lt_enabled(""));
+  CHECK(zoo::cuda::parse_lt_enabled("1"));
+  CHECK_FALSE(zoo::cuda::parse_lt_enabled("0"));
+  CHECK_THROWS_WITH_AS(zoo::cuda::parse_lt_enabled("yes"), "ZOO_CUDA_LT='yes': expected 0 or 1",
+                       zoo::cuda::Error);
+  // The largest power of two up to 256 dividing the address: a weight after 3 floats of
+  // the flat buffer is 4-byte aligned, which a heuristic assuming 256 would get wrong.
+  alignas(256) static float buf[512];
+  CHECK(zoo::cuda::lt_alignment(nullptr) == 256);
+  CHECK(zoo::cuda::lt_alignment(buf) == 256);
+  CHECK(zoo::cuda::lt_alignment(buf + 3) == 4);
+  CHECK(zoo::cuda::lt_alignment(buf + 4) == 16);
+  CHECK(zoo::cuda::lt_alignment(buf + 32) == 128);
+  CHECK(zoo::cuda::lt_alignment(buf + 64) == 256);
+}
+
 #if !ZOO_CUDA_DEVICE  // io/ needs zlib's headers, which the GPU machine need not have
 TEST_CASE("cuda backend: checkpoints go through the host mirror") {
   using Net = zoo::models::DcGenerator;

@@ -13,6 +13,10 @@
 // b[r] to row r of the column-major result: one value per output feature, as nn.Linear.
 // Compute type CUBLAS_COMPUTE_32F (64F for double): full precision, no TF32, as cuda::gemm.
 //
+// cuBLASLt's heuristics assume 256-byte aligned operands unless told otherwise, and a Linear's
+// weight sits wherever the flat parameter buffer puts it (often 4-byte aligned): each query
+// says the operands' actual alignments, and a call whose pointers are less aligned than the
+// chosen algorithm was asked for takes a new query.
 // An algorithm is asked of cuBLASLt's heuristics once per batch size. Where it offers none
 // (a type or epilogue this cuBLASLt lacks), `forward` returns false and the layer takes
 // the GEMM path, which is also the only path of builds with Thrust's host systems.
@@ -21,7 +25,11 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <string>
 #include <type_traits>
+#include <utility>
 
 #include "../layers/activations.hpp"
 #include "blas.hpp"
@@ -48,6 +56,27 @@ template <class Fn, bool Bias>
 constexpr Epilogue lt_epilogue() {
   if constexpr (lt_has_act<Fn>()) return Bias ? Epilogue::relu_bias : Epilogue::relu;
   else return Bias ? Epilogue::bias : Epilogue::none;
+}
+
+// ZOO_CUDA_LT's value read: unset, empty or "1" → cuBLASLt where it has an algorithm; "0" →
+// the GEMM path always (to time what the epilogues save); anything else is an error.
+inline bool parse_lt_enabled(const char* v) {
+  if (!v || !*v || std::strcmp(v, "1") == 0) return true;
+  if (std::strcmp(v, "0") == 0) return false;
+  throw Error(std::string("ZOO_CUDA_LT='") + v + "': expected 0 or 1");
+}
+// Whether device Linear layers use cuBLASLt (first read from ZOO_CUDA_LT); a program may set it.
+inline bool& lt_enabled() {
+  static bool on = parse_lt_enabled(std::getenv("ZOO_CUDA_LT"));
+  return on;
+}
+
+// The largest power of two ≤ 256 that divides the address (256 for none).
+inline std::uint32_t lt_alignment(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::uint32_t r = 256;
+  while (r > 1 && a % r != 0) r /= 2;
+  return r;
 }
 
 #if ZOO_HAS_CUBLASLT
@@ -86,8 +115,10 @@ class LtLinear {
 
   // y = epilogue(x · Wᵀ); false, with nothing written, when cuBLASLt offers no algorithm.
   bool forward(const T* x, const T* w, const T* b, T* y, index_t n, index_t in, index_t out, Epilogue e) {
+    if (!lt_enabled()) return false;
     if (n == 0) return true;
-    if (n != n_ || e != e_ || in != in_ || out != out_) setup(n, in, out, e);
+    const Align al{lt_alignment(w), lt_alignment(x), lt_alignment(y), lt_alignment(b)};
+    if (n != n_ || e != e_ || in != in_ || out != out_ || !al.at_least(align_)) setup(n, in, out, e, al, b);
     if (!ok_) return false;
     if (e == Epilogue::bias || e == Epilogue::relu_bias)
       check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &b, sizeof b),
@@ -101,9 +132,13 @@ class LtLinear {
   }
 
  private:
-  void setup(index_t n, index_t in, index_t out, Epilogue e) {
+  struct Align {
+    std::uint32_t w = 256, x = 256, y = 256, b = 256;
+    bool at_least(const Align& o) const { return w >= o.w && x >= o.x && y >= o.y && b >= o.b; }
+  };
+  void setup(index_t n, index_t in, index_t out, Epilogue e, const Align& al, const T* bias) {
     release();
-    n_ = n, in_ = in, out_ = out, e_ = e, ok_ = false;
+    n_ = n, in_ = in, out_ = out, e_ = e, align_ = al, ok_ = false;
     check(cublasLtMatmulDescCreate(&op_, compute, type), "cublasLtMatmulDescCreate");
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
@@ -120,6 +155,9 @@ class LtLinear {
       const cudaDataType_t bt = type;
       check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt),
             "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)");
+      // The heuristic reads the bias pointer's value for its alignment.
+      check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
+            "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
     }
     const auto u = [](index_t v) { return static_cast<std::uint64_t>(v); };
     check(cublasLtMatrixLayoutCreate(&a_, type, u(in), u(out), static_cast<std::int64_t>(in)),
@@ -133,6 +171,14 @@ class LtLinear {
     const std::size_t ws = LtContext::workspace_bytes;
     cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                             &ws, sizeof ws);
+    // A is W, B is x, C and D are y (cuBLASLt's operand names).
+    const std::pair<cublasLtMatmulPreferenceAttributes_t, std::uint32_t> aligns[] = {
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, al.w},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, al.x},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, al.y},
+        {CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, al.y}};
+    for (const auto& [attr, v] : aligns)
+      if (s == CUBLAS_STATUS_SUCCESS) s = cublasLtMatmulPreferenceSetAttribute(pref, attr, &v, sizeof v);
     cublasLtMatmulHeuristicResult_t r{};
     int found = 0;
     if (s == CUBLAS_STATUS_SUCCESS)
@@ -157,6 +203,7 @@ class LtLinear {
   cublasLtMatmulAlgo_t algo_{};
   index_t n_ = -1, in_ = 0, out_ = 0;
   Epilogue e_ = Epilogue::none;
+  Align align_;
   bool ok_ = false;
 };
 #endif
