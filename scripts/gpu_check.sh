@@ -6,7 +6,8 @@
 #   2. the NCCL process group (tests/cuda/nccl_allreduce.cu);
 #   3. the CUDA backend's tests (tests/cuda/cuda_backend.cu: every device layer, loss,
 #      optimizer and model against the CPU backend on the same weights and batch), with the
-#      im2col convolutions and, where the toolkit has cuDNN, again with ZOO_CUDA_CONV=cudnn;
+#      im2col convolutions and, where the toolkit has cuDNN, again with ZOO_CUDA_CONV=cudnn, and
+#      with ZOO_CUDA_LT=0 (Linear's GEMM path instead of cuBLASLt);
 #   4. the backend's training steps (bench/cuda/train_steps.cu; both engines likewise, and with
 #      ZOO_CUDA_LT=0: the Linear layers without cuBLASLt's epilogues) and,
 #      where PyTorch with CUDA is installed, the same steps in PyTorch eager
@@ -83,6 +84,8 @@ backend_program() {  # name, source
 }
 if backend_program cuda_backend tests/cuda/cuda_backend.cu; then
   "$work/cuda_backend" || { echo "== cuda_backend exit $?"; status=1; }
+  echo "== cuda_backend with ZOO_CUDA_LT=0 (every Linear on the GEMM path)"
+  ZOO_CUDA_LT=0 "$work/cuda_backend" || { echo "== cuda_backend (no cuBLASLt) exit $?"; status=1; }
   if grep -qa cudnnConvolutionForward "$work/cuda_backend"; then  # built with cuDNN (here or prebuilt)
     echo "== cuda_backend with ZOO_CUDA_CONV=cudnn"
     ZOO_CUDA_CONV=cudnn "$work/cuda_backend" || { echo "== cuda_backend (cudnn) exit $?"; status=1; }

@@ -14,7 +14,7 @@
 //                     DDPM ContextUnet's typical convolution, on the im2col + cuBLAS path
 //
 // Build: nvcc -std=c++20 -O2 -arch=sm_90 -Iinclude -isystem <eigen3> -Xcompiler=-fopenmp
-//        bench/cuda/train_steps.cu -lcublas -lcublasLt(scripts/gpu_check.sh does)
+//        bench/cuda/train_steps.cu -lcublas -lcublasLt (scripts/gpu_check.sh does)
 // With no GPU it says so and exits 0. -DZOO_TRAIN_STEPS_NFEAT=0 leaves the DDPM case out.
 #include <algorithm>
 #include <chrono>

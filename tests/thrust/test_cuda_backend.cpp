@@ -175,7 +175,8 @@ void layers_case() {
   compare_step<T, zoo::Linear<300>, Shape<784>>("Linear, large", 70);
   // Each Linear computes the activation after it (Sequential's fusion, as on the CPU).
   compare_step<T, zoo::Sequential<zoo::Linear<24>, zoo::ReLU, zoo::Linear<16, false>, zoo::Tanh, zoo::Linear<12>,
-                                  zoo::Sigmoid, zoo::Linear<8>, zoo::LeakyReLU<1, 5>, zoo::Linear<4>, zoo::GELU>,
+                                  zoo::Sigmoid, zoo::Linear<10, false>, zoo::ReLU, zoo::Linear<8>,
+                                  zoo::LeakyReLU<1, 5>, zoo::Linear<4>, zoo::GELU>,
                Shape<20>>("Linear + activation, fused", 7);
   compare_step<T, zoo::ReLU, Shape<50>>("ReLU", 6);
   compare_step<T, zoo::LeakyReLU<1, 5>, Shape<50>>("LeakyReLU", 6);

@@ -39,7 +39,8 @@ inline void check(cublasStatus_t s, const char* call) {
 }
 // One handle for the process, made on first use (a handle costs milliseconds to create).
 // Math mode: default (full fp32), so results stay comparable with the CPU backend;
-// TF32 is a choice a caller makes with cublasSetMathMode on this handle.
+// TF32 is a choice a caller makes with cublasSetMathMode on this handle (for every GEMM but
+// a Linear's forward, which goes through cuBLASLt on its own compute type: cuda/lt.hpp).
 inline cublasHandle_t blas_handle() {
   static cublasHandle_t h = [] {
     cublasHandle_t r = nullptr;

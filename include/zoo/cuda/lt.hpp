@@ -17,11 +17,12 @@
 // weight sits wherever the flat parameter buffer puts it (often 4-byte aligned): each query
 // says the operands' actual alignments, and a call whose pointers are less aligned than the
 // chosen algorithm was asked for takes a new query.
-// An algorithm is asked of cuBLASLt's heuristics once per batch size. Where it offers none
+// An algorithm is asked of cuBLASLt's heuristics again whenever the batch size changes (one
+// entry is kept: a host query of microseconds, against the launches it saves). Where it offers none
 // (a type or epilogue this cuBLASLt lacks), `forward` returns false and the layer takes
 // the GEMM path, which is also the only path of builds with Thrust's host systems.
 //
-// Status, 2026-12-07: compiled and linked by nvcc here (no GPU); not yet run on one.
+// Status, 2026-12-06: compiled and linked by nvcc here (no GPU); not yet run on one.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -86,9 +87,12 @@ struct LtContext {
   static constexpr std::size_t workspace_bytes = std::size_t(4) << 20;
   cublasLtHandle_t handle = nullptr;
   void* workspace = nullptr;
-  LtContext() {
-    check(cublasLtCreate(&handle), "cublasLtCreate");
-    workspace = device_alloc(workspace_bytes);
+  LtContext() : workspace(device_alloc(workspace_bytes)) {
+    const cublasStatus_t s = cublasLtCreate(&handle);
+    if (s != CUBLAS_STATUS_SUCCESS) {
+      device_free(workspace);
+      check(s, "cublasLtCreate");
+    }
   }
   ~LtContext() {
     device_free(workspace);
@@ -104,6 +108,9 @@ inline LtContext& lt_context() {
 
 template <class T>
 class LtLinear {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>,
+                "zoo::cuda::LtLinear: float or double");
+
  public:
   static constexpr cudaDataType_t type = std::is_same_v<T, double> ? CUDA_R_64F : CUDA_R_32F;
   static constexpr cublasComputeType_t compute =
@@ -136,9 +143,10 @@ class LtLinear {
     std::uint32_t w = 256, x = 256, y = 256, b = 256;
     bool at_least(const Align& o) const { return w >= o.w && x >= o.x && y >= o.y && b >= o.b; }
   };
+  // The cache key (n_ …) is written last: a setup that throws leaves none, so the next
+  // call asks again instead of taking the GEMM path for good.
   void setup(index_t n, index_t in, index_t out, Epilogue e, const Align& al, const T* bias) {
     release();
-    n_ = n, in_ = in, out_ = out, e_ = e, align_ = al, ok_ = false;
     check(cublasLtMatmulDescCreate(&op_, compute, type), "cublasLtMatmulDescCreate");
     const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
     check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta),
@@ -152,10 +160,8 @@ class LtLinear {
     check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi),
           "cublasLtMatmulDescSetAttribute(EPILOGUE)");
     if (e == Epilogue::bias || e == Epilogue::relu_bias) {
-      const cudaDataType_t bt = type;
-      check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bt, sizeof bt),
-            "cublasLtMatmulDescSetAttribute(BIAS_DATA_TYPE)");
-      // The heuristic reads the bias pointer's value for its alignment.
+      // The bias is of y's type (the default BIAS_DATA_TYPE). There is no alignment
+      // preference for it: the heuristic reads the pointer's value instead.
       check(cublasLtMatmulDescSetAttribute(op_, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias),
             "cublasLtMatmulDescSetAttribute(BIAS_POINTER)");
     }
@@ -168,7 +174,7 @@ class LtLinear {
           "cublasLtMatrixLayoutCreate(y)");
     cublasLtMatmulPreference_t pref = nullptr;
     check(cublasLtMatmulPreferenceCreate(&pref), "cublasLtMatmulPreferenceCreate");
-    const std::size_t ws = LtContext::workspace_bytes;
+    const std::uint64_t ws = LtContext::workspace_bytes;
     cublasStatus_t s = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
                                                             &ws, sizeof ws);
     // A is W, B is x, C and D are y (cuBLASLt's operand names).
@@ -184,12 +190,14 @@ class LtLinear {
     if (s == CUBLAS_STATUS_SUCCESS)
       s = cublasLtMatmulAlgoGetHeuristic(lt_context().handle, op_, a_, b_, d_, d_, pref, 1, &r, &found);
     cublasLtMatmulPreferenceDestroy(pref);
-    // NOT_SUPPORTED (no algorithm for this type or epilogue) sends the layer to the GEMM
-    // path; any other failure is an error.
-    if (s == CUBLAS_STATUS_NOT_SUPPORTED || (s == CUBLAS_STATUS_SUCCESS && found == 0)) return;
-    check(s, "cublasLtMatmulAlgoGetHeuristic");
-    algo_ = r.algo;
-    ok_ = true;
+    // NOT_SUPPORTED or INVALID_VALUE (no algorithm for this type, epilogue or alignment)
+    // sends the layer to the GEMM path, whose result is the same; any other failure is an error.
+    const bool none = s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_INVALID_VALUE ||
+                      (s == CUBLAS_STATUS_SUCCESS && found == 0);
+    if (!none) check(s, "cublasLtMatmulAlgoGetHeuristic");
+    if (!none) algo_ = r.algo;
+    ok_ = !none;
+    n_ = n, in_ = in, out_ = out, e_ = e, align_ = al;
   }
   void release() {
     if (a_) cublasLtMatrixLayoutDestroy(a_);
