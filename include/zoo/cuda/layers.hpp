@@ -201,19 +201,16 @@ struct layer<LinearLayer<T, In, Out, Bias>> : leaf<LinearLayer<T, In, Out, Bias>
   template <class Fn>
   void forward_act(const T* x, T* y, std::size_t n) {
     const index_t N = static_cast<index_t>(n);
-    [[maybe_unused]] bool act_done = false;
+    bool by_lt = false;
 #if ZOO_HAS_CUBLASLT
-    constexpr Epilogue e = lt_epilogue<Fn, Bias>();
-    if (lt.forward(x, weight, Bias ? bias : nullptr, y, N, I, O, e)) {
-      act_done = lt_has_act<Fn>();
-    } else
+    by_lt = lt.forward(x, weight, Bias ? bias : nullptr, y, N, I, O, lt_epilogue<Fn, Bias>());
 #endif
-    {
+    if (!by_lt) {
       if constexpr (Bias) launch(N * O, fn::RowBroadcast<T>{bias, y, O});
       gemm<T>(false, true, N, O, I, T(1), x, I, weight, I, Bias ? T(1) : T(0), y, O);
     }
     if constexpr (!std::is_void_v<Fn>)
-      if (!act_done) launch(N * O, fn::ActForward<Fn, T>{y, y});
+      if (!(by_lt && lt_has_act<Fn>())) launch(N * O, fn::ActForward<Fn, T>{y, y});
   }
   void backward(const T* x, const T* y, const T* dy, T* dx, std::size_t n) {
     backward_impl(x, y, dy, dx, n, false);

@@ -194,8 +194,10 @@ class LtLinear {
     // sends the layer to the GEMM path, whose result is the same; any other failure is an error.
     const bool none = s == CUBLAS_STATUS_NOT_SUPPORTED || s == CUBLAS_STATUS_INVALID_VALUE ||
                       (s == CUBLAS_STATUS_SUCCESS && found == 0);
-    if (!none) check(s, "cublasLtMatmulAlgoGetHeuristic");
-    if (!none) algo_ = r.algo;
+    if (!none) {
+      check(s, "cublasLtMatmulAlgoGetHeuristic");
+      algo_ = r.algo;
+    }
     ok_ = !none;
     n_ = n, in_ = in, out_ = out, e_ = e, align_ = al;
   }
